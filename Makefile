@@ -1,0 +1,29 @@
+# loyalty — PGXS build
+EXTENSION    = loyalty
+EXTVERSION   = 0.1.0
+MODULE_big   = loyalty
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*--*.sql))
+EXTRA_CLEAN  = $(DATA_built)
+
+# Regression tests: inputs in test/sql, expected outputs in the top-level
+# expected/ (pg_regress looks in <outputdir>/sql first, then falls back to
+# <inputdir>/expected for the .out files).
+TESTS        = $(sort $(wildcard test/sql/*.sql))
+REGRESS      = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
+ISOLATION_SPECS = $(sort $(wildcard test/specs/*.spec))
+ISOLATION    = $(patsubst test/specs/%.spec,%,$(ISOLATION_SPECS))
+ISOLATION_OPTS = --inputdir=. --outputdir=test/output_iso --load-extension=loyalty
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+.PHONY: prove
+prove:
+	pg_prove --ext .sql -r test/pgtap

@@ -1,0 +1,97 @@
+/*
+ * args.c — checking the arguments of SQL-callable operations.
+ *
+ * NULL keys, empty refs, non-positive amounts or points and infinite times
+ * are 22023 (invalid_parameter_value), naming the argument.
+ */
+#include "loyalty.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+static void
+null_arg(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must not be NULL", name)));
+}
+
+char *
+arg_text(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+		null_arg(name);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name)));
+	return s;
+}
+
+char *
+arg_text_opt(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+char *
+arg_ref(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	return arg_text(fcinfo, n, name);
+}
+
+Numeric
+arg_amount(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	Numeric		a;
+
+	if (PG_ARGISNULL(n))
+		null_arg(name);
+	a = PG_GETARG_NUMERIC(n);
+	if (numeric_is_nan(a)
+#if PG_VERSION_NUM >= 140000
+		|| numeric_is_inf(a)
+#endif
+		)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number, not %s", name, num_to_cstring(a))));
+	if (num_sign(a) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than 0, not %s", name, num_to_cstring(a))));
+	return a;
+}
+
+int64
+arg_points(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	int64		v;
+
+	if (PG_ARGISNULL(n))
+		null_arg(name);
+	v = PG_GETARG_INT64(n);
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than 0, not " INT64_FORMAT, name, v)));
+	return v;
+}
+
+TimestampTz
+arg_at(FunctionCallInfo fcinfo, int n)
+{
+	TimestampTz at;
+
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		null_arg("at");
+	at = PG_GETARG_TIMESTAMPTZ(n);
+	check_at(at, "at");
+	return at;
+}

@@ -1,0 +1,332 @@
+/*
+ * config.c — per-backend cache of program, tier and rule configuration.
+ *
+ * Caching rules:
+ *  - A program is loaded on first use by code, with its tiers and rules
+ *    parsed into structs (rule_parse), into ConfigCacheContext, a child of
+ *    CacheMemoryContext.
+ *  - Any write to loyalty.program / loyalty.tier / loyalty.rule fires the
+ *    statement trigger loyalty._config_changed(), which registers a relcache
+ *    invalidation of loyalty.program.  PostgreSQL delivers it to every
+ *    backend (this one at the next command, others at their next
+ *    transaction or lock); our relcache callback then marks the whole cache
+ *    stale and the next program_get() rebuilds it.  An aborted change is
+ *    undone the same way.
+ *  - A Program pointer stays valid until the end of the transaction that
+ *    got it, even when the cache is rebuilt meanwhile (cache_reset).
+ *  - Nothing here takes locks beyond the catalog reads of SPI.
+ */
+#include "loyalty.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define CODE_KEYLEN 256
+
+typedef struct CacheEntry
+{
+	char		key[CODE_KEYLEN];
+	Program    *program;
+} CacheEntry;
+
+static MemoryContext ConfigCacheContext = NULL;
+static HTAB *ConfigCache = NULL;
+static bool cache_valid = false;
+static Oid	program_relid = InvalidOid;
+static bool callback_registered = false;
+
+static SPIPlanPtr plan_program = NULL;
+static SPIPlanPtr plan_program_by_id = NULL;
+static SPIPlanPtr plan_tiers = NULL;
+static SPIPlanPtr plan_rules = NULL;
+
+static void
+config_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == program_relid)
+		cache_valid = false;
+}
+
+void
+config_invalidate_all(void)
+{
+	cache_valid = false;
+}
+
+Oid
+loyalty_program_relid(void)
+{
+	Oid			nsp = get_namespace_oid("loyalty", true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return get_relname_relid("program", nsp);
+}
+
+static void
+cache_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(config_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	/*
+	 * An invalidation can arrive in the middle of an operation (at any lock
+	 * acquisition), while that operation still uses a Program of the old
+	 * cache.  So the old cache is not freed here but handed to the current
+	 * transaction, which frees it when it ends.
+	 */
+	if (ConfigCacheContext != NULL)
+	{
+		if (IsTransactionState())
+			MemoryContextSetParent(ConfigCacheContext, TopTransactionContext);
+		else
+			MemoryContextDelete(ConfigCacheContext);
+	}
+	ConfigCacheContext = AllocSetContextCreate(CacheMemoryContext,
+											   "loyalty config cache",
+											   ALLOCSET_SMALL_SIZES);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = CODE_KEYLEN;
+	ctl.entrysize = sizeof(CacheEntry);
+	ctl.hcxt = ConfigCacheContext;
+	ConfigCache = hash_create("loyalty programs", 16, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	program_relid = loyalty_program_relid();
+	cache_valid = true;
+}
+
+int
+tier_index(Program *p, const char *code)
+{
+	if (code == NULL)
+		return p->ntiers > 0 ? 0 : -1;
+	for (int i = 0; i < p->ntiers; i++)
+		if (strcmp(p->tiers[i].code, code) == 0)
+			return i;
+	return -1;
+}
+
+static Numeric
+copy_num(HeapTuple tup, TupleDesc td, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, td, col, isnull);
+
+	return *isnull ? NULL : DatumGetNumericCopy(d);
+}
+
+static Numeric
+req_num(HeapTuple tup, TupleDesc td, int col)
+{
+	bool		isnull;
+
+	return copy_num(tup, td, col, &isnull);
+}
+
+static int
+word_index(const char *what, const char *val, const char *const *words, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(val, words[i]) == 0)
+			return i;
+	return -1;
+}
+
+#define WORD(what, val, arr) word_index(what, val, arr, lengthof(arr))
+
+const char *const rounding_words[] = {"floor", "round", "ceil"};
+const char *const stacking_words[] = {"multiply", "add", "max"};
+const char *const expiry_words[] = {"none", "fixed", "end_of_period", "rolling"};
+const char *const period_words[] = {"month", "quarter", "year"};
+const char *const basis_words[] = {"points", "spend", "orders"};
+const char *const window_words[] = {"calendar_year", "rolling_year", "lifetime"};
+const char *const downgrade_words[] = {"to_qualified", "one_step", "never"};
+
+/* Build a Program from the row of loyalty.program; runs inside SPI. */
+static Program *
+load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
+{
+	Program    *p = palloc0(sizeof(Program));
+	bool		isnull;
+	Datum		d;
+	int			ret;
+	Datum		args[1];
+	Oid			argtypes[1] = {INT4OID};
+
+	p->id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+	p->code = SPI_getvalue(tup, td, 2);
+	p->points_per_unit = req_num(tup, td, 3);
+	p->unit = req_num(tup, td, 4);
+	p->rounding = WORD("rounding", SPI_getvalue(tup, td, 5), rounding_words);
+	p->stacking = WORD("stacking", SPI_getvalue(tup, td, 6), stacking_words);
+	p->max_multiplier = copy_num(tup, td, 7, &isnull);
+	p->points_per_value = req_num(tup, td, 8);
+	p->expiry = WORD("expiry", SPI_getvalue(tup, td, 9), expiry_words);
+	d = SPI_getbinval(tup, td, 10, &isnull);
+	p->has_expiry_after = !isnull;
+	if (!isnull)
+		p->expiry_after = *DatumGetIntervalP(d);
+	p->expiry_period = WORD("expiry_period", SPI_getvalue(tup, td, 11), period_words);
+	d = SPI_getbinval(tup, td, 12, &isnull);
+	p->pending_for = *DatumGetIntervalP(d);
+	p->has_pending = p->pending_for.month != 0 || p->pending_for.day != 0 || p->pending_for.time != 0;
+	p->tier_basis = WORD("tier_basis", SPI_getvalue(tup, td, 13), basis_words);
+	p->tier_window = WORD("tier_window", SPI_getvalue(tup, td, 14), window_words);
+	p->downgrade = WORD("downgrade", SPI_getvalue(tup, td, 15), downgrade_words);
+	p->timezone = SPI_getvalue(tup, td, 16);
+	p->tz = pg_tzset(p->timezone);
+	if (p->tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CONFIG),
+				 errmsg("program \"%s\" has an unknown timezone \"%s\"", p->code, p->timezone)));
+
+	/* tiers, ascending */
+	args[0] = Int32GetDatum(p->id);
+	MemoryContextSwitchTo(old_cxt);
+	plan_get(&plan_tiers,
+			 "SELECT code, threshold, earn_multiplier, points_per_value "
+			 "FROM loyalty.tier WHERE program_id = $1 ORDER BY threshold, code",
+			 1, argtypes);
+	ret = SPI_execute_plan(plan_tiers, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading tiers failed");
+	MemoryContextSwitchTo(ConfigCacheContext);
+	p->ntiers = (int) SPI_processed;
+	p->tiers = palloc0(sizeof(Tier) * Max(p->ntiers, 1));
+	for (int i = 0; i < p->ntiers; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	ttd = SPI_tuptable->tupdesc;
+		Tier	   *tier = &p->tiers[i];
+
+		tier->code = SPI_getvalue(t, ttd, 1);
+		tier->threshold = req_num(t, ttd, 2);
+		tier->earn_multiplier = req_num(t, ttd, 3);
+		tier->points_per_value = copy_num(t, ttd, 4, &isnull);
+		if (tier->points_per_value == NULL)
+			tier->points_per_value = p->points_per_value;
+	}
+
+	/* rules, in creation order */
+	MemoryContextSwitchTo(old_cxt);
+	plan_get(&plan_rules,
+			 "SELECT code, kind, params, valid_from, valid_until, active "
+			 "FROM loyalty.rule WHERE program_id = $1 ORDER BY id",
+			 1, argtypes);
+	ret = SPI_execute_plan(plan_rules, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading rules failed");
+	MemoryContextSwitchTo(ConfigCacheContext);
+	p->nrules = (int) SPI_processed;
+	p->rules = palloc0(sizeof(Rule) * Max(p->nrules, 1));
+	for (int i = 0; i < p->nrules; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	ttd = SPI_tuptable->tupdesc;
+		Rule	   *r = &p->rules[i];
+		Jsonb	   *params = DatumGetJsonbP(SPI_getbinval(t, ttd, 3, &isnull));
+
+		/* tiers are not re-checked here: a dropped tier just never matches */
+		rule_parse(NULL, SPI_getvalue(t, ttd, 1), SPI_getvalue(t, ttd, 2), params, r);
+		d = SPI_getbinval(t, ttd, 4, &isnull);
+		r->has_from = !isnull;
+		if (!isnull)
+			r->valid_from = DatumGetTimestampTz(d);
+		d = SPI_getbinval(t, ttd, 5, &isnull);
+		r->has_until = !isnull;
+		if (!isnull)
+			r->valid_until = DatumGetTimestampTz(d);
+		r->active = DatumGetBool(SPI_getbinval(t, ttd, 6, &isnull));
+		if (r->min_orders > 0)
+			p->any_min_orders = true;
+		if (r->kind == RULE_REFERRAL)
+			p->any_referral = true;
+	}
+	return p;
+}
+
+#define PROGRAM_COLUMNS \
+	"id, code, points_per_unit, unit, rounding, stacking, max_multiplier, " \
+	"points_per_value, expiry, expiry_after, expiry_period, pending_for, " \
+	"tier_basis, tier_window, downgrade, timezone "
+
+/*
+ * The program by code, from the cache or loaded now.  Must be called while
+ * connected to SPI.  Unknown program: LY002.
+ */
+Program *
+program_get(const char *code)
+{
+	CacheEntry *e;
+	bool		found;
+	Datum		args[1];
+	Oid			argtypes[1] = {TEXTOID};
+	MemoryContext old;
+	Program    *p;
+
+	if (!cache_valid || ConfigCache == NULL)
+		cache_reset();
+	if (strlen(code) < CODE_KEYLEN)
+	{
+		e = hash_search(ConfigCache, code, HASH_FIND, NULL);
+		if (e != NULL)
+			return e->program;
+	}
+
+	plan_get(&plan_program,
+			 "SELECT " PROGRAM_COLUMNS "FROM loyalty.program WHERE code = $1",
+			 1, argtypes);
+	args[0] = CStringGetTextDatum(code);
+	if (SPI_execute_plan(plan_program, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading program failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_NO_PROGRAM),
+				 errmsg("unknown program \"%s\"", code),
+				 errhint("Create it with loyalty.create_program().")));
+
+	old = MemoryContextSwitchTo(ConfigCacheContext);
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		p = load_program(tt->vals[0], tt->tupdesc, old);
+	}
+	MemoryContextSwitchTo(old);
+
+	if (cache_valid && strlen(code) < CODE_KEYLEN)
+	{
+		e = hash_search(ConfigCache, code, HASH_ENTER, &found);
+		e->program = p;
+	}
+	return p;
+}
+
+Program *
+program_get_by_id(int32 id)
+{
+	Datum		args[1];
+	Oid			argtypes[1] = {INT4OID};
+	char	   *code;
+
+	plan_get(&plan_program_by_id,
+			 "SELECT code FROM loyalty.program WHERE id = $1", 1, argtypes);
+	args[0] = Int32GetDatum(id);
+	if (SPI_execute_plan(plan_program_by_id, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading program failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_NO_PROGRAM),
+				 errmsg("unknown program id %d", id)));
+	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return program_get(code);
+}

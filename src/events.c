@@ -1,0 +1,210 @@
+/*
+ * events.c — record_event: event rules with caps, streaks, signup.
+ *
+ * An event is known when any rule (event or streak kind, active or not)
+ * names it; otherwise record_event fails with 22023.  Each call writes one
+ * ledger row of kind 'event' (0 points when every rule is capped), which is
+ * also what the caps count.  Streak progress lives in loyalty.streak, one
+ * row per member and streak rule, updated under the member's lock.
+ */
+#include "account.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+
+PG_FUNCTION_INFO_V1(loyalty_record_event);
+
+static SPIPlanPtr plan_counts = NULL;
+static SPIPlanPtr plan_streak_get = NULL;
+static SPIPlanPtr plan_streak_put = NULL;
+
+int64
+signup_points(Program *p, TimestampTz at)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < p->nrules; i++)
+	{
+		Rule	   *r = &p->rules[i];
+
+		if (r->kind == RULE_EVENT && strcmp(r->event, "signup") == 0 && rule_in_force(r, at))
+			total += r->points;
+	}
+	return total;
+}
+
+/* Records of this event by the member: on the local day of `at`, and ever. */
+static void
+event_counts(Program *p, const char *member, const char *event, TimestampTz at,
+			 int64 *today, int64 *ever)
+{
+	LocalTime	lt;
+	Datum		args[5];
+	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	bool		isnull;
+
+	local_time(p->tz, at, &lt);
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(event);
+	args[3] = TimestampTzGetDatum(local_midnight(p->tz, lt.year, lt.month, lt.day));
+	{
+		int			y,
+					m,
+					d;
+
+		j2date(lt.julian + 1, &y, &m, &d);
+		args[4] = TimestampTzGetDatum(local_midnight(p->tz, y, m, d));
+	}
+	plan_get(&plan_counts,
+			 "SELECT count(*) FILTER (WHERE at >= $4 AND at < $5), count(*) "
+			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 "
+			 "  AND kind = 'event' AND event = $3",
+			 5, types);
+	if (SPI_execute_plan(plan_counts, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: counting events failed");
+	*today = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*ever = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * Advance the member's streak for rule r with a record on local day `day`;
+ * returns the streak points earned now (the streak then starts over).
+ */
+static int64
+streak_advance(Program *p, const char *member, Rule *r, int32 day)
+{
+	Datum		args[5];
+	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, DATEOID, INT4OID};
+	bool		isnull;
+	int32		last_day = 0;
+	int32		days = 0;
+	bool		have = false;
+	int64		reward = 0;
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(r->code);
+	plan_get(&plan_streak_get,
+			 "SELECT last_day, days FROM loyalty.streak "
+			 "WHERE program_id = $1 AND member = $2 AND rule = $3",
+			 3, types);
+	if (SPI_execute_plan(plan_streak_get, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading streak failed");
+	if (SPI_processed > 0)
+	{
+		have = true;
+		last_day = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
+			+ POSTGRES_EPOCH_JDATE;
+		days = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	if (have && day <= last_day)
+		return 0;				/* same day again, or out of order: no progress */
+	if (have && day == last_day + 1)
+		days++;
+	else
+		days = 1;
+	if (days >= r->days)
+	{
+		reward = r->points;
+		days = 0;
+	}
+	args[3] = DateADTGetDatum(day - POSTGRES_EPOCH_JDATE);
+	args[4] = Int32GetDatum(days);
+	plan_get(&plan_streak_put,
+			 "INSERT INTO loyalty.streak (program_id, member, rule, last_day, days) "
+			 "VALUES ($1, $2, $3, $4, $5) "
+			 "ON CONFLICT (program_id, member, rule) DO UPDATE "
+			 "SET last_day = EXCLUDED.last_day, days = EXCLUDED.days",
+			 5, types);
+	if (SPI_execute_plan(plan_streak_put, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: writing streak failed");
+	return reward;
+}
+
+Datum
+loyalty_record_event(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *event = arg_text(fcinfo, 2, "event");
+	char	   *ref = arg_ref(fcinfo, 3, "ref");
+	TimestampTz at = arg_at(fcinfo, 4);
+	Program    *p;
+	Account		a;
+	PriorOp		op;
+	bool		known = false;
+	bool		capped = false;
+	int64		today = 0,
+				ever = 0,
+				total = 0;
+	LocalTime	lt;
+	Credit		c = {0};
+
+	ly_spi_connect();
+	p = program_get(prog);
+	for (int i = 0; i < p->nrules; i++)
+	{
+		Rule	   *r = &p->rules[i];
+
+		if ((r->kind == RULE_EVENT || r->kind == RULE_STREAK) && strcmp(r->event, event) == 0)
+		{
+			known = true;
+			if (r->kind == RULE_EVENT && (r->max_per_day > 0 || r->max_total > 0))
+				capped = true;
+		}
+	}
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown event \"%s\" in program \"%s\"", event, p->code),
+				 errhint("Add an event or streak rule for it with loyalty.add_rule().")));
+
+	account_get_or_enroll(p, member, at, &a, NULL);
+	prior_op(p, member, ref, &op);
+	if (op.found)
+	{
+		if (strcmp(op.kind, "event") == 0 && op.event && strcmp(op.event, event) == 0)
+		{
+			SPI_finish();
+			PG_RETURN_INT64(op.result);
+		}
+		ref_reused(ref, member, &op, "event");
+	}
+
+	if (capped)
+		event_counts(p, member, event, at, &today, &ever);
+	local_time(p->tz, at, &lt);
+	for (int i = 0; i < p->nrules; i++)
+	{
+		Rule	   *r = &p->rules[i];
+
+		if (strcmp(r->kind == RULE_EVENT || r->kind == RULE_STREAK ? r->event : "", event) != 0 ||
+			!rule_in_force(r, at))
+			continue;
+		if (r->kind == RULE_EVENT)
+		{
+			if (r->max_per_day > 0 && today >= r->max_per_day)
+				continue;
+			if (r->max_total > 0 && ever >= r->max_total)
+				continue;
+			total += r->points;
+		}
+		else if (r->kind == RULE_STREAK)
+			total += streak_advance(p, member, r, lt.julian);
+	}
+
+	c.kind = "event";
+	c.event = event;
+	c.points = total;
+	c.result = total;
+	c.at = at;
+	c.ref = ref;
+	c.qualifies = true;
+	c.is_earning = total > 0;
+	credit_write(p, &a, &c);
+	SPI_finish();
+	PG_RETURN_INT64(total);
+}

@@ -1,0 +1,203 @@
+/*
+ * loyalty.h — shared types of the loyalty extension.
+ *
+ * Flow is one-way: the SQL-callable functions (ops_*.c, config_api.c) check
+ * arguments, lock the member (account.c), read configuration from the
+ * per-backend cache (config.c), compute with the pure arithmetic (calc.c,
+ * timeutil.c) and write through kept SPI plans (store.c).
+ */
+#ifndef LOYALTY_H
+#define LOYALTY_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "pgtime.h"
+#include "utils/date.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+/* ---- SQLSTATEs of SPEC §6 ---- */
+#define ERRCODE_LY_INSUFFICIENT   MAKE_SQLSTATE('L','Y','0','0','1')
+#define ERRCODE_LY_NO_PROGRAM     MAKE_SQLSTATE('L','Y','0','0','2')
+#define ERRCODE_LY_NO_MEMBER      MAKE_SQLSTATE('L','Y','0','0','3')
+#define ERRCODE_LY_NO_ORIGINAL    MAKE_SQLSTATE('L','Y','0','0','4')
+#define ERRCODE_LY_REF_REUSED     MAKE_SQLSTATE('L','Y','0','0','5')
+#define ERRCODE_LY_OVER_REFUND    MAKE_SQLSTATE('L','Y','0','0','6')
+#define ERRCODE_LY_CONFIG         MAKE_SQLSTATE('L','Y','0','0','7')
+
+/* ---- configuration enums ---- */
+typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } RoundingMode;
+typedef enum { STACK_MULTIPLY, STACK_ADD, STACK_MAX } StackingMode;
+typedef enum { EXPIRY_NONE, EXPIRY_FIXED, EXPIRY_END_OF_PERIOD, EXPIRY_ROLLING } ExpiryPolicy;
+typedef enum { PERIOD_MONTH, PERIOD_QUARTER, PERIOD_YEAR } PeriodUnit;
+typedef enum { BASIS_POINTS, BASIS_SPEND, BASIS_ORDERS } TierBasis;
+typedef enum { WINDOW_CALENDAR_YEAR, WINDOW_ROLLING_YEAR, WINDOW_LIFETIME } TierWindow;
+typedef enum { DOWNGRADE_TO_QUALIFIED, DOWNGRADE_ONE_STEP, DOWNGRADE_NEVER } DowngradePolicy;
+typedef enum
+{
+	RULE_MULTIPLIER, RULE_BONUS, RULE_CATEGORY_RATE, RULE_EVENT, RULE_STREAK, RULE_REFERRAL
+} RuleKind;
+
+typedef struct Tier
+{
+	char	   *code;
+	Numeric		threshold;
+	Numeric		earn_multiplier;
+	Numeric		points_per_value;	/* never NULL: program rate filled in */
+} Tier;
+
+typedef struct Rule
+{
+	char	   *code;
+	RuleKind	kind;
+	bool		active;
+	bool		has_from;
+	bool		has_until;
+	TimestampTz valid_from;
+	TimestampTz valid_until;
+
+	/* conditions (multiplier, bonus) */
+	uint8		weekdays;		/* bit d set: ISO weekday d allowed; 0 = any */
+	int			ncategories;
+	char	  **categories;
+	int			ntiers;
+	char	  **tiers;
+	bool		birthday_month;
+	Numeric		min_amount;		/* NULL: no condition */
+	bool		first_purchase;
+	int32		min_orders;		/* 0: no condition */
+	Interval	orders_window;
+
+	/* effects */
+	Numeric		factor;			/* multiplier */
+	int64		points;			/* bonus, event, streak */
+	char	   *group;			/* bonus */
+	char	   *category;		/* category_rate */
+	Numeric		ppu;			/* category_rate */
+	Numeric		unit;			/* category_rate */
+	char	   *event;			/* event, streak */
+	int64		max_per_day;	/* event: 0 = no cap */
+	int64		max_total;		/* event: 0 = no cap */
+	int32		days;			/* streak */
+	int64		referrer_points;
+	Numeric		referrer_share;
+	int64		referee_points;
+} Rule;
+
+typedef struct Program
+{
+	int32		id;
+	char	   *code;
+	Numeric		points_per_unit;
+	Numeric		unit;
+	RoundingMode rounding;
+	StackingMode stacking;
+	Numeric		max_multiplier; /* NULL: no cap */
+	Numeric		points_per_value;
+	ExpiryPolicy expiry;
+	bool		has_expiry_after;
+	Interval	expiry_after;
+	PeriodUnit	expiry_period;
+	Interval	pending_for;
+	bool		has_pending;
+	TierBasis	tier_basis;
+	TierWindow	tier_window;
+	DowngradePolicy downgrade;
+	char	   *timezone;
+	pg_tz	   *tz;
+
+	int			ntiers;			/* ascending threshold; [0] has threshold 0 */
+	Tier	   *tiers;
+	int			nrules;			/* in creation order */
+	Rule	   *rules;
+	bool		any_min_orders; /* some rule needs an order count */
+	bool		any_referral;
+} Program;
+
+/* ---- config.c: per-backend configuration cache ---- */
+extern Program *program_get(const char *code);	/* LY002 when unknown */
+extern Program *program_get_by_id(int32 id);
+extern void config_invalidate_all(void);
+extern Oid	loyalty_program_relid(void);
+extern int	tier_index(Program *p, const char *code);	/* -1 when unknown; NULL -> 0 */
+
+/* ---- config_parse.c: checking rule params into a Rule ---- */
+extern void rule_parse(Program *p, const char *code, const char *kind,
+					   Jsonb *params, Rule *out);
+extern RuleKind rule_kind_from_text(const char *kind);
+
+/* ---- timeutil.c ---- */
+typedef struct LocalTime
+{
+	int			year;
+	int			month;			/* 1..12 */
+	int			day;
+	int			isodow;			/* 1=Mon .. 7=Sun */
+	int32		julian;			/* local day number */
+} LocalTime;
+extern void local_time(pg_tz *tz, TimestampTz t, LocalTime *out);
+extern TimestampTz local_midnight(pg_tz *tz, int year, int month, int day);
+extern TimestampTz local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv);
+extern void check_at(TimestampTz at, const char *argname);
+
+/* ---- numutil.c ---- */
+extern Numeric num_int64(int64 v);
+extern Numeric num_add(Numeric a, Numeric b);
+extern Numeric num_sub(Numeric a, Numeric b);
+extern Numeric num_mul(Numeric a, Numeric b);
+extern int	num_cmp(Numeric a, Numeric b);
+extern bool num_is_zero(Numeric a);
+extern int	num_sign(Numeric a);
+extern Numeric num_from_cstring(const char *s);
+extern char *num_to_cstring(Numeric a);
+extern int64 num_round_div(Numeric num, Numeric den, RoundingMode mode);
+extern int64 num_to_int64(Numeric a, const char *what);
+extern Numeric num_one(void);
+extern bool num_eq(Numeric a, Numeric b);
+
+/* ---- calc.c: pure earning arithmetic ---- */
+typedef struct EarnFacts
+{
+	Numeric		amount;
+	const char *category;		/* may be NULL */
+	TimestampTz at;
+	LocalTime	local;
+	int			tier;			/* index into Program.tiers, -1 when none */
+	int			birthday_month; /* 0: unknown */
+	bool		first_purchase;
+	int32	   *orders_before;	/* per rule: purchases in its window; may be NULL */
+} EarnFacts;
+
+typedef struct EarnLine
+{
+	const char *source;			/* "base", "tier:<code>", rule code */
+	int			rule;			/* rule index, -1 for base / tier */
+	int64		points;
+} EarnLine;
+
+typedef struct EarnResult
+{
+	int64		total;
+	int			nlines;
+	EarnLine   *lines;			/* palloc'd, sums exactly to total */
+} EarnResult;
+
+extern bool rule_in_force(const Rule *r, TimestampTz at);
+extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
+
+/* ---- spi plans (store.c) ---- */
+extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types);
+extern void ly_spi_connect(void);
+
+/* ---- argument helpers (args.c) ---- */
+extern char *arg_text(FunctionCallInfo fcinfo, int n, const char *name);
+extern char *arg_text_opt(FunctionCallInfo fcinfo, int n);
+extern char *arg_ref(FunctionCallInfo fcinfo, int n, const char *name);
+extern Numeric arg_amount(FunctionCallInfo fcinfo, int n, const char *name);
+extern int64 arg_points(FunctionCallInfo fcinfo, int n, const char *name);
+extern TimestampTz arg_at(FunctionCallInfo fcinfo, int n);
+
+#endif							/* LOYALTY_H */

@@ -1,0 +1,283 @@
+/*
+ * ops_earn.c — enroll, earn, quote.
+ *
+ * earn: check arguments -> lock the member (and an unpaid referrer) ->
+ * idempotency by ref -> gather the member facts -> calc_earn() -> one
+ * credit (ledger row + lot + account) -> referral payout on the first
+ * purchase.  quote runs the same calc_earn() without locking or writing.
+ */
+#include "account.h"
+
+#include "catalog/pg_type.h"
+#include "common/jsonapi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+
+#include "srf.h"
+
+PG_FUNCTION_INFO_V1(loyalty_enroll);
+PG_FUNCTION_INFO_V1(loyalty_earn);
+PG_FUNCTION_INFO_V1(loyalty_quote);
+
+static SPIPlanPtr plan_orders = NULL;
+static SPIPlanPtr plan_referral_paid = NULL;
+
+static bool
+str_eq_null(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+Datum
+loyalty_enroll(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_text(fcinfo, 1, "member");
+	TimestampTz at = arg_at(fcinfo, 2);
+	bool		has_birthday = !PG_ARGISNULL(3);
+	DateADT		birthday = has_birthday ? PG_GETARG_DATEADT(3) : 0;
+	char	   *referred_by = arg_text_opt(fcinfo, 4);
+	Program    *p;
+
+	if (has_birthday && DATE_NOT_FINITE(birthday))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("birthday must be a finite date")));
+	if (referred_by != NULL && referred_by[0] == '\0')
+		referred_by = NULL;
+	ly_spi_connect();
+	p = program_get(prog);
+	account_enroll(p, member, at, has_birthday, birthday, referred_by);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* Purchases of the member in [at - window, at), for each rule that asks. */
+static int32 *
+orders_before(Program *p, const char *member, TimestampTz at)
+{
+	int32	   *counts = palloc0(sizeof(int32) * Max(p->nrules, 1));
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+	for (int i = 0; i < p->nrules; i++)
+	{
+		Rule	   *r = &p->rules[i];
+		Interval	back;
+		Datum		args[4];
+		bool		isnull;
+
+		if (r->min_orders == 0 || !rule_in_force(r, at))
+			continue;
+		back.month = -r->orders_window.month;
+		back.day = -r->orders_window.day;
+		back.time = -r->orders_window.time;
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(member);
+		args[2] = TimestampTzGetDatum(local_add_interval(p->tz, at, &back));
+		args[3] = TimestampTzGetDatum(at);
+		plan_get(&plan_orders,
+				 "SELECT count(*)::int4 FROM loyalty.ledger "
+				 "WHERE program_id = $1 AND member = $2 AND kind = 'earn' "
+				 "  AND at >= $3 AND at < $4",
+				 4, types);
+		if (SPI_execute_plan(plan_orders, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: counting orders failed");
+		counts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return counts;
+}
+
+static void
+facts_fill(Program *p, Account *a, Numeric amount, const char *category,
+		   TimestampTz at, EarnFacts *f)
+{
+	memset(f, 0, sizeof(EarnFacts));
+	f->amount = amount;
+	f->category = category;
+	f->at = at;
+	local_time(p->tz, at, &f->local);
+	f->tier = a->found ? a->tier : (p->ntiers > 0 ? 0 : -1);
+	f->first_purchase = !a->found || a->purchases == 0;
+	if (a->found && a->has_birthday)
+	{
+		int			y,
+					m,
+					d;
+
+		j2date(a->birthday + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+		f->birthday_month = m;
+	}
+	if (p->any_min_orders)
+		f->orders_before = a->found ? orders_before(p, a->member, at)
+			: palloc0(sizeof(int32) * Max(p->nrules, 1));
+}
+
+/* {"base": n, "tier": n, "rules": {"code": n, ...}} for rule_stats. */
+static char *
+lines_json(Program *p, EarnResult *r)
+{
+	StringInfoData s;
+	int64		tier = 0;
+	bool		first = true;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "{\"base\": " INT64_FORMAT, r->lines[0].points);
+	for (int i = 1; i < r->nlines; i++)
+		if (r->lines[i].rule < 0)
+			tier += r->lines[i].points;
+	if (tier != 0)
+		appendStringInfo(&s, ", \"tier\": " INT64_FORMAT, tier);
+	for (int i = 1; i < r->nlines; i++)
+	{
+		if (r->lines[i].rule < 0)
+			continue;
+		appendStringInfoString(&s, first ? ", \"rules\": {" : ", ");
+		first = false;
+		escape_json(&s, r->lines[i].source);
+		appendStringInfo(&s, ": " INT64_FORMAT, r->lines[i].points);
+	}
+	if (!first)
+		appendStringInfoChar(&s, '}');
+	appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+Datum
+loyalty_earn(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_text(fcinfo, 1, "member");
+	Numeric		amount = arg_amount(fcinfo, 2, "amount");
+	char	   *ref = arg_ref(fcinfo, 3, "ref");
+	TimestampTz at = arg_at(fcinfo, 4);
+	char	   *category = arg_text_opt(fcinfo, 5);
+	Program    *p;
+	Account		a,
+				referrer;
+	PriorOp		op;
+	EarnFacts	f;
+	EarnResult	res;
+	Credit		c = {0};
+	bool		first_purchase;
+
+	ly_spi_connect();
+	p = program_get(prog);
+	account_get_or_enroll(p, member, at, &a, &referrer);
+
+	prior_op(p, member, ref, &op);
+	if (op.found)
+	{
+		if (strcmp(op.kind, "earn") == 0 && num_eq(op.amount, amount) &&
+			str_eq_null(op.category, category))
+		{
+			SPI_finish();
+			PG_RETURN_INT64(op.result);
+		}
+		ref_reused(ref, member, &op, "earn");
+	}
+
+	facts_fill(p, &a, amount, category, at, &f);
+	calc_earn(p, &f, &res);
+	first_purchase = a.purchases == 0;
+
+	c.kind = "earn";
+	c.points = res.total;
+	c.result = res.total;
+	c.at = at;
+	c.ref = ref;
+	c.amount = amount;
+	c.category = category;
+	c.detail = lines_json(p, &res);
+	c.is_purchase = true;
+	c.qualifies = true;
+	c.is_earning = true;
+	credit_write(p, &a, &c);
+
+	/* referral: the referrer is paid on the referee's first purchase */
+	if (first_purchase && a.referred_by != NULL && !a.referral_paid)
+	{
+		Oid			types[2] = {INT4OID, TEXTOID};
+		Datum		args[2];
+
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(member);
+		plan_get(&plan_referral_paid,
+				 "UPDATE loyalty.account SET referral_paid = true "
+				 "WHERE program_id = $1 AND member = $2",
+				 2, types);
+		if (SPI_execute_plan(plan_referral_paid, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: updating referral failed");
+
+		if (referrer.found)
+		{
+			for (int i = 0; i < p->nrules; i++)
+			{
+				Rule	   *r = &p->rules[i];
+				int64		pts;
+				Credit		rc = {0};
+
+				if (r->kind != RULE_REFERRAL || !rule_in_force(r, at))
+					continue;
+				pts = r->referrer_points +
+					num_round_div(num_mul(num_int64(res.total), r->referrer_share),
+								  num_one(), p->rounding);
+				if (pts > 0)
+				{
+					rc.kind = "referral";
+					rc.points = pts;
+					rc.result = pts;
+					rc.at = at;
+					rc.counterparty = member;
+					rc.reason = "referrer";
+					rc.qualifies = true;
+					rc.is_earning = true;
+					credit_write(p, &referrer, &rc);
+				}
+				break;
+			}
+		}
+	}
+
+	SPI_finish();
+	PG_RETURN_INT64(res.total);
+}
+
+Datum
+loyalty_quote(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_text(fcinfo, 1, "member");
+	Numeric		amount = arg_amount(fcinfo, 2, "amount");
+	TimestampTz at = arg_at(fcinfo, 3);
+	char	   *category = arg_text_opt(fcinfo, 4);
+	Program    *p;
+	Account		a;
+	EarnFacts	f;
+	EarnResult	res;
+	TupleDesc	td;
+	Tuplestorestate *ts;
+
+	ts = srf_begin(fcinfo, &td);
+	ly_spi_connect();
+	p = program_get(prog);
+	if (!account_peek(p, member, &a))
+		memset(&a, 0, sizeof(a));
+	facts_fill(p, &a, amount, category, at, &f);
+	calc_earn(p, &f, &res);
+	for (int i = 0; i < res.nlines; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(res.lines[i].source);
+		values[1] = Int64GetDatum(res.lines[i].points);
+		tuplestore_putvalues(ts, td, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
