@@ -15,7 +15,7 @@ REGRESS      = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
 ISOLATION_SPECS = $(sort $(wildcard test/specs/*.spec))
 ISOLATION    = $(patsubst test/specs/%.spec,%,$(ISOLATION_SPECS))
-ISOLATION_OPTS = --inputdir=. --outputdir=test/output_iso --load-extension=loyalty
+ISOLATION_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -243,11 +243,16 @@ account_enroll(Program *p, const char *member, TimestampTz at,
 		{
 			Oid			btypes[3] = {INT4OID, TEXTOID, DATEOID};
 
+			Datum		bargs[3];
+
+			bargs[0] = args[0];
+			bargs[1] = args[1];
+			bargs[2] = args[3];
 			plan_get(&plan_birthday,
 					 "UPDATE loyalty.account SET birthday = $3 "
 					 "WHERE program_id = $1 AND member = $2 AND birthday IS NULL",
 					 3, btypes);
-			if (SPI_execute_plan(plan_birthday, args, NULL, false, 0) != SPI_OK_UPDATE)
+			if (SPI_execute_plan(plan_birthday, bargs, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "loyalty: updating birthday failed");
 		}
 		return false;

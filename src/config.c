@@ -197,7 +197,7 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 			 "SELECT code, threshold, earn_multiplier, points_per_value "
 			 "FROM loyalty.tier WHERE program_id = $1 ORDER BY threshold, code",
 			 1, argtypes);
-	ret = SPI_execute_plan(plan_tiers, args, NULL, true, 0);
+	ret = SPI_execute_plan(plan_tiers, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading tiers failed");
 	MemoryContextSwitchTo(ConfigCacheContext);
@@ -223,7 +223,7 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 			 "SELECT code, kind, params, valid_from, valid_until, active "
 			 "FROM loyalty.rule WHERE program_id = $1 ORDER BY id",
 			 1, argtypes);
-	ret = SPI_execute_plan(plan_rules, args, NULL, true, 0);
+	ret = SPI_execute_plan(plan_rules, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading rules failed");
 	MemoryContextSwitchTo(ConfigCacheContext);
@@ -287,7 +287,7 @@ program_get(const char *code)
 			 "SELECT " PROGRAM_COLUMNS "FROM loyalty.program WHERE code = $1",
 			 1, argtypes);
 	args[0] = CStringGetTextDatum(code);
-	if (SPI_execute_plan(plan_program, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_program, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading program failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -321,7 +321,7 @@ program_get_by_id(int32 id)
 	plan_get(&plan_program_by_id,
 			 "SELECT code FROM loyalty.program WHERE id = $1", 1, argtypes);
 	args[0] = Int32GetDatum(id);
-	if (SPI_execute_plan(plan_program_by_id, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan_program_by_id, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading program failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -285,8 +285,8 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
 				 errmsg("rule \"%s\": valid_until %s is not after valid_from %s", code,
-						timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(5)),
-						timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4))),
+						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(5))),
+						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)))),
 				 errdetail("A rule is in force on [valid_from, valid_until).")));
 
 	ly_spi_connect();

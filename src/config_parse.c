@@ -46,7 +46,7 @@ jbv_desc(JsonbValue *v)
 		case jbvNull:
 			return "null";
 		default:
-			return "a nested value";
+			return "an array";
 	}
 }
 
@@ -212,7 +212,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		if (vtok != WJB_VALUE && !(cond && (strcmp(key, "weekdays") == 0 ||
 											strcmp(key, "categories") == 0 ||
 											strcmp(key, "tiers") == 0)))
-			CONFIG_ERROR("rule \"%s\": %s must be a plain value, not an array", code, key);
+			val.type = jbvArray;	/* the getters reject it; unknown keys still say so */
 
 		if (cond && strcmp(key, "weekdays") == 0)
 		{
@@ -270,7 +270,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		else if ((r->kind == RULE_BONUS || r->kind == RULE_EVENT || r->kind == RULE_STREAK) &&
 				 strcmp(key, "points") == 0)
 		{
-			r->points = get_int(code, key, &val, r->kind == RULE_EVENT ? 0 : 1, PG_INT64_MAX / 4);
+			r->points = get_int(code, key, &val, r->kind == RULE_EVENT ? 0 : 1, INT64CONST(1000000000000));
 			seen_points = true;
 		}
 		else if (r->kind == RULE_BONUS && strcmp(key, "group") == 0)
@@ -303,12 +303,12 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referrer_points") == 0)
 		{
-			r->referrer_points = get_int(code, key, &val, 0, PG_INT64_MAX / 4);
+			r->referrer_points = get_int(code, key, &val, 0, INT64CONST(1000000000000));
 			seen_referral = true;
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referee_points") == 0)
 		{
-			r->referee_points = get_int(code, key, &val, 0, PG_INT64_MAX / 4);
+			r->referee_points = get_int(code, key, &val, 0, INT64CONST(1000000000000));
 			seen_referral = true;
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referrer_share") == 0)
@@ -319,7 +319,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("rule \"%s\": unknown param \"%s\" for a %s rule", code, key, kind),
+					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, key, kind),
 					 errhint("%s",
 							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
 							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :

@@ -3,8 +3,8 @@
  *
  * An event is known when any rule (event or streak kind, active or not)
  * names it; otherwise record_event fails with 22023.  Each call writes one
- * ledger row of kind 'event' (0 points when every rule is capped), which is
- * also what the caps count.  Streak progress lives in loyalty.streak, one
+ * ledger row of kind 'event' (0 points when every rule is capped); the caps
+ * count the rows that credited points.  Streak progress lives in loyalty.streak, one
  * row per member and streak rule, updated under the member's lock.
  */
 #include "account.h"
@@ -35,7 +35,7 @@ signup_points(Program *p, TimestampTz at)
 	return total;
 }
 
-/* Records of this event by the member: on the local day of `at`, and ever. */
+/* Credited records of this event by the member: on the local day of `at`, and ever. */
 static void
 event_counts(Program *p, const char *member, const char *event, TimestampTz at,
 			 int64 *today, int64 *ever)
@@ -61,7 +61,7 @@ event_counts(Program *p, const char *member, const char *event, TimestampTz at,
 	plan_get(&plan_counts,
 			 "SELECT count(*) FILTER (WHERE at >= $4 AND at < $5), count(*) "
 			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 "
-			 "  AND kind = 'event' AND event = $3",
+			 "  AND kind = 'event' AND event = $3 AND points > 0",
 			 5, types);
 	if (SPI_execute_plan(plan_counts, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: counting events failed");

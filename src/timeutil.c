@@ -76,7 +76,7 @@ local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv)
 	fsec_t		fsec;
 	int			tzoff;
 	Timestamp	local;
-	Timestamp	shifted;
+	Timestamp	shifted = 0;
 	TimestampTz result;
 
 	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
@@ -84,14 +84,29 @@ local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	shifted = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
-													TimestampGetDatum(local),
-													PointerGetDatum(iv)));
+	PG_TRY();
+	{
+		shifted = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+														TimestampGetDatum(local),
+														PointerGetDatum(iv)));
+	}
+	PG_CATCH();
+	{
+		/* replace "timestamp out of range" by one naming the values */
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("date out of range: %s + %s",
+						timestamptz_to_str(t),
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
+	}
+	PG_END_TRY();
 	if (TIMESTAMP_NOT_FINITE(shifted) ||
 		timestamp2tm(shifted, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("date out of range for expiry")));
+				 errmsg("date out of range: %s + %s", timestamptz_to_str(t),
+						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
 	tzoff = DetermineTimeZoneOffset(&tm, tz);
 	if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0 || !IS_VALID_TIMESTAMP(result))
 		ereport(ERROR,

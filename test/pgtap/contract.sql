@@ -1,0 +1,86 @@
+-- pgTAP: the public contract of SPEC.md that is about objects, not numbers:
+-- names and signatures, C implementation of the hot paths, roles and privileges,
+-- search_path safety, append-only ledger.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS loyalty;
+SELECT plan(45);
+
+SELECT has_schema('loyalty');
+SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
+
+-- every function of SPEC §2-3 with its exact argument types
+SELECT has_function('loyalty', 'create_program',
+  ARRAY['text','text','text','numeric','numeric','text','text','numeric','numeric','text',
+        'interval','text','interval','text','text','text','text']);
+SELECT has_function('loyalty', 'add_tier', ARRAY['text','text','numeric','numeric','numeric','text']);
+SELECT has_function('loyalty', 'add_rule', ARRAY['text','text','text','jsonb','timestamp with time zone','timestamp with time zone']);
+SELECT has_function('loyalty', 'set_rule_active', ARRAY['text','text','boolean']);
+SELECT has_function('loyalty', 'enroll', ARRAY['text','text','timestamp with time zone','date','text']);
+SELECT has_function('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text']);
+SELECT has_function('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text']);
+SELECT has_function('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'redeem_value', ARRAY['text','text','numeric','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'adjust', ARRAY['text','text','bigint','text','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'balance', ARRAY['text','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'tier_of', ARRAY['text','text']);
+SELECT has_function('loyalty', 'verify', ARRAY[]::text[]);
+
+-- return types
+SELECT function_returns('loyalty', 'create_program',
+  ARRAY['text','text','text','numeric','numeric','text','text','numeric','numeric','text',
+        'interval','text','interval','text','text','text','text'], 'integer');
+SELECT function_returns('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'], 'bigint');
+SELECT function_returns('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone'], 'bigint');
+SELECT function_returns('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'bigint');
+SELECT function_returns('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'bigint');
+SELECT function_returns('loyalty', 'tier_of', ARRAY['text','text'], 'text');
+SELECT function_returns('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'setof record');
+
+-- the hot paths are C, nothing on them is PL/pgSQL
+SELECT function_lang_is('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'], 'c');
+SELECT function_lang_is('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone'], 'c');
+SELECT function_lang_is('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'c');
+SELECT function_lang_is('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'c');
+SELECT function_lang_is('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'c');
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+           WHERE p.pronamespace = 'loyalty'::regnamespace AND l.lanname = 'plpgsql'), 0::bigint,
+          'no PL/pgSQL function in schema loyalty');
+
+-- search_path safety: every function pins search_path
+SELECT is((SELECT count(*) FROM pg_proc p
+           WHERE p.pronamespace = 'loyalty'::regnamespace AND p.prokind = 'f'
+             AND p.prorettype <> 'trigger'::regtype
+             AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
+          0::bigint, 'every loyalty function sets search_path = pg_catalog, pg_temp');
+
+-- roles
+SELECT has_role('loyalty_reader');
+SELECT has_role('loyalty_writer');
+SELECT has_role('loyalty_admin');
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+                          'loyalty_reader', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'add_rule', ARRAY['text','text','text','jsonb','timestamp with time zone','timestamp with time zone'],
+                          'loyalty_writer', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'add_rule', ARRAY['text','text','text','jsonb','timestamp with time zone','timestamp with time zone'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT table_privs_are('loyalty', 'ledger', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot touch the ledger directly');
+SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
+
+-- scale-out: member-scoped tables keyed by (program_id, member, ...)
+SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member']);
+SELECT col_is_pk('loyalty', 'ledger', ARRAY['program_id', 'member', 'id']);
+SELECT col_is_pk('loyalty', 'lot', ARRAY['program_id', 'member', 'id']);
+SELECT col_type_is('loyalty', 'ledger', 'id', 'bigint');
+
+-- append-only, and a writer can operate through the functions only
+SELECT loyalty.create_program('tap');
+SELECT lives_ok($$SELECT loyalty.earn('tap', 'm', 10, 'o1', '2026-01-01')$$, 'earn works');
+SELECT throws_ok($$UPDATE loyalty.ledger SET points = 0$$, '42501', NULL, 'ledger UPDATE fails');
+
+SELECT * FROM finish();
+ROLLBACK;

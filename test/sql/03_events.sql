@@ -1,0 +1,67 @@
+-- Events with caps, a 30-day streak, signup and referral.
+SET client_min_messages = warning;
+SET TIME ZONE 'UTC';
+SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+  EXECUTE q;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $f$;
+
+SELECT loyalty.create_program('ev', timezone => 'Asia/Shanghai');
+SELECT loyalty.add_rule('ev', 'signup', 'event', '{"event": "signup", "points": 50}');
+SELECT loyalty.add_rule('ev', 'survey', 'event', '{"event": "survey", "points": 100, "max_per_day": 2, "max_total": 3}');
+SELECT loyalty.add_rule('ev', 'share', 'event', '{"event": "share", "points": 100}');
+SELECT loyalty.add_rule('ev', 'checkin', 'event', '{"event": "checkin", "points": 1}');
+SELECT loyalty.add_rule('ev', 'checkin30', 'streak', '{"event": "checkin", "days": 30, "points": 100}');
+
+-- signup fires on enrolment, explicit or automatic, once
+SELECT loyalty.enroll('ev', 'ann', '2026-01-01 09:00+08');
+SELECT loyalty.enroll('ev', 'ann', '2026-01-02 09:00+08');
+SELECT loyalty.balance('ev', 'ann', '2026-01-03') AS ann_after_signup;
+
+-- caps: 2 a local day, 3 in all; over a cap it credits 0, no error
+SELECT loyalty.record_event('ev', 'ann', 'survey', 's1', '2026-01-05 23:00+08') AS s1,
+       loyalty.record_event('ev', 'ann', 'survey', 's2', '2026-01-05 23:30+08') AS s2,
+       loyalty.record_event('ev', 'ann', 'survey', 's3', '2026-01-05 23:59+08') AS s3_day_cap,
+       loyalty.record_event('ev', 'ann', 'survey', 's4', '2026-01-06 00:00+08') AS s4_next_local_day,
+       loyalty.record_event('ev', 'ann', 'survey', 's5', '2026-01-07 10:00+08') AS s5_total_cap;
+-- a retry returns the first answer and writes nothing
+SELECT loyalty.record_event('ev', 'ann', 'survey', 's1', '2026-02-01') AS s1_again;
+SELECT count(*) AS survey_rows FROM loyalty.ledger WHERE kind = 'event' AND event = 'survey';
+SELECT pg_temp.err($$SELECT loyalty.record_event('ev', 'ann', 'share', 's1', '2026-01-05')$$);
+SELECT pg_temp.err($$SELECT loyalty.record_event('ev', 'ann', 'dance', 'd1', '2026-01-05')$$);
+-- record_event enrols an unknown member (with its signup points)
+SELECT loyalty.record_event('ev', 'ben', 'share', 'sh1', '2026-01-05') AS ben_share;
+SELECT loyalty.balance('ev', 'ben', '2026-01-06') AS ben_signup_and_share;
+
+-- a 30-day check-in streak in local days: day 30 earns the bonus, then it starts over
+SELECT d AS day, loyalty.record_event('ev', 'cat', 'checkin', 'c' || d,
+         timestamptz '2026-03-01 08:00+08' + (d - 1) * interval '1 day') AS points
+FROM generate_series(1, 31) AS d
+ORDER BY d;
+-- a second check-in the same local day makes no progress; a missed day restarts
+SELECT loyalty.record_event('ev', 'cat', 'checkin', 'again31', '2026-03-31 23:00+08') AS same_day;
+SELECT loyalty.record_event('ev', 'cat', 'checkin', 'gap', '2026-04-03 08:00+08') AS after_gap;
+SELECT last_day, days FROM loyalty.streak WHERE member = 'cat';
+
+-- referral: referee gets 50 on joining; referrer gets 300 + 10% of the first purchase's points
+SELECT loyalty.create_program('ref', rounding => 'round');
+SELECT loyalty.add_rule('ref', 'refer', 'referral', '{"referrer_points": 300, "referrer_share": 0.1, "referee_points": 50}');
+SELECT loyalty.enroll('ref', 'rita', '2026-01-01');
+SELECT loyalty.enroll('ref', 'fred', '2026-01-02', referred_by => 'rita');
+SELECT loyalty.balance('ref', 'fred', '2026-01-03') AS fred_welcome,
+       loyalty.balance('ref', 'rita', '2026-01-03') AS rita_before;
+SELECT loyalty.earn('ref', 'fred', 1235, 'f1', '2026-01-04') AS fred_first;
+SELECT loyalty.balance('ref', 'rita', '2026-01-05') AS rita_300_plus_124;
+SELECT loyalty.earn('ref', 'fred', 1000, 'f2', '2026-01-06') AS fred_second;
+SELECT loyalty.balance('ref', 'rita', '2026-01-07') AS rita_unchanged;
+SELECT member, kind, points, counterparty, reason FROM loyalty.ledger l
+JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'ref' ORDER BY l.id;
+SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_by => 'nobody')$$);
+SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_by => 'gus')$$);
+SELECT count(*) AS gus_accounts FROM loyalty.account WHERE member = 'gus';
+SELECT * FROM loyalty.verify();
