@@ -72,10 +72,10 @@ SELECT table_privs_are('loyalty', 'ledger', 'loyalty_writer', ARRAY[]::text[],
 SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
 
 -- scale-out: member-scoped tables keyed by (program_id, member, ...)
-SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member']);
-SELECT col_is_pk('loyalty', 'ledger', ARRAY['program_id', 'member', 'id']);
-SELECT col_is_pk('loyalty', 'lot', ARRAY['program_id', 'member', 'id']);
-SELECT col_type_is('loyalty', 'ledger', 'id', 'bigint');
+SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member'], 'account keyed by program and member');
+SELECT col_is_pk('loyalty', 'ledger', ARRAY['program_id', 'member', 'id'], 'ledger keyed by program, member, id');
+SELECT col_is_pk('loyalty', 'lot', ARRAY['program_id', 'member', 'id'], 'lot keyed by program, member, id');
+SELECT col_type_is('loyalty', 'ledger', 'id', 'bigint', 'ledger ids are bigint');
 
 -- append-only, and a writer can operate through the functions only
 SELECT loyalty.create_program('tap');
