@@ -274,6 +274,12 @@ program_get(const char *code)
 	MemoryContext old;
 	Program    *p;
 
+	/*
+	 * Inside a long transaction a backend reads invalidations only when it
+	 * takes a new lock; read them now so that a change committed by another
+	 * session applies to this very operation (READ COMMITTED semantics).
+	 */
+	AcceptInvalidationMessages();
 	if (!cache_valid || ConfigCache == NULL)
 		cache_reset();
 	if (strlen(code) < CODE_KEYLEN)
