@@ -90,6 +90,10 @@ CREATE TABLE loyalty.account (
   PRIMARY KEY (program_id, member)
 );
 
+-- Tier periods that end (evaluate_tiers' queue).
+CREATE INDEX account_tier_until_idx ON loyalty.account (tier_until)
+  WHERE tier_until IS NOT NULL;
+
 CREATE TABLE loyalty.ledger (
   program_id    integer     NOT NULL,
   member        text        NOT NULL,
@@ -137,6 +141,9 @@ CREATE TABLE loyalty.lot (
 -- Lots still holding points, in spending order.
 CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, id)
   WHERE remaining > 0;
+-- The nightly expiry's queue.
+CREATE INDEX lot_expiry_idx ON loyalty.lot (expires_at)
+  WHERE remaining > 0 AND expires_at IS NOT NULL;
 
 CREATE TABLE loyalty.streak (
   program_id  integer NOT NULL,
@@ -263,6 +270,16 @@ CREATE FUNCTION loyalty.adjust(program text, member text, points bigint, reason 
   AS 'MODULE_PATHNAME', 'loyalty_adjust'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+CREATE FUNCTION loyalty.refund(program text, member text, original_ref text, amount numeric,
+                               ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_refund'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION loyalty.transfer(program text, from_member text, to_member text, points bigint,
+                                 ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_transfer'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION loyalty.balance(program text, member text, at timestamptz DEFAULT pg_catalog.now())
   RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_balance'
@@ -271,6 +288,31 @@ CREATE FUNCTION loyalty.balance(program text, member text, at timestamptz DEFAUL
 CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
   AS 'MODULE_PATHNAME', 'loyalty_tier_of'
   LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-------------------------------------------------------------------------------
+-- Scheduled work.  The procedures commit per batch, so they cannot be
+-- SECURITY DEFINER or carry SET clauses; each batch is one call of an
+-- internal SECURITY DEFINER function.
+-------------------------------------------------------------------------------
+CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty._evaluate_batch(as_of timestamptz, batch_size integer) RETURNS integer
+  AS 'MODULE_PATHNAME', 'loyalty_evaluate_batch'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE PROCEDURE loyalty.expire_points(as_of timestamptz DEFAULT pg_catalog.now(),
+                                       batch_size integer DEFAULT 10000)
+  AS 'MODULE_PATHNAME', 'loyalty_expire_points' LANGUAGE C;
+CREATE PROCEDURE loyalty.evaluate_tiers(as_of timestamptz DEFAULT pg_catalog.now(),
+                                        batch_size integer DEFAULT 10000)
+  AS 'MODULE_PATHNAME', 'loyalty_evaluate_tiers' LANGUAGE C;
+CREATE PROCEDURE loyalty.run_maintenance(as_of timestamptz DEFAULT pg_catalog.now())
+  AS 'MODULE_PATHNAME', 'loyalty_run_maintenance' LANGUAGE C;
+
+CREATE FUNCTION loyalty.schedule_maintenance(schedule text DEFAULT '5 0 * * *') RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_schedule_maintenance'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 
 -- verify(): members whose ledger, lots and debt disagree (none, ever).
 CREATE FUNCTION loyalty.verify()
@@ -316,6 +358,7 @@ $$;
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA loyalty FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loyalty FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA loyalty FROM PUBLIC;
 GRANT USAGE ON SCHEMA loyalty TO loyalty_reader, loyalty_writer, loyalty_admin;
 GRANT loyalty_reader TO loyalty_writer;
 GRANT loyalty_writer TO loyalty_admin;
@@ -331,7 +374,9 @@ GRANT EXECUTE ON FUNCTION
   loyalty.record_event(text, text, text, text, timestamptz),
   loyalty.redeem(text, text, bigint, text, timestamptz),
   loyalty.redeem_value(text, text, numeric, text, timestamptz),
-  loyalty.adjust(text, text, bigint, text, text, timestamptz)
+  loyalty.adjust(text, text, bigint, text, text, timestamptz),
+  loyalty.refund(text, text, text, numeric, text, timestamptz),
+  loyalty.transfer(text, text, text, bigint, text, timestamptz)
   TO loyalty_writer;
 GRANT EXECUTE ON FUNCTION
   loyalty.create_program(text, text, text, numeric, numeric, text, text, numeric, numeric,
@@ -339,7 +384,15 @@ GRANT EXECUTE ON FUNCTION
   loyalty.add_tier(text, text, numeric, numeric, numeric, text),
   loyalty.add_rule(text, text, text, jsonb, timestamptz, timestamptz),
   loyalty.set_rule_active(text, text, boolean),
-  loyalty.verify()
+  loyalty.verify(),
+  loyalty._expire_batch(timestamptz, integer),
+  loyalty._evaluate_batch(timestamptz, integer),
+  loyalty.schedule_maintenance(text)
+  TO loyalty_admin;
+GRANT EXECUTE ON PROCEDURE
+  loyalty.expire_points(timestamptz, integer),
+  loyalty.evaluate_tiers(timestamptz, integer),
+  loyalty.run_maintenance(timestamptz)
   TO loyalty_admin;
 GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule TO loyalty_reader;
 

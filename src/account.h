@@ -73,12 +73,42 @@ extern void prior_op(Program *p, const char *member, const char *ref, PriorOp *o
 extern void ref_reused(const char *ref, const char *member, const PriorOp *op,
 					   const char *what);
 
+/* A ledger row written by ledger_write(). */
+typedef struct LedgerRow
+{
+	const char *kind;
+	int64		points;
+	TimestampTz at;
+	const char *ref;
+	int64		result;
+	Numeric		amount;
+	const char *original_ref;
+	const char *counterparty;
+	const char *reason;
+	bool		has_qual;
+	TimestampTz qual_at;
+	int64		qual_points;
+	Numeric		qual_spend;
+	int32		qual_orders;
+} LedgerRow;
+
 /* lots.c */
+extern void ledger_write(Program *p, const char *member, const LedgerRow *r);
 extern bool expiry_for(Program *p, TimestampTz at, TimestampTz *expires);
 extern TimestampTz available_for(Program *p, TimestampTz at);
 extern void credit_write(Program *p, Account *a, Credit *c);
 extern int64 available_balance(Program *p, const char *member, TimestampTz at,
 							   int64 debt, int64 *pending);
+typedef struct LotTake
+{
+	int64		id;
+	int64		take;
+	bool		has_expiry;
+	TimestampTz expires_at;
+	TimestampTz earned_at;
+} LotTake;
+extern int64 lots_take(Program *p, const char *member, TimestampTz at, int64 points,
+					   int64 first, bool include_pending, LotTake **out, int *nout);
 extern void lots_consume(Program *p, const char *member, TimestampTz at,
 						 int64 points);
 

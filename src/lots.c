@@ -20,6 +20,7 @@ static SPIPlanPtr plan_roll = NULL;
 static SPIPlanPtr plan_balance = NULL;
 static SPIPlanPtr plan_spendable = NULL;
 static SPIPlanPtr plan_take = NULL;
+static SPIPlanPtr plan_ledger = NULL;
 
 /* Start of the period after the one containing local time t. */
 static TimestampTz
@@ -211,54 +212,127 @@ available_balance(Program *p, const char *member, TimestampTz at, int64 debt, in
 }
 
 /*
- * Take `points` from the member's spendable lots, first-to-expire first.
- * The caller has checked that enough is available.
+ * Take up to `points` from the member's living lots at `at`, in this order:
+ * the lot `first` (when > 0: a refund's own purchase), then available lots
+ * first-to-expire first (ties: oldest; never-expiring last), then, when
+ * include_pending, pending lots in the same order.  The arithmetic is done
+ * here in C over the fetched lots; one UPDATE writes the takes.  Returns the
+ * points taken; the taken lots are returned through out/nout when asked.
  */
-void
-lots_consume(Program *p, const char *member, TimestampTz at, int64 points)
+int64
+lots_take(Program *p, const char *member, TimestampTz at, int64 points,
+		  int64 first, bool include_pending, LotTake **out, int *nout)
 {
-	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		args[5];
+	Oid			types[5] = {INT4OID, TEXTOID, TIMESTAMPTZOID, BOOLOID, INT8OID};
+	Oid			utypes[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
 	Datum	   *ids;
 	Datum	   *takes;
+	LotTake    *taken;
 	int			n = 0;
 	int64		left = points;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = TimestampTzGetDatum(at);
+	args[3] = BoolGetDatum(include_pending);
+	args[4] = Int64GetDatum(first);
 	plan_get(&plan_spendable,
-			 "SELECT id, remaining FROM loyalty.lot "
+			 "SELECT id, remaining, expires_at, earned_at FROM loyalty.lot "
 			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-			 "  AND available_at <= $3 AND (expires_at IS NULL OR expires_at > $3) "
-			 "ORDER BY expires_at ASC NULLS LAST, earned_at, id",
-			 3, (Oid[]) {INT4OID, TEXTOID, TIMESTAMPTZOID});
+			 "  AND (expires_at IS NULL OR expires_at > $3) "
+			 "  AND (available_at <= $3 OR $4 OR id = $5) "
+			 "ORDER BY id = $5 DESC, available_at <= $3 DESC, "
+			 "         expires_at ASC NULLS LAST, earned_at, id",
+			 5, types);
 	if (SPI_execute_plan(plan_spendable, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading lots failed");
 	ids = palloc(sizeof(Datum) * (SPI_processed + 1));
 	takes = palloc(sizeof(Datum) * (SPI_processed + 1));
+	taken = palloc(sizeof(LotTake) * (SPI_processed + 1));
 	for (uint64 i = 0; i < SPI_processed && left > 0; i++)
 	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		int64		rem = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		int64		take = Min(rem, left);
+		int64		rem = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+		Datum		d;
 
-		ids[n] = Int64GetDatum(id);
-		takes[n] = Int64GetDatum(take);
+		taken[n].id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		taken[n].take = Min(rem, left);
+		d = SPI_getbinval(t, td, 3, &isnull);
+		taken[n].has_expiry = !isnull;
+		taken[n].expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+		taken[n].earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 4, &isnull));
+		ids[n] = Int64GetDatum(taken[n].id);
+		takes[n] = Int64GetDatum(taken[n].take);
+		left -= taken[n].take;
 		n++;
-		left -= take;
 	}
-	if (left > 0)
-		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", member);
+	if (n > 0)
+	{
+		args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[3] = PointerGetDatum(construct_array(takes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan_get(&plan_take,
+				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.take "
+				 "FROM unnest($3::int8[], $4::int8[]) AS t(id, take) "
+				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
+				 4, utypes);
+		if (SPI_execute_plan(plan_take, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: spending lots failed");
+	}
+	if (out)
+		*out = taken;
+	if (nout)
+		*nout = n;
+	return points - left;
+}
 
-	args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(takes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	plan_get(&plan_take,
-			 "UPDATE loyalty.lot l SET remaining = l.remaining - t.take "
-			 "FROM unnest($3::int8[], $4::int8[]) AS t(id, take) "
-			 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
-			 4, types);
-	if (SPI_execute_plan(plan_take, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: spending lots failed");
+/*
+ * Spend exactly `points` from available lots; the caller has checked that
+ * enough is available.
+ */
+void
+lots_consume(Program *p, const char *member, TimestampTz at, int64 points)
+{
+	if (lots_take(p, member, at, points, 0, false, NULL, NULL) != points)
+		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", member);
+}
+
+/* One ledger row that is not a credit (debits, refunds, transfers). */
+void
+ledger_write(Program *p, const char *member, const LedgerRow *r)
+{
+	Datum		args[15];
+	char		nulls[15];
+	Oid			types[15] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
+		INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
+	NUMERICOID, INT4OID};
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = TimestampTzGetDatum(r->at);
+	SET_TEXT(3, r->kind);
+	args[4] = Int64GetDatum(r->points);
+	SET_TEXT(5, r->ref);
+	args[6] = Int64GetDatum(r->result);
+	args[7] = r->amount ? NumericGetDatum(r->amount) : (Datum) 0;
+	nulls[7] = r->amount ? ' ' : 'n';
+	SET_TEXT(8, r->original_ref);
+	SET_TEXT(9, r->counterparty);
+	SET_TEXT(10, r->reason);
+	args[11] = TimestampTzGetDatum(r->qual_at);
+	nulls[11] = r->has_qual ? ' ' : 'n';
+	args[12] = Int64GetDatum(r->qual_points);
+	args[13] = NumericGetDatum(r->qual_spend ? r->qual_spend : num_int64(0));
+	args[14] = Int32GetDatum(r->qual_orders);
+	plan_get(&plan_ledger,
+			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, "
+			 "  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
+			 "  qual_orders) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			 15, types);
+	if (SPI_execute_plan(plan_ledger, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: writing ledger failed");
 }

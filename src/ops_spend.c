@@ -12,37 +12,22 @@ PG_FUNCTION_INFO_V1(loyalty_adjust);
 PG_FUNCTION_INFO_V1(loyalty_balance);
 PG_FUNCTION_INFO_V1(loyalty_tier_of);
 
-static SPIPlanPtr plan_debit = NULL;
-
-/* One debit ledger row (redeem, adjust, ...); lots were consumed already. */
+/* One debit ledger row (redeem, adjust); lots were consumed already. */
 static void
 debit_write(Program *p, const char *member, const char *kind, int64 points,
 			TimestampTz at, const char *ref, int64 result, const char *reason,
 			Numeric amount)
 {
-	Datum		args[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[9] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
-	INT8OID, TEXTOID, NUMERICOID};
+	LedgerRow	r = {0};
 
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = TimestampTzGetDatum(at);
-	args[3] = CStringGetTextDatum(kind);
-	args[4] = Int64GetDatum(-points);
-	args[5] = ref ? CStringGetTextDatum(ref) : (Datum) 0;
-	nulls[5] = ref ? ' ' : 'n';
-	args[6] = Int64GetDatum(result);
-	args[7] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	nulls[7] = reason ? ' ' : 'n';
-	args[8] = amount ? NumericGetDatum(amount) : (Datum) 0;
-	nulls[8] = amount ? ' ' : 'n';
-	plan_get(&plan_debit,
-			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, reason, amount) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			 9, types);
-	if (SPI_execute_plan(plan_debit, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing ledger failed");
+	r.kind = kind;
+	r.points = -points;
+	r.at = at;
+	r.ref = ref;
+	r.result = result;
+	r.reason = reason;
+	r.amount = amount;
+	ledger_write(p, member, &r);
 }
 
 static void

@@ -1,0 +1,568 @@
+/*
+ * maintenance.c — the scheduled work: expire_points, evaluate_tiers,
+ * run_maintenance, schedule_maintenance.
+ *
+ * Shape: each procedure is a loop over batches.  A batch is one call of an
+ * internal SECURITY DEFINER function (_expire_batch, _evaluate_batch) that
+ * does a whole batch in a few set-based statements; the procedure commits
+ * after each batch when it was CALLed at top level (non-atomic context) and
+ * otherwise runs every batch in the caller's transaction.  Procedures that
+ * COMMIT cannot be SECURITY DEFINER or carry SET clauses, hence the split.
+ * Memory is per batch: each batch call runs in its own SPI context.
+ *
+ * Locking (see account.c): a batch first locks the account rows of all the
+ * members it will touch, in ONE statement ordered by (program_id, member),
+ * then works on them with a fresh snapshot.  Live operations lock one member
+ * or two in the same global order, so nothing deadlocks, and a live
+ * operation waits for at most one batch.  A committed batch is final; a
+ * crash or cancel loses only the current batch, which the rerun redoes —
+ * every lot is expired exactly once (remaining is set to 0 under the lock).
+ * Rerunning with the same as_of finds nothing left to do.
+ */
+#include "account.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(loyalty_expire_batch);
+PG_FUNCTION_INFO_V1(loyalty_evaluate_batch);
+PG_FUNCTION_INFO_V1(loyalty_expire_points);
+PG_FUNCTION_INFO_V1(loyalty_evaluate_tiers);
+PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
+PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
+
+static SPIPlanPtr plan_expire_lock = NULL;
+static SPIPlanPtr plan_expire_do = NULL;
+static SPIPlanPtr plan_tier_lock = NULL;
+static SPIPlanPtr plan_tier_sums = NULL;
+static SPIPlanPtr plan_tier_set = NULL;
+static SPIPlanPtr plan_tier_hist = NULL;
+
+extern void tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
+extern int	tier_for_value(Program *p, Numeric value);
+
+static int32
+arg_batch(FunctionCallInfo fcinfo, int n)
+{
+	int32		b;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must not be NULL")));
+	b = PG_GETARG_INT32(n);
+	if (b <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be greater than 0, not %d", b)));
+	return b;
+}
+
+static Datum
+int4_array(int32 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int32GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+static Datum
+text_array(char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+ts_array(TimestampTz *v, bool *nulls, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+		d[i] = TimestampTzGetDatum(v[i]);
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * _expire_batch(as_of, batch_size) -> lots expired.  Locks the members owning
+ * the next batch_size lots that are expired at as_of, then expires every
+ * expired lot of those members: one 'expire' ledger row per lot (at the lot's
+ * expires_at), remaining set to 0.
+ */
+Datum
+loyalty_expire_batch(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = arg_at(fcinfo, 0);
+	int32		batch = arg_batch(fcinfo, 1);
+	Datum		args[3];
+	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Oid			dtypes[3] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID};
+	int			n;
+	int32	   *pids;
+	char	  **members;
+	int64		expired = 0;
+	bool		isnull;
+
+	ly_spi_connect();
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = Int32GetDatum(batch);
+	plan_get(&plan_expire_lock,
+			 "SELECT a.program_id, a.member FROM loyalty.account a "
+			 "WHERE (a.program_id, a.member) IN ("
+			 "  SELECT l.program_id, l.member FROM loyalty.lot l "
+			 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
+			 "  ORDER BY l.expires_at LIMIT $2) "
+			 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
+			 2, ltypes);
+	if (SPI_execute_plan(plan_expire_lock, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: locking members to expire failed");
+	n = (int) SPI_processed;
+	if (n > 0)
+	{
+		pids = palloc(sizeof(int32) * n);
+		members = palloc(sizeof(char *) * n);
+		for (int i = 0; i < n; i++)
+		{
+			pids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		/* a new statement, a new snapshot: it sees what the members' last
+		 * operations committed before we got their locks */
+		args[1] = int4_array(pids, n);
+		args[2] = text_array(members, n);
+		plan_get(&plan_expire_do,
+				 "WITH x AS ("
+				 "  SELECT l.program_id, l.member, l.id, l.remaining, l.expires_at "
+				 "  FROM loyalty.lot l "
+				 "  JOIN unnest($2::int4[], $3::text[]) AS m(program_id, member) "
+				 "    ON l.program_id = m.program_id AND l.member = m.member "
+				 "  WHERE l.remaining > 0 AND l.expires_at <= $1), "
+				 "u AS (UPDATE loyalty.lot l SET remaining = 0 FROM x "
+				 "      WHERE l.program_id = x.program_id AND l.member = x.member AND l.id = x.id), "
+				 "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
+				 "      SELECT program_id, member, expires_at, 'expire', -remaining, id FROM x) "
+				 "SELECT count(*) FROM x",
+				 3, dtypes);
+		if (SPI_execute_plan(plan_expire_do, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: expiring lots failed");
+		expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	PG_RETURN_INT64(expired);
+}
+
+/* Program by id, remembering the last one (a batch is sorted by program). */
+static Program *
+batch_program(int32 id, int32 *last_id, Program **last)
+{
+	if (*last == NULL || *last_id != id)
+	{
+		*last = program_get_by_id(id);
+		*last_id = id;
+	}
+	return *last;
+}
+
+/* The tier a member holds after evaluation: renewal, or a lowering by policy. */
+static int
+tier_after_evaluation(Program *p, int current, int qualified)
+{
+	if (qualified >= current)
+		return qualified;
+	switch (p->downgrade)
+	{
+		case DOWNGRADE_TO_QUALIFIED:
+			return qualified;
+		case DOWNGRADE_ONE_STEP:
+			return current - 1;
+		case DOWNGRADE_NEVER:
+		default:
+			return current;
+	}
+}
+
+/* Until when a tier given at as_of holds: to the end of the next window. */
+static bool
+evaluated_tier_until(Program *p, int tier, TimestampTz as_of, TimestampTz *until)
+{
+	LocalTime	lt;
+	Interval	year = {0};
+
+	if (tier <= 0)
+		return false;			/* the lowest tier holds for ever */
+	switch (p->tier_window)
+	{
+		case WINDOW_CALENDAR_YEAR:
+			local_time(p->tz, as_of, &lt);
+			*until = local_midnight(p->tz, lt.year + 1, 1, 1);
+			return true;
+		case WINDOW_ROLLING_YEAR:
+			year.month = 12;
+			*until = local_add_interval(p->tz, as_of, &year);
+			return true;
+		case WINDOW_LIFETIME:
+			return false;
+	}
+	return false;
+}
+
+/* The last complete window before as_of: [start, end). */
+static void
+last_window(Program *p, TimestampTz as_of, TimestampTz *start, TimestampTz *end)
+{
+	LocalTime	lt;
+	Interval	back = {0};
+
+	if (p->tier_window == WINDOW_CALENDAR_YEAR)
+	{
+		local_time(p->tz, as_of, &lt);
+		*start = local_midnight(p->tz, lt.year - 1, 1, 1);
+		*end = local_midnight(p->tz, lt.year, 1, 1);
+	}
+	else if (p->tier_window == WINDOW_ROLLING_YEAR)
+	{
+		back.day = -365;
+		*start = local_add_interval(p->tz, as_of, &back);
+		*end = as_of;
+	}
+	else
+		tier_window_of(p, as_of, start, end);
+}
+
+/*
+ * _evaluate_batch(as_of, batch_size) -> members evaluated.  Locks the next
+ * members whose tier period has ended by as_of, sums their qualifying value
+ * over the last complete window, and renews or lowers their tiers.
+ */
+Datum
+loyalty_evaluate_batch(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of = arg_at(fcinfo, 0);
+	int32		batch = arg_batch(fcinfo, 1);
+	Datum		args[7];
+	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
+	int			n;
+	int32	   *pids;
+	char	  **members;
+	int		   *cur;
+	TimestampTz *starts,
+			   *ends,
+			   *untils;
+	bool	   *until_nulls;
+	char	  **new_codes;
+	int32	   *hist_pids;
+	char	  **hist_members,
+			  **hist_from,
+			  **hist_to,
+			  **hist_reason;
+	TimestampTz *hist_until;
+	bool	   *hist_until_nulls;
+	int			nh = 0;
+	bool		isnull;
+	int32		last_id = 0;
+	Program    *last = NULL;
+	Program   **progs;
+	SPITupleTable *sums;
+
+	ly_spi_connect();
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = Int32GetDatum(batch);
+	plan_get(&plan_tier_lock,
+			 "SELECT program_id, member, tier FROM loyalty.account "
+			 "WHERE tier_until <= $1 "
+			 "ORDER BY program_id, member LIMIT $2 FOR UPDATE",
+			 2, ltypes);
+	if (SPI_execute_plan(plan_tier_lock, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: locking members to evaluate failed");
+	n = (int) SPI_processed;
+	if (n == 0)
+	{
+		SPI_finish();
+		PG_RETURN_INT32(0);
+	}
+
+	pids = palloc(sizeof(int32) * n);
+	members = palloc(sizeof(char *) * n);
+	progs = palloc(sizeof(Program *) * n);
+	cur = palloc(sizeof(int) * n);
+	starts = palloc(sizeof(TimestampTz) * n);
+	ends = palloc(sizeof(TimestampTz) * n);
+	untils = palloc(sizeof(TimestampTz) * n);
+	until_nulls = palloc(sizeof(bool) * n);
+	new_codes = palloc(sizeof(char *) * n);
+	hist_pids = palloc(sizeof(int32) * n);
+	hist_members = palloc(sizeof(char *) * n);
+	hist_from = palloc(sizeof(char *) * n);
+	hist_to = palloc(sizeof(char *) * n);
+	hist_reason = palloc(sizeof(char *) * n);
+	hist_until = palloc(sizeof(TimestampTz) * n);
+	hist_until_nulls = palloc(sizeof(bool) * n);
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (int i = 0; i < n; i++)
+		{
+			pids[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			members[i] = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		}
+		for (int i = 0; i < n; i++)
+		{
+			Program    *p = batch_program(pids[i], &last_id, &last);
+
+			progs[i] = p;
+			cur[i] = tier_index(p, SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+			if (cur[i] < 0)
+				cur[i] = 0;
+			last_window(p, as_of, &starts[i], &ends[i]);
+		}
+	}
+
+	/* qualifying values over each member's last window, in one statement */
+	{
+		Oid			stypes[4] = {INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+		Datum		sargs[4];
+
+		sargs[0] = int4_array(pids, n);
+		sargs[1] = text_array(members, n);
+		sargs[2] = ts_array(starts, NULL, n);
+		sargs[3] = ts_array(ends, NULL, n);
+		plan_get(&plan_tier_sums,
+				 "SELECT m.ord, coalesce(sum(l.qual_points), 0)::numeric, "
+				 "       coalesce(sum(l.qual_spend), 0), coalesce(sum(l.qual_orders), 0)::numeric "
+				 "FROM unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[]) "
+				 "     WITH ORDINALITY AS m(program_id, member, s, e, ord) "
+				 "LEFT JOIN loyalty.ledger l ON l.program_id = m.program_id AND l.member = m.member "
+				 "     AND l.qual_at >= m.s AND l.qual_at < m.e "
+				 "GROUP BY m.ord ORDER BY m.ord",
+				 4, stypes);
+		if (SPI_execute_plan(plan_tier_sums, sargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: summing qualifying values failed");
+	}
+	sums = SPI_tuptable;
+	for (int i = 0; i < n; i++)
+	{
+		Program    *p = progs[i];
+		HeapTuple	t = sums->vals[i];
+		Numeric		value = DatumGetNumeric(SPI_getbinval(t, sums->tupdesc,
+														  2 + (int) p->tier_basis, &isnull));
+		int			q = tier_for_value(p, value);
+		int			next = p->ntiers > 0 ? tier_after_evaluation(p, cur[i], q) : -1;
+
+		until_nulls[i] = next < 0 || !evaluated_tier_until(p, next, as_of, &untils[i]);
+		new_codes[i] = next >= 0 ? p->tiers[next].code : NULL;
+		if (next >= 0 && next != cur[i])
+		{
+			hist_pids[nh] = pids[i];
+			hist_members[nh] = members[i];
+			hist_from[nh] = p->tiers[cur[i]].code;
+			hist_to[nh] = p->tiers[next].code;
+			hist_reason[nh] = next < cur[i] ? "downgrade" : "upgrade";
+			hist_until[nh] = untils[i];
+			hist_until_nulls[nh] = until_nulls[i];
+			nh++;
+		}
+	}
+
+	{
+		Oid			utypes[5] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
+		Datum		uargs[5];
+		Datum	   *codes = palloc(sizeof(Datum) * n);
+		bool	   *code_nulls = palloc(sizeof(bool) * n);
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+
+		for (int i = 0; i < n; i++)
+		{
+			code_nulls[i] = new_codes[i] == NULL;
+			codes[i] = new_codes[i] ? CStringGetTextDatum(new_codes[i]) : (Datum) 0;
+		}
+		uargs[0] = int4_array(pids, n);
+		uargs[1] = text_array(members, n);
+		uargs[2] = PointerGetDatum(construct_md_array(codes, code_nulls, 1, dims, lbs, TEXTOID, -1,
+													  false, TYPALIGN_INT));
+		uargs[3] = ts_array(untils, until_nulls, n);
+		uargs[4] = TimestampTzGetDatum(as_of);
+		plan_get(&plan_tier_set,
+				 "UPDATE loyalty.account a SET "
+				 "  tier_since = CASE WHEN a.tier IS DISTINCT FROM u.tier THEN $5 ELSE a.tier_since END, "
+				 "  tier = u.tier, tier_until = u.until "
+				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::timestamptz[]) "
+				 "     AS u(program_id, member, tier, until) "
+				 "WHERE a.program_id = u.program_id AND a.member = u.member",
+				 5, utypes);
+		if (SPI_execute_plan(plan_tier_set, uargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: updating tiers failed");
+	}
+
+	if (nh > 0)
+	{
+		Oid			htypes[7] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID};
+		Datum		hargs[7];
+
+		hargs[0] = int4_array(hist_pids, nh);
+		hargs[1] = text_array(hist_members, nh);
+		hargs[2] = text_array(hist_from, nh);
+		hargs[3] = text_array(hist_to, nh);
+		hargs[4] = ts_array(hist_until, hist_until_nulls, nh);
+		hargs[5] = TimestampTzGetDatum(as_of);
+		hargs[6] = text_array(hist_reason, nh);
+		plan_get(&plan_tier_hist,
+				 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until) "
+				 "SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until "
+				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::text[]) "
+				 "     AS h(program_id, member, f, t, until, reason)",
+				 7, htypes);
+		if (SPI_execute_plan(plan_tier_hist, hargs, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "loyalty: writing tier history failed");
+	}
+	SPI_finish();
+	PG_RETURN_INT32(n);
+}
+
+/* ---------- the procedures ---------- */
+
+static bool
+called_nonatomic(FunctionCallInfo fcinfo)
+{
+	return fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+}
+
+/*
+ * Run batch function `fn` until it reports 0, committing after each batch
+ * when non-atomic.  Returns the total.
+ */
+static int64
+run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
+{
+	int64		total = 0;
+	char	   *sql = psprintf("SELECT loyalty.%s($1, $2)::int8", fn);
+	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		args[2];
+
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = Int32GetDatum(batch);
+	for (;;)
+	{
+		int64		done;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: %s failed", fn);
+		done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		total += done;
+		if (nonatomic)
+		{
+			SPI_commit();
+#if PG_VERSION_NUM < 150000
+			SPI_start_transaction();
+#endif
+		}
+		if (done == 0 || (strcmp(fn, "_evaluate_batch") == 0 && done < batch))
+			break;
+	}
+	return total;
+}
+
+static TimestampTz
+proc_as_of(FunctionCallInfo fcinfo)
+{
+	return arg_at(fcinfo, 0);
+}
+
+Datum
+loyalty_expire_points(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic = called_nonatomic(fcinfo);
+	TimestampTz as_of = proc_as_of(fcinfo);
+	int32		batch = arg_batch(fcinfo, 1);
+
+	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "loyalty: SPI_connect failed");
+	run_batches(nonatomic, "_expire_batch", as_of, batch);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+loyalty_evaluate_tiers(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic = called_nonatomic(fcinfo);
+	TimestampTz as_of = proc_as_of(fcinfo);
+	int32		batch = arg_batch(fcinfo, 1);
+
+	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "loyalty: SPI_connect failed");
+	run_batches(nonatomic, "_evaluate_batch", as_of, batch);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * run_maintenance(as_of): pending points need no work (a lot becomes
+ * available at its available_at, which balances read directly), then tier
+ * periods that ended are evaluated, then points that expired are expired.
+ */
+Datum
+loyalty_run_maintenance(PG_FUNCTION_ARGS)
+{
+	bool		nonatomic = called_nonatomic(fcinfo);
+	TimestampTz as_of = proc_as_of(fcinfo);
+
+	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "loyalty: SPI_connect failed");
+	run_batches(nonatomic, "_evaluate_batch", as_of, 10000);
+	run_batches(nonatomic, "_expire_batch", as_of, 10000);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * schedule_maintenance(schedule) -> pg_cron job id.  One job named
+ * 'loyalty-maintenance' in this database: calling again changes its
+ * schedule, never adds a second job.
+ */
+Datum
+loyalty_schedule_maintenance(PG_FUNCTION_ARGS)
+{
+	char	   *schedule = arg_text(fcinfo, 0, "schedule");
+	Datum		args[1];
+	Oid			types[1] = {TEXTOID};
+	bool		isnull;
+	int64		jobid;
+
+	ly_spi_connect();
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading pg_extension failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_cron is not installed in database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name = '%s' and run CREATE EXTENSION pg_cron; or schedule CALL loyalty.run_maintenance() with another scheduler.",
+						 get_database_name(MyDatabaseId))));
+	args[0] = CStringGetTextDatum(schedule);
+	if (SPI_execute_with_args("SELECT cron.schedule('loyalty-maintenance', $1, "
+							  "'CALL loyalty.run_maintenance()')::int8",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: cron.schedule failed");
+	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(jobid);
+}
