@@ -96,6 +96,20 @@ ts_array(TimestampTz *v, bool *nulls, int n)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+static TimestampTz
+proc_as_of(FunctionCallInfo fcinfo)
+{
+	TimestampTz as_of;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	check_at(as_of, "as_of");
+	return as_of;
+}
+
 /*
  * _expire_batch(as_of, batch_size) -> lots expired.  Locks the members owning
  * the next batch_size lots that are expired at as_of, then expires every
@@ -105,7 +119,7 @@ ts_array(TimestampTz *v, bool *nulls, int n)
 Datum
 loyalty_expire_batch(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = arg_at(fcinfo, 0);
+	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[3];
 	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
@@ -250,7 +264,7 @@ last_window(Program *p, TimestampTz as_of, TimestampTz *start, TimestampTz *end)
 Datum
 loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = arg_at(fcinfo, 0);
+	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[7];
 	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
@@ -480,11 +494,6 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	return total;
 }
 
-static TimestampTz
-proc_as_of(FunctionCallInfo fcinfo)
-{
-	return arg_at(fcinfo, 0);
-}
 
 Datum
 loyalty_expire_points(PG_FUNCTION_ARGS)

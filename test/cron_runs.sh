@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# pg_cron really runs the job schedule_maintenance() creates: points that
+# expired yesterday get their 'expire' ledger row within a minute.
+# Needs a server with shared_preload_libraries=pg_cron, cron.database_name =
+# the current database, and cron.use_background_workers=on (pg_virtualenv in
+# .ci/run sets these).
+set -euo pipefail
+psql_q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+echo "1..3"
+psql_q >/dev/null 2>&1 <<'SQL'
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+DROP EXTENSION IF EXISTS loyalty CASCADE;
+CREATE EXTENSION loyalty;
+SELECT loyalty.create_program('cron', expiry => 'fixed', expiry_after => '1 day');
+SELECT loyalty.earn('cron', 'm', 10, 'o1', now() - interval '2 days');
+SQL
+
+job=$(psql_q -c "SELECT loyalty.schedule_maintenance('* * * * *')")
+echo "ok 1 - scheduled job $job"
+for _ in $(seq 1 80); do
+  n=$(psql_q -c "SELECT count(*) FROM loyalty.ledger WHERE kind = 'expire'")
+  [ "$n" = "1" ] && break
+  sleep 1
+done
+if [ "$n" = "1" ]; then echo "ok 2 - the job expired the lot"; else
+  echo "not ok 2 - no expire row after 80 s"; psql_q -c "SELECT status, return_message FROM cron.job_run_details"; exit 1; fi
+status=$(psql_q -c "SELECT status FROM cron.job_run_details WHERE jobid = $job ORDER BY runid DESC LIMIT 1")
+if [ "$status" = "succeeded" ]; then echo "ok 3 - pg_cron reports the run succeeded"; else
+  echo "not ok 3 - run status: $status"; exit 1; fi
+psql_q -c "SELECT cron.unschedule('loyalty-maintenance')" >/dev/null
+psql_q -c "DROP EXTENSION loyalty CASCADE; DROP EXTENSION pg_cron" >/dev/null
