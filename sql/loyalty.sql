@@ -233,61 +233,78 @@ CREATE FUNCTION loyalty.set_rule_active(program text, code text, active boolean)
 
 -------------------------------------------------------------------------------
 -- Operations (hot paths: LANGUAGE C, plans prepared once per backend)
+--
+-- Every statement of an operation reads one member's rows through an index.
+-- Their plans are kept for the life of the backend, so a plan made while the
+-- tables were empty or never analyzed (a fresh install, a restore, a bulk
+-- load) would keep a sequential scan until the next ANALYZE; enable_seqscan
+-- = off pins the index plans whatever the statistics say.
 -------------------------------------------------------------------------------
 CREATE FUNCTION loyalty.enroll(program text, member text, at timestamptz DEFAULT pg_catalog.now(),
                                birthday date DEFAULT NULL, referred_by text DEFAULT NULL) RETURNS void
   AS 'MODULE_PATHNAME', 'loyalty_enroll'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.earn(program text, member text, amount numeric, ref text,
                              at timestamptz DEFAULT pg_catalog.now(), category text DEFAULT NULL) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_earn'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.quote(program text, member text, amount numeric,
                               at timestamptz DEFAULT pg_catalog.now(), category text DEFAULT NULL)
   RETURNS TABLE(source text, points bigint)
   AS 'MODULE_PATHNAME', 'loyalty_quote'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.record_event(program text, member text, event text, ref text,
                                      at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_record_event'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.redeem(program text, member text, points bigint, ref text,
                                at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_redeem'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.redeem_value(program text, member text, value numeric, ref text,
                                      at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_redeem_value'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.adjust(program text, member text, points bigint, reason text, ref text,
                                at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_adjust'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.refund(program text, member text, original_ref text, amount numeric,
                                ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_refund'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.transfer(program text, from_member text, to_member text, points bigint,
                                  ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS void
   AS 'MODULE_PATHNAME', 'loyalty_transfer'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.balance(program text, member text, at timestamptz DEFAULT pg_catalog.now())
   RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_balance'
-  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
   AS 'MODULE_PATHNAME', 'loyalty_tier_of'
-  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 -------------------------------------------------------------------------------
 -- Scheduled work.  The procedures commit per batch, so they cannot be
@@ -296,10 +313,12 @@ CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
 -------------------------------------------------------------------------------
 CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 CREATE FUNCTION loyalty._evaluate_batch(as_of timestamptz, batch_size integer) RETURNS integer
   AS 'MODULE_PATHNAME', 'loyalty_evaluate_batch'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
 
 CREATE PROCEDURE loyalty.expire_points(as_of timestamptz DEFAULT pg_catalog.now(),
                                        batch_size integer DEFAULT 10000)
@@ -354,6 +373,191 @@ AS $$
 $$;
 
 -------------------------------------------------------------------------------
+-- Views for BI and member statements (state as of now()).  Debits are
+-- shown as positive "redeemed / expired / clawed back" figures; ledger
+-- points stay signed.  Points that expired but were not yet swept by
+-- expire_points count as expired here, as balance() does.
+-------------------------------------------------------------------------------
+CREATE INDEX ledger_program_at_idx ON loyalty.ledger (program_id, at);
+
+CREATE VIEW loyalty.member_summary AS
+SELECT p.code AS program, a.member,
+       coalesce(a.tier, low.code) AS tier,
+       l.available - a.debt AS available,
+       l.pending,
+       a.debt,
+       g.earned AS lifetime_earned,
+       g.redeemed AS lifetime_redeemed,
+       g.expired + l.expired_unswept AS lifetime_expired,
+       q.qualifying,
+       nx.code AS next_tier,
+       CASE WHEN nx.code IS NOT NULL THEN greatest(nx.threshold - q.qualifying, 0) END AS to_next_tier,
+       l.next_expiry_at,
+       l.next_expiry_points,
+       a.joined_at,
+       g.last_activity_at
+FROM loyalty.account a
+JOIN loyalty.program p ON p.id = a.program_id
+LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
+                   WHERE t.program_id = a.program_id ORDER BY t.threshold LIMIT 1) low ON true
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(x.remaining) FILTER (WHERE x.available_at <= now()
+                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS available,
+         coalesce(sum(x.remaining) FILTER (WHERE x.available_at > now()
+                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS pending,
+         coalesce(sum(x.remaining) FILTER (WHERE x.expires_at <= now()), 0)::bigint AS expired_unswept,
+         min(x.expires_at) FILTER (WHERE x.expires_at > now()) AS next_expiry_at
+  FROM loyalty.lot x
+  WHERE x.program_id = a.program_id AND x.member = a.member AND x.remaining > 0) l0
+CROSS JOIN LATERAL (
+  SELECT l0.available, l0.pending, l0.expired_unswept, l0.next_expiry_at,
+         (SELECT sum(y.remaining)::bigint FROM loyalty.lot y
+          WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
+            AND y.expires_at = l0.next_expiry_at) AS next_expiry_points) l
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
+         max(e.at) AS last_activity_at
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member) g
+CROSS JOIN LATERAL (
+  SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(e.qual_points)::numeric
+                                    WHEN 'spend' THEN sum(e.qual_spend)
+                                    ELSE sum(e.qual_orders)::numeric END, 0) AS qualifying
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member
+    AND e.qual_at <= now()
+    AND e.qual_at >= CASE p.tier_window
+          WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
+          WHEN 'rolling_year' THEN now() - interval '365 days'
+          ELSE '-infinity'::timestamptz END) q
+LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
+                   WHERE t.program_id = a.program_id
+                     AND t.threshold > coalesce((SELECT c.threshold FROM loyalty.tier c
+                                                 WHERE c.program_id = a.program_id
+                                                   AND c.code = coalesce(a.tier, low.code)), 0)
+                   ORDER BY t.threshold LIMIT 1) nx ON true;
+
+CREATE VIEW loyalty.statement AS
+SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
+       sum(e.points) OVER (PARTITION BY p.code, e.member ORDER BY e.id)::bigint AS balance_after,
+       e.ref,
+       jsonb_strip_nulls(jsonb_build_object(
+         'amount', e.amount, 'category', e.category, 'event', e.event,
+         'original_ref', e.original_ref, 'counterparty', e.counterparty,
+         'reason', e.reason, 'lines', e.detail)) AS detail
+FROM loyalty.ledger e
+JOIN loyalty.program p ON p.id = e.program_id;
+
+CREATE VIEW loyalty.expiring_points AS
+SELECT p.code AS program, l.member, l.expires_at, sum(l.remaining)::bigint AS points
+FROM loyalty.lot l
+JOIN loyalty.program p ON p.id = l.program_id
+WHERE l.remaining > 0 AND l.expires_at > now()
+GROUP BY p.code, l.member, l.expires_at;
+
+CREATE VIEW loyalty.liability AS
+SELECT p.code AS program,
+       coalesce(m.outstanding, 0)::bigint AS outstanding_points,
+       coalesce(m.value, 0)::numeric(20, 2) AS outstanding_value,
+       coalesce(g.earned, 0)::bigint AS earned,
+       coalesce(g.redeemed, 0)::bigint AS redeemed,
+       (coalesce(g.expired, 0) + coalesce(m.unswept, 0))::bigint AS expired,
+       CASE WHEN coalesce(g.earned, 0) > 0
+            THEN round((coalesce(g.expired, 0) + coalesce(m.unswept, 0))::numeric / g.earned, 4)
+            ELSE 0 END AS breakage_rate
+FROM loyalty.program p
+LEFT JOIN LATERAL (
+  SELECT sum(b.points) AS outstanding, sum(b.points / b.rate) AS value, sum(b.unswept) AS unswept
+  FROM (SELECT a.member,
+               coalesce((SELECT sum(x.remaining) FROM loyalty.lot x
+                         WHERE x.program_id = a.program_id AND x.member = a.member
+                           AND x.remaining > 0 AND (x.expires_at IS NULL OR x.expires_at > now())), 0)
+                 - a.debt AS points,
+               coalesce((SELECT sum(x.remaining) FROM loyalty.lot x
+                         WHERE x.program_id = a.program_id AND x.member = a.member
+                           AND x.remaining > 0 AND x.expires_at <= now()), 0) AS unswept,
+               coalesce((SELECT t.points_per_value FROM loyalty.tier t
+                         WHERE t.program_id = a.program_id AND t.code = a.tier), p.points_per_value) AS rate
+        FROM loyalty.account a WHERE a.program_id = p.id) b) m ON true
+LEFT JOIN LATERAL (
+  SELECT sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')) AS earned,
+         -sum(e.points) FILTER (WHERE e.kind = 'redeem') AS redeemed,
+         -sum(e.points) FILTER (WHERE e.kind = 'expire') AS expired
+  FROM loyalty.ledger e WHERE e.program_id = p.id) g ON true;
+
+CREATE VIEW loyalty.activity_daily AS
+SELECT p.code AS program, d.day,
+       coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
+       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
+       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
+       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'refund'), 0)::bigint AS clawed_back,
+       count(DISTINCT e.member) FILTER (WHERE e.kind NOT IN ('expire')) AS active_members,
+       (SELECT count(*) FROM loyalty.account a
+        WHERE a.program_id = p.id
+          AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
+          AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) AS new_members
+FROM loyalty.program p
+JOIN LATERAL (
+  SELECT DISTINCT (x.at AT TIME ZONE p.timezone)::date AS day
+  FROM loyalty.ledger x WHERE x.program_id = p.id
+  UNION
+  SELECT DISTINCT (a.joined_at AT TIME ZONE p.timezone)::date
+  FROM loyalty.account a WHERE a.program_id = p.id) d ON true
+LEFT JOIN loyalty.ledger e
+  ON e.program_id = p.id
+ AND e.at >= d.day::timestamp AT TIME ZONE p.timezone
+ AND e.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+GROUP BY p.id, p.code, p.timezone, d.day;
+
+CREATE VIEW loyalty.tier_distribution AS
+SELECT p.code AS program, t.code AS tier, count(a.member) AS members
+FROM loyalty.program p
+JOIN loyalty.tier t ON t.program_id = p.id
+LEFT JOIN loyalty.account a
+  ON a.program_id = p.id
+ AND coalesce(a.tier, (SELECT l.code FROM loyalty.tier l WHERE l.program_id = p.id
+                       ORDER BY l.threshold LIMIT 1)) = t.code
+GROUP BY p.code, t.code, t.threshold;
+
+CREATE VIEW loyalty.tier_history AS
+SELECT p.code AS program, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.valid_until
+FROM loyalty.tier_change c
+JOIN loyalty.program p ON p.id = c.program_id;
+
+CREATE VIEW loyalty.leaderboard AS
+SELECT program, month, rank, member, points
+FROM (
+  SELECT p.code AS program,
+         date_trunc('month', e.at AT TIME ZONE p.timezone)::date AS month,
+         e.member,
+         sum(e.points)::bigint AS points,
+         row_number() OVER (PARTITION BY p.code, date_trunc('month', e.at AT TIME ZONE p.timezone)
+                            ORDER BY sum(e.points) DESC, e.member) AS rank
+  FROM loyalty.ledger e
+  JOIN loyalty.program p ON p.id = e.program_id
+  WHERE e.kind IN ('earn', 'event', 'referral')
+  GROUP BY p.code, date_trunc('month', e.at AT TIME ZONE p.timezone), e.member) r
+WHERE rank <= 10;
+
+CREATE VIEW loyalty.rule_stats AS
+SELECT p.code AS program, r.code AS rule,
+       count(u.id) AS purchases,
+       coalesce(sum(u.points), 0)::bigint AS points
+FROM loyalty.rule r
+JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN LATERAL (
+  SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code
+  UNION ALL
+  SELECT e.id, (e.detail ->> 'base')::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code) u ON true
+GROUP BY p.code, r.code, r.id;
+
+-------------------------------------------------------------------------------
 -- Privileges
 -------------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA loyalty FROM PUBLIC;
@@ -394,7 +598,11 @@ GRANT EXECUTE ON PROCEDURE
   loyalty.evaluate_tiers(timestamptz, integer),
   loyalty.run_maintenance(timestamptz)
   TO loyalty_admin;
-GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule TO loyalty_reader;
+GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule,
+  loyalty.member_summary, loyalty.statement, loyalty.expiring_points, loyalty.liability,
+  loyalty.activity_daily, loyalty.tier_distribution, loyalty.tier_history,
+  loyalty.leaderboard, loyalty.rule_stats
+  TO loyalty_reader;
 
 -------------------------------------------------------------------------------
 -- pg_dump: extension tables are dumped with their data

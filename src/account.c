@@ -206,6 +206,7 @@ account_enroll(Program *p, const char *member, TimestampTz at,
 	Oid			types[5] = {INT4OID, TEXTOID, TIMESTAMPTZOID, DATEOID, TEXTOID};
 	Account		a;
 	int64		signup;
+	char	   *signup_detail;
 	const Rule *ref_rule;
 
 	if (referred_by != NULL)
@@ -259,7 +260,7 @@ account_enroll(Program *p, const char *member, TimestampTz at,
 	}
 
 	/* a new member: signup event and referee points, as credits */
-	signup = signup_points(p, at);
+	signup = signup_points(p, at, &signup_detail);
 	ref_rule = referred_by ? referral_rule(p, at) : NULL;
 	if (signup > 0 || (ref_rule && ref_rule->referee_points > 0))
 	{
@@ -270,6 +271,7 @@ account_enroll(Program *p, const char *member, TimestampTz at,
 
 			c.kind = "event";
 			c.event = "signup";
+			c.detail = signup_detail;
 			c.points = signup;
 			c.result = signup;
 			c.at = at;
@@ -283,6 +285,7 @@ account_enroll(Program *p, const char *member, TimestampTz at,
 
 			c.kind = "referral";
 			c.points = ref_rule->referee_points;
+			c.detail = rules_json(1, (const char *const[]) {ref_rule->code}, &c.points);
 			c.result = c.points;
 			c.at = at;
 			c.counterparty = referred_by;

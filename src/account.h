@@ -93,6 +93,7 @@ typedef struct LedgerRow
 } LedgerRow;
 
 /* lots.c */
+extern char *rules_json(int n, const char *const *codes, const int64 *points);
 extern void ledger_write(Program *p, const char *member, const LedgerRow *r);
 extern bool expiry_for(Program *p, TimestampTz at, TimestampTz *expires);
 extern TimestampTz available_for(Program *p, TimestampTz at);
@@ -121,6 +122,6 @@ extern void tier_history_write(Program *p, const char *member, TimestampTz at,
 							   bool has_until, TimestampTz until);
 
 /* events.c */
-extern int64 signup_points(Program *p, TimestampTz at);
+extern int64 signup_points(Program *p, TimestampTz at, char **detail);
 
 #endif

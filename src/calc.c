@@ -110,6 +110,7 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 
 	out->lines = palloc(sizeof(EarnLine) * (p->nrules + 2));
 	out->nlines = 0;
+	out->rate_rule = -1;
 
 	/* rate: the first matching category_rate, else the program's */
 	if (f->category != NULL)
@@ -123,6 +124,7 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 			{
 				rate_num = r->ppu;
 				rate_den = r->unit;
+				out->rate_rule = i;
 				break;
 			}
 		}

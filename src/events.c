@@ -21,17 +21,25 @@ static SPIPlanPtr plan_streak_get = NULL;
 static SPIPlanPtr plan_streak_put = NULL;
 
 int64
-signup_points(Program *p, TimestampTz at)
+signup_points(Program *p, TimestampTz at, char **detail)
 {
 	int64		total = 0;
+	const char **codes = palloc(sizeof(char *) * Max(p->nrules, 1));
+	int64	   *pts = palloc(sizeof(int64) * Max(p->nrules, 1));
+	int			n = 0;
 
 	for (int i = 0; i < p->nrules; i++)
 	{
 		Rule	   *r = &p->rules[i];
 
 		if (r->kind == RULE_EVENT && strcmp(r->event, "signup") == 0 && rule_in_force(r, at))
+		{
 			total += r->points;
+			codes[n] = r->code;
+			pts[n++] = r->points;
+		}
 	}
+	*detail = rules_json(n, codes, pts);
 	return total;
 }
 
@@ -142,6 +150,9 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				total = 0;
 	LocalTime	lt;
 	Credit		c = {0};
+	const char **codes;
+	int64	   *pts;
+	int			ncredited = 0;
 
 	ly_spi_connect();
 	p = program_get(prog);
@@ -174,6 +185,8 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 		ref_reused(ref, member, &op, "event");
 	}
 
+	codes = palloc(sizeof(char *) * Max(p->nrules, 1));
+	pts = palloc(sizeof(int64) * Max(p->nrules, 1));
 	if (capped)
 		event_counts(p, member, event, at, &today, &ever);
 	local_time(p->tz, at, &lt);
@@ -191,9 +204,23 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 			if (r->max_total > 0 && ever >= r->max_total)
 				continue;
 			total += r->points;
+			if (r->points > 0)
+			{
+				codes[ncredited] = r->code;
+				pts[ncredited++] = r->points;
+			}
 		}
 		else if (r->kind == RULE_STREAK)
-			total += streak_advance(p, member, r, lt.julian);
+		{
+			int64		s = streak_advance(p, member, r, lt.julian);
+
+			total += s;
+			if (s > 0)
+			{
+				codes[ncredited] = r->code;
+				pts[ncredited++] = s;
+			}
+		}
 	}
 
 	c.kind = "event";
@@ -204,6 +231,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 	c.ref = ref;
 	c.qualifies = true;
 	c.is_earning = total > 0;
+	c.detail = rules_json(ncredited, codes, pts);
 	credit_write(p, &a, &c);
 	SPI_finish();
 	PG_RETURN_INT64(total);

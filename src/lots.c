@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 
 static SPIPlanPtr plan_credit = NULL;
 static SPIPlanPtr plan_roll = NULL;
@@ -335,4 +336,25 @@ ledger_write(Program *p, const char *member, const LedgerRow *r)
 			 15, types);
 	if (SPI_execute_plan(plan_ledger, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loyalty: writing ledger failed");
+}
+
+/* {"rules": {"code": points, ...}} for a credit made by rules; NULL when none. */
+char *
+rules_json(int n, const char *const *codes, const int64 *points)
+{
+	StringInfoData b;
+
+	if (n == 0)
+		return NULL;
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"rules\": {");
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&b, ", ");
+		escape_json(&b, codes[i]);
+		appendStringInfo(&b, ": " INT64_FORMAT, points[i]);
+	}
+	appendStringInfoString(&b, "}}");
+	return b.data;
 }

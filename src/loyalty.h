@@ -183,6 +183,7 @@ typedef struct EarnResult
 	int64		total;
 	int			nlines;
 	EarnLine   *lines;			/* palloc'd, sums exactly to total */
+	int			rate_rule;		/* category_rate rule used, -1 for the program rate */
 } EarnResult;
 
 extern bool rule_in_force(const Rule *r, TimestampTz at);

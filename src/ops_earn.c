@@ -25,6 +25,16 @@ PG_FUNCTION_INFO_V1(loyalty_quote);
 static SPIPlanPtr plan_orders = NULL;
 static SPIPlanPtr plan_referral_paid = NULL;
 
+static char *
+json_quote(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	escape_json(&b, s);
+	return b.data;
+}
+
 static bool
 str_eq_null(const char *a, const char *b)
 {
@@ -117,7 +127,7 @@ facts_fill(Program *p, Account *a, Numeric amount, const char *category,
 			: palloc0(sizeof(int32) * Max(p->nrules, 1));
 }
 
-/* {"base": n, "tier": n, "rules": {"code": n, ...}} for rule_stats. */
+/* {"base": n, "rate": "code", "tier": n, "rules": {"code": n, ...}} for rule_stats. */
 static char *
 lines_json(Program *p, EarnResult *r)
 {
@@ -127,6 +137,11 @@ lines_json(Program *p, EarnResult *r)
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"base\": " INT64_FORMAT, r->lines[0].points);
+	if (r->rate_rule >= 0)
+	{
+		appendStringInfoString(&s, ", \"rate\": ");
+		escape_json(&s, p->rules[r->rate_rule].code);
+	}
 	for (int i = 1; i < r->nlines; i++)
 		if (r->lines[i].rule < 0)
 			tier += r->lines[i].points;
@@ -234,6 +249,8 @@ loyalty_earn(PG_FUNCTION_ARGS)
 					rc.at = at;
 					rc.counterparty = member;
 					rc.reason = "referrer";
+					rc.detail = psprintf("{\"rules\": {%s: " INT64_FORMAT "}}",
+										 json_quote(r->code), pts);
 					rc.qualifies = true;
 					rc.is_earning = true;
 					credit_write(p, &referrer, &rc);
