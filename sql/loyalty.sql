@@ -130,6 +130,7 @@ CREATE TABLE loyalty.lot (
   expires_at    timestamptz,                  -- NULL: never
   points        bigint      NOT NULL,         -- credited into this lot
   remaining     bigint      NOT NULL,         -- still spendable
+  expired       bigint      NOT NULL DEFAULT 0, -- taken by expire_points
   source        text        NOT NULL,         -- ledger kind that created it
   ref           text,                         -- purchase ref (refunds find it)
   amount        numeric,                      -- purchase amount
@@ -311,6 +312,7 @@ CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
 -- SECURITY DEFINER or carry SET clauses; each batch is one call of an
 -- internal SECURITY DEFINER function.
 -------------------------------------------------------------------------------
+-- _expire_batch returns the members it locked (0: nothing left to do).
 CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -343,7 +345,8 @@ AS $$
     FROM loyalty.ledger GROUP BY program_id, member
   ), t AS (
     SELECT program_id, member, sum(remaining)::bigint AS remaining,
-           count(*) FILTER (WHERE remaining < 0 OR remaining > points) AS bad_lots
+           count(*) FILTER (WHERE remaining < 0 OR expired < 0
+                            OR remaining + expired > points) AS bad_lots
     FROM loyalty.lot GROUP BY program_id, member
   ), m AS (
     SELECT a.program_id, a.member, a.debt,
@@ -360,7 +363,7 @@ AS $$
       ('ledger sum differs from lots minus debt', m.lots_total - m.debt, m.ledger_total,
        m.ledger_total <> m.lots_total - m.debt),
       ('negative debt', 0::bigint, m.debt, m.debt < 0),
-      ('lot remaining outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0)
+      ('lot remaining + expired outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0)
   ) AS x(problem, expected, actual, bad)
   WHERE x.bad
   UNION ALL

@@ -98,6 +98,8 @@ extern void ledger_write(Program *p, const char *member, const LedgerRow *r);
 extern bool expiry_for(Program *p, TimestampTz at, TimestampTz *expires);
 extern TimestampTz available_for(Program *p, TimestampTz at);
 extern void credit_write(Program *p, Account *a, Credit *c);
+extern int64 lots_balance(Program *p, const char *member, TimestampTz at, int64 debt,
+						  int64 *pending, bool with_swept);
 extern int64 available_balance(Program *p, const char *member, TimestampTz at,
 							   int64 debt, int64 *pending);
 typedef struct LotTake

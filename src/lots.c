@@ -186,24 +186,40 @@ credit_write(Program *p, Account *a, Credit *c)
 	}
 }
 
-/* Spendable points at `at` (lots available and not expired) minus debt. */
+/*
+ * Spendable points at `at` (lots available and not expired by `at`) minus
+ * debt: what redeem and transfer may take.  lots_balance(with_swept) also
+ * counts lots expire_points already swept whose expiry is after `at`, so
+ * balance() for an earlier instant does not depend on whether the job ran.
+ */
 int64
 available_balance(Program *p, const char *member, TimestampTz at, int64 debt, int64 *pending)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	return lots_balance(p, member, at, debt, pending, false);
+}
+
+int64
+lots_balance(Program *p, const char *member, TimestampTz at, int64 debt, int64 *pending,
+			 bool with_swept)
+{
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
 	bool		isnull;
 	int64		avail;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = TimestampTzGetDatum(at);
+	args[3] = BoolGetDatum(with_swept);
 	plan_get(&plan_balance,
-			 "SELECT coalesce(sum(remaining) FILTER (WHERE available_at <= $3), 0)::int8, "
-			 "       coalesce(sum(remaining) FILTER (WHERE available_at > $3), 0)::int8 "
-			 "FROM loyalty.lot WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+			 "SELECT coalesce(sum(remaining + CASE WHEN $4 THEN expired ELSE 0 END) "
+			 "                FILTER (WHERE available_at <= $3), 0)::int8, "
+			 "       coalesce(sum(remaining + CASE WHEN $4 THEN expired ELSE 0 END) "
+			 "                FILTER (WHERE available_at > $3), 0)::int8 "
+			 "FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
+			 "  AND (remaining > 0 OR ($4 AND expired > 0)) "
 			 "  AND (expires_at IS NULL OR expires_at > $3)",
-			 3, types);
+			 4, types);
 	if (SPI_execute_plan(plan_balance, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading balance failed");
 	avail = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -16,7 +16,8 @@
  * or two in the same global order, so nothing deadlocks, and a live
  * operation waits for at most one batch.  A committed batch is final; a
  * crash or cancel loses only the current batch, which the rerun redoes —
- * every lot is expired exactly once (remaining is set to 0 under the lock).
+ * every lot is expired exactly once (its remaining moves to expired under
+ * the lock).
  * Rerunning with the same as_of finds nothing left to do.
  */
 #include "account.h"
@@ -111,10 +112,10 @@ proc_as_of(FunctionCallInfo fcinfo)
 }
 
 /*
- * _expire_batch(as_of, batch_size) -> lots expired.  Locks the members owning
+ * _expire_batch(as_of, batch_size) -> members locked.  Locks the members owning
  * the next batch_size lots that are expired at as_of, then expires every
  * expired lot of those members: one 'expire' ledger row per lot (at the lot's
- * expires_at), remaining set to 0.
+ * expires_at), remaining moved to the lot's expired column.
  */
 Datum
 loyalty_expire_batch(PG_FUNCTION_ARGS)
@@ -127,9 +128,6 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int32	   *pids;
 	char	  **members;
-	int64		expired = 0;
-	bool		isnull;
-
 	ly_spi_connect();
 	args[0] = TimestampTzGetDatum(as_of);
 	args[1] = Int32GetDatum(batch);
@@ -150,6 +148,8 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		members = palloc(sizeof(char *) * n);
 		for (int i = 0; i < n; i++)
 		{
+			bool		isnull;
+
 			pids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 			members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		}
@@ -164,7 +164,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 				 "  JOIN unnest($2::int4[], $3::text[]) AS m(program_id, member) "
 				 "    ON l.program_id = m.program_id AND l.member = m.member "
 				 "  WHERE l.remaining > 0 AND l.expires_at <= $1), "
-				 "u AS (UPDATE loyalty.lot l SET remaining = 0 FROM x "
+				 "u AS (UPDATE loyalty.lot l SET expired = l.expired + x.remaining, remaining = 0 FROM x "
 				 "      WHERE l.program_id = x.program_id AND l.member = x.member AND l.id = x.id), "
 				 "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
 				 "      SELECT program_id, member, expires_at, 'expire', -remaining, id FROM x) "
@@ -172,10 +172,15 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 				 3, dtypes);
 		if (SPI_execute_plan(plan_expire_do, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "loyalty: expiring lots failed");
-		expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
-	PG_RETURN_INT64(expired);
+
+	/*
+	 * Report the members locked, not the lots expired: a batch whose lots
+	 * were all spent while it waited for the locks expires nothing, yet the
+	 * run must go on (the next batch no longer picks those lots).
+	 */
+	PG_RETURN_INT64((int64) n);
 }
 
 /* Program by id, remembering the last one (a batch is sorted by program). */
@@ -457,8 +462,8 @@ called_nonatomic(FunctionCallInfo fcinfo)
 }
 
 /*
- * Run batch function `fn` until it reports 0, committing after each batch
- * when non-atomic.  Returns the total.
+ * Run batch function `fn` until it reports 0 members, committing after each
+ * batch when non-atomic.  Returns the total.
  */
 static int64
 run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
@@ -470,6 +475,15 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 
 	args[0] = TimestampTzGetDatum(as_of);
 	args[1] = Int32GetDatum(batch);
+	/*
+	 * Inside the caller's transaction every batch's locks are held to the
+	 * end, and batches follow expiry dates, not member order: two batches
+	 * could lock members out of order and deadlock with a transfer.  So the
+	 * whole run is one batch there, locking every member in one sorted
+	 * statement.
+	 */
+	if (!nonatomic)
+		args[1] = Int32GetDatum(PG_INT32_MAX);
 	for (;;)
 	{
 		int64		done;
@@ -488,7 +502,7 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 			SPI_start_transaction();
 #endif
 		}
-		if (done == 0 || (strcmp(fn, "_evaluate_batch") == 0 && done < batch))
+		if (done == 0 || !nonatomic)
 			break;
 	}
 	return total;

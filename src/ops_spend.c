@@ -195,7 +195,7 @@ loyalty_balance(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	p = program_get(prog);
 	if (account_peek(p, member, &a))
-		result = available_balance(p, member, at, a.debt, NULL);
+		result = lots_balance(p, member, at, a.debt, NULL, true);
 	SPI_finish();
 	PG_RETURN_INT64(result);
 }

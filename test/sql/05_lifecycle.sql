@@ -42,6 +42,11 @@ CALL loyalty.expire_points('2029-03-01 09:59:59.999999+08');
 SELECT count(*) AS expire_rows_before FROM pg_temp.ledger('fx') WHERE kind = 'expire';
 CALL loyalty.expire_points('2029-03-01 10:00+08');
 SELECT member, kind, points, at FROM pg_temp.ledger('fx') WHERE kind = 'expire';
+-- balances for earlier instants do not depend on whether the job ran
+SELECT loyalty.balance('fx', 'a', '2029-03-01 09:59:59.999999+08') AS just_before_after_sweep,
+       loyalty.balance('fx', 'a', '2029-03-01 10:00+08') AS at_expiry_after_sweep;
+-- but swept points cannot be spent by a back-dated redeem
+SELECT pg_temp.err($$SELECT loyalty.redeem('fx', 'a', 1, 'late', '2029-01-01')$$);
 -- a rerun changes nothing
 CALL loyalty.expire_points('2029-03-01 10:00+08');
 SELECT count(*) AS expire_rows_after_rerun FROM pg_temp.ledger('fx') WHERE kind = 'expire';
