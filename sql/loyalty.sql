@@ -69,6 +69,18 @@ CREATE TABLE loyalty.rule (
   PRIMARY KEY (program_id, code)
 );
 
+-- Orders tables of the app that earn points through loyalty._orders_trigger.
+CREATE TABLE loyalty.tracked_orders (
+  relid           regclass PRIMARY KEY,      -- regclass: survives dump and restore
+  program_id      integer  NOT NULL REFERENCES loyalty.program(id) ON DELETE CASCADE,
+  member_column   text     NOT NULL,
+  amount_column   text     NOT NULL,
+  ref_column      text     NOT NULL,
+  at_column       text,
+  category_column text,
+  refund_column   text
+);
+
 -------------------------------------------------------------------------------
 -- Member-scoped tables: (program_id, member) leads every primary and unique
 -- key, so they can be distributed by member.
@@ -189,6 +201,8 @@ CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loya
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 CREATE TRIGGER rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.rule
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+CREATE TRIGGER tracked_orders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_orders
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 
 -------------------------------------------------------------------------------
 -- Configuration API
@@ -306,6 +320,24 @@ CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
   AS 'MODULE_PATHNAME', 'loyalty_tier_of'
   LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
+
+-------------------------------------------------------------------------------
+-- Orders tables the app already has
+-------------------------------------------------------------------------------
+CREATE FUNCTION loyalty._orders_trigger() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'loyalty_orders_trigger'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.track_orders(orders regclass, program text,
+                                     member_column name, amount_column name, ref_column name,
+                                     at_column name DEFAULT NULL,
+                                     category_column name DEFAULT NULL,
+                                     refund_column name DEFAULT NULL,
+                                     backfill boolean DEFAULT false) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_track_orders'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.untrack_orders(orders regclass) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_untrack_orders'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 -------------------------------------------------------------------------------
 -- Scheduled work.  The procedures commit per batch, so they cannot be
@@ -594,7 +626,9 @@ GRANT EXECUTE ON FUNCTION
   loyalty.verify(),
   loyalty._expire_batch(timestamptz, integer),
   loyalty._evaluate_batch(timestamptz, integer),
-  loyalty.schedule_maintenance(text)
+  loyalty.schedule_maintenance(text),
+  loyalty.track_orders(regclass, text, name, name, name, name, name, name, boolean),
+  loyalty.untrack_orders(regclass)
   TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
   loyalty.expire_points(timestamptz, integer),
@@ -613,6 +647,7 @@ GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule,
 SELECT pg_catalog.pg_extension_config_dump('loyalty.program', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.rule', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_orders', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.account', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.lot', '');

@@ -46,17 +46,34 @@ static SPIPlanPtr plan_program_by_id = NULL;
 static SPIPlanPtr plan_tiers = NULL;
 static SPIPlanPtr plan_rules = NULL;
 
+static uint64 config_generation = 1;
+static void cache_reset(void);
+
 static void
 config_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == program_relid)
+	{
 		cache_valid = false;
+		config_generation++;
+	}
 }
 
 void
 config_invalidate_all(void)
 {
 	cache_valid = false;
+	config_generation++;
+}
+
+/* Changes whenever the configuration (programs, tiers, rules, tracked tables) may have. */
+uint64
+config_current_generation(void)
+{
+	AcceptInvalidationMessages();
+	if (!callback_registered)
+		cache_reset();
+	return config_generation;
 }
 
 Oid

@@ -121,6 +121,7 @@ typedef struct Program
 extern Program *program_get(const char *code);	/* LY002 when unknown */
 extern Program *program_get_by_id(int32 id);
 extern void config_invalidate_all(void);
+extern uint64 config_current_generation(void);
 extern Oid	loyalty_program_relid(void);
 extern int	tier_index(Program *p, const char *code);	/* -1 when unknown; NULL -> 0 */
 

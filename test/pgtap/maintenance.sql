@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT has_function('loyalty', 'refund', ARRAY['text','text','text','numeric','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'transfer', ARRAY['text','text','text','bigint','text','timestamp with time zone']);
@@ -17,6 +17,12 @@ SELECT is((SELECT prokind FROM pg_proc WHERE oid = 'loyalty.run_maintenance(time
           'p'::"char", 'run_maintenance is a procedure');
 SELECT function_lang_is('loyalty', 'refund', ARRAY['text','text','text','numeric','text','timestamp with time zone'], 'c');
 SELECT function_lang_is('loyalty', 'transfer', ARRAY['text','text','text','bigint','text','timestamp with time zone'], 'c');
+
+SELECT has_function('loyalty', 'track_orders',
+  ARRAY['regclass','text','name','name','name','name','name','name','boolean']);
+SELECT has_function('loyalty', 'untrack_orders', ARRAY['regclass']);
+SELECT function_lang_is('loyalty', '_orders_trigger', ARRAY[]::text[], 'c',
+                        'the orders trigger is C');
 
 -- without pg_cron: a clear error
 SELECT throws_ok($$SELECT loyalty.schedule_maintenance()$$, '55000', NULL,
