@@ -653,3 +653,9 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.lot', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.streak', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change', '');
+-- and the identity sequences, so restored databases go on numbering after the dump
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.program', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.rule', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.ledger', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.lot', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.tier_change', 'id'), '');
