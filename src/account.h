@@ -119,6 +119,7 @@ extern void lots_consume(Program *p, const char *member, TimestampTz at,
 extern int	tier_after_credit(Program *p, Account *a, TimestampTz at,
 							  int64 add_points, Numeric add_spend, int add_orders,
 							  TimestampTz *until, bool *has_until);
+extern bool tier_window_end(Program *p, TimestampTz at, int ahead, TimestampTz *until);
 extern void tier_history_write(Program *p, const char *member, TimestampTz at,
 							   int from, int to, const char *reason,
 							   bool has_until, TimestampTz until);

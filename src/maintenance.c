@@ -213,29 +213,16 @@ tier_after_evaluation(Program *p, int current, int qualified)
 	}
 }
 
-/* Until when a tier given at as_of holds: to the end of the next window. */
+/*
+ * Until when a tier given by evaluation at as_of holds: one more window (to
+ * the end of the window containing as_of); the lowest tier for ever.
+ */
 static bool
 evaluated_tier_until(Program *p, int tier, TimestampTz as_of, TimestampTz *until)
 {
-	LocalTime	lt;
-	Interval	year = {0};
-
 	if (tier <= 0)
-		return false;			/* the lowest tier holds for ever */
-	switch (p->tier_window)
-	{
-		case WINDOW_CALENDAR_YEAR:
-			local_time(p->tz, as_of, &lt);
-			*until = local_midnight(p->tz, lt.year + 1, 1, 1);
-			return true;
-		case WINDOW_ROLLING_YEAR:
-			year.month = 12;
-			*until = local_add_interval(p->tz, as_of, &year);
-			return true;
-		case WINDOW_LIFETIME:
-			return false;
-	}
-	return false;
+		return false;
+	return tier_window_end(p, as_of, 1, until);
 }
 
 /* The last complete window before as_of: [start, end). */
@@ -509,32 +496,38 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 }
 
 
-Datum
-loyalty_expire_points(PG_FUNCTION_ARGS)
+/*
+ * The body of the three procedures: run the batch functions named in order
+ * (NULL-terminated), committing per batch when CALLed at top level.
+ */
+static Datum
+run_procedure(FunctionCallInfo fcinfo, int32 batch, const char *const *fns)
 {
 	bool		nonatomic = called_nonatomic(fcinfo);
 	TimestampTz as_of = proc_as_of(fcinfo);
-	int32		batch = arg_batch(fcinfo, 1);
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "loyalty: SPI_connect failed");
-	run_batches(nonatomic, "_expire_batch", as_of, batch);
+	for (int i = 0; fns[i] != NULL; i++)
+		run_batches(nonatomic, fns[i], as_of, batch);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
 
 Datum
+loyalty_expire_points(PG_FUNCTION_ARGS)
+{
+	static const char *const fns[] = {"_expire_batch", NULL};
+
+	return run_procedure(fcinfo, arg_batch(fcinfo, 1), fns);
+}
+
+Datum
 loyalty_evaluate_tiers(PG_FUNCTION_ARGS)
 {
-	bool		nonatomic = called_nonatomic(fcinfo);
-	TimestampTz as_of = proc_as_of(fcinfo);
-	int32		batch = arg_batch(fcinfo, 1);
+	static const char *const fns[] = {"_evaluate_batch", NULL};
 
-	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
-		elog(ERROR, "loyalty: SPI_connect failed");
-	run_batches(nonatomic, "_evaluate_batch", as_of, batch);
-	SPI_finish();
-	PG_RETURN_VOID();
+	return run_procedure(fcinfo, arg_batch(fcinfo, 1), fns);
 }
 
 /*
@@ -545,15 +538,9 @@ loyalty_evaluate_tiers(PG_FUNCTION_ARGS)
 Datum
 loyalty_run_maintenance(PG_FUNCTION_ARGS)
 {
-	bool		nonatomic = called_nonatomic(fcinfo);
-	TimestampTz as_of = proc_as_of(fcinfo);
+	static const char *const fns[] = {"_evaluate_batch", "_expire_batch", NULL};
 
-	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
-		elog(ERROR, "loyalty: SPI_connect failed");
-	run_batches(nonatomic, "_evaluate_batch", as_of, 10000);
-	run_batches(nonatomic, "_expire_batch", as_of, 10000);
-	SPI_finish();
-	PG_RETURN_VOID();
+	return run_procedure(fcinfo, 10000, fns);
 }
 
 /*

@@ -41,9 +41,13 @@ tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end)
 	}
 }
 
-/* How long a tier reached at `at` holds: to the end of the next window. */
-static bool
-tier_hold_until(Program *p, TimestampTz at, TimestampTz *until)
+/*
+ * The end of the tier window `ahead` windows after the one containing `at`
+ * (calendar_year: 1 January, local, `ahead` years on; rolling_year: a year
+ * after `at`); false for lifetime windows, which never end.
+ */
+bool
+tier_window_end(Program *p, TimestampTz at, int ahead, TimestampTz *until)
 {
 	LocalTime	lt;
 	Interval	year = {0};
@@ -52,7 +56,7 @@ tier_hold_until(Program *p, TimestampTz at, TimestampTz *until)
 	{
 		case WINDOW_CALENDAR_YEAR:
 			local_time(p->tz, at, &lt);
-			*until = local_midnight(p->tz, lt.year + 2, 1, 1);
+			*until = local_midnight(p->tz, lt.year + ahead, 1, 1);
 			return true;
 		case WINDOW_ROLLING_YEAR:
 			year.month = 12;
@@ -148,7 +152,8 @@ tier_after_credit(Program *p, Account *a, TimestampTz at,
 	target = tier_for_value(p, value);
 	if (target <= a->tier)
 		return a->tier;
-	*has_until = tier_hold_until(p, at, until);
+	/* an upgrade holds to the end of the next window */
+	*has_until = tier_window_end(p, at, 2, until);
 	return target;
 }
 
