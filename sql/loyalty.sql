@@ -155,7 +155,7 @@ CREATE TABLE loyalty.lot (
 CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, id)
   WHERE remaining > 0;
 -- The nightly expiry's queue.
-CREATE INDEX lot_expiry_idx ON loyalty.lot (expires_at)
+CREATE INDEX lot_expiry_idx ON loyalty.lot (expires_at, id)
   WHERE remaining > 0 AND expires_at IS NOT NULL;
 
 CREATE TABLE loyalty.streak (

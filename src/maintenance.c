@@ -29,6 +29,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(loyalty_expire_batch);
 PG_FUNCTION_INFO_V1(loyalty_evaluate_batch);
@@ -37,12 +38,29 @@ PG_FUNCTION_INFO_V1(loyalty_evaluate_tiers);
 PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
 
+static SPIPlanPtr plan_expire_pick = NULL;
 static SPIPlanPtr plan_expire_lock = NULL;
 static SPIPlanPtr plan_expire_do = NULL;
 static SPIPlanPtr plan_tier_lock = NULL;
 static SPIPlanPtr plan_tier_sums = NULL;
 static SPIPlanPtr plan_tier_set = NULL;
 static SPIPlanPtr plan_tier_hist = NULL;
+
+/*
+ * Where a procedure's run has got to, so that each batch starts after the
+ * previous one instead of rescanning from the beginning (keyset paging).
+ * Set up by run_batches(); a batch function called on its own (inactive
+ * cursor) starts from the beginning.
+ */
+static struct
+{
+	bool		active;
+	bool		has;
+	TimestampTz expires_at;		/* _expire_batch: last lot picked */
+	int64		lot_id;
+	int32		program_id;		/* _evaluate_batch: last member locked */
+	char	   *member;
+} cursor;
 
 extern void tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
 extern int	tier_for_value(Program *p, Numeric value);
@@ -123,25 +141,71 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[3];
-	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Oid			ltypes[2] = {INT4ARRAYOID, TEXTARRAYOID};
 	Oid			dtypes[3] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
 	ly_spi_connect();
-	args[0] = TimestampTzGetDatum(as_of);
-	args[1] = Int32GetDatum(batch);
-	plan_get(&plan_expire_lock,
-			 "SELECT a.program_id, a.member FROM loyalty.account a "
-			 "WHERE (a.program_id, a.member) IN ("
-			 "  SELECT l.program_id, l.member FROM loyalty.lot l "
-			 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
-			 "  ORDER BY l.expires_at LIMIT $2) "
-			 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
-			 2, ltypes);
-	if (SPI_execute_plan(plan_expire_lock, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: locking members to expire failed");
+
+	/* the next batch_size due lots, in expiry order, after the run's cursor */
+	{
+		Datum		cargs[4];
+		Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+		SPITupleTable *tt;
+		int			nl;
+
+		cargs[0] = TimestampTzGetDatum(as_of);
+		cargs[1] = Int32GetDatum(batch);
+		cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
+		cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
+		plan_get(&plan_expire_pick,
+				 "SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l "
+				 "WHERE l.remaining > 0 AND l.expires_at <= $1 "
+				 "  AND (l.expires_at, l.id) > ($3, $4) "
+				 "ORDER BY l.expires_at, l.id LIMIT $2",
+				 4, ctypes);
+		if (SPI_execute_plan(plan_expire_pick, cargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: finding lots to expire failed");
+		tt = SPI_tuptable;
+		nl = (int) SPI_processed;
+		if (nl == 0)
+		{
+			SPI_finish();
+			PG_RETURN_INT64(0);
+		}
+		pids = palloc(sizeof(int32) * nl);
+		members = palloc(sizeof(char *) * nl);
+		for (int i = 0; i < nl; i++)
+		{
+			bool		isnull;
+
+			pids[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			members[i] = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		}
+		if (cursor.active)
+		{
+			bool		isnull;
+
+			cursor.has = true;
+			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[nl - 1], tt->tupdesc, 3, &isnull));
+			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[nl - 1], tt->tupdesc, 4, &isnull));
+		}
+
+		/* lock their members, in member order, in one statement */
+		args[0] = int4_array(pids, nl);
+		args[1] = text_array(members, nl);
+		plan_get(&plan_expire_lock,
+				 "SELECT a.program_id, a.member FROM loyalty.account a "
+				 "WHERE (a.program_id, a.member) IN "
+				 "  (SELECT * FROM unnest($1::int4[], $2::text[])) "
+				 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
+				 2, ltypes);
+		if (SPI_execute_plan(plan_expire_lock, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: locking members to expire failed");
+	}
 	n = (int) SPI_processed;
+	args[0] = TimestampTzGetDatum(as_of);
 	if (n > 0)
 	{
 		pids = palloc(sizeof(int32) * n);
@@ -259,7 +323,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[7];
-	Oid			ltypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Oid			ltypes[4] = {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
@@ -286,11 +350,13 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	args[0] = TimestampTzGetDatum(as_of);
 	args[1] = Int32GetDatum(batch);
+	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
+	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
 	plan_get(&plan_tier_lock,
 			 "SELECT program_id, member, tier FROM loyalty.account "
-			 "WHERE tier_until <= $1 "
+			 "WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) "
 			 "ORDER BY program_id, member LIMIT $2 FOR UPDATE",
-			 2, ltypes);
+			 4, ltypes);
 	if (SPI_execute_plan(plan_tier_lock, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: locking members to evaluate failed");
 	n = (int) SPI_processed;
@@ -298,6 +364,18 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	{
 		SPI_finish();
 		PG_RETURN_INT32(0);
+	}
+	if (cursor.active)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		cursor.has = true;
+		cursor.program_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1, &isnull));
+		if (cursor.member)
+			pfree(cursor.member);
+		cursor.member = SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 2);
+		MemoryContextSwitchTo(old);
 	}
 
 	pids = palloc(sizeof(int32) * n);
@@ -455,7 +533,7 @@ called_nonatomic(FunctionCallInfo fcinfo)
 static int64
 run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 {
-	int64		total = 0;
+	volatile int64 total = 0;
 	char	   *sql = psprintf("SELECT loyalty.%s($1, $2)::int8", fn);
 	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		args[2];
@@ -471,27 +549,38 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	 */
 	if (!nonatomic)
 		args[1] = Int32GetDatum(PG_INT32_MAX);
-	for (;;)
+	cursor.active = true;
+	cursor.has = false;
+	PG_TRY();
 	{
-		int64		done;
-		bool		isnull;
-
-		CHECK_FOR_INTERRUPTS();
-		if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: %s failed", fn);
-		done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-		total += done;
-		if (nonatomic)
+		for (;;)
 		{
-			SPI_commit();
+			int64		done;
+			bool		isnull;
+
+			CHECK_FOR_INTERRUPTS();
+			if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "loyalty: %s failed", fn);
+			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			SPI_freetuptable(SPI_tuptable);
+			total += done;
+			if (nonatomic)
+			{
+				SPI_commit();
 #if PG_VERSION_NUM < 150000
-			SPI_start_transaction();
+				SPI_start_transaction();
 #endif
+			}
+			if (done == 0 || !nonatomic)
+				break;
 		}
-		if (done == 0 || !nonatomic)
-			break;
 	}
+	PG_FINALLY();
+	{
+		cursor.active = false;
+		cursor.has = false;
+	}
+	PG_END_TRY();
 	return total;
 }
 
