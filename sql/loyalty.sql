@@ -414,6 +414,10 @@ $$;
 -- expire_points count as expired here, as balance() does.
 -------------------------------------------------------------------------------
 CREATE INDEX ledger_program_at_idx ON loyalty.ledger (program_id, at);
+CREATE INDEX account_program_joined_idx ON loyalty.account (program_id, joined_at);
+-- activity_daily and leaderboard enumerate a program's days / months between
+-- its first and last ledger row and read each one through (program_id, at),
+-- so "day BETWEEN ..." or "month = ..." on them reads only those rows.
 
 CREATE VIEW loyalty.member_summary AS
 SELECT p.code AS program, a.member,
@@ -505,17 +509,18 @@ SELECT p.code AS program,
 FROM loyalty.program p
 LEFT JOIN LATERAL (
   SELECT sum(b.points) AS outstanding, sum(b.points / b.rate) AS value, sum(b.unswept) AS unswept
-  FROM (SELECT a.member,
-               coalesce((SELECT sum(x.remaining) FROM loyalty.lot x
-                         WHERE x.program_id = a.program_id AND x.member = a.member
-                           AND x.remaining > 0 AND (x.expires_at IS NULL OR x.expires_at > now())), 0)
-                 - a.debt AS points,
-               coalesce((SELECT sum(x.remaining) FROM loyalty.lot x
-                         WHERE x.program_id = a.program_id AND x.member = a.member
-                           AND x.remaining > 0 AND x.expires_at <= now()), 0) AS unswept,
-               coalesce((SELECT t.points_per_value FROM loyalty.tier t
-                         WHERE t.program_id = a.program_id AND t.code = a.tier), p.points_per_value) AS rate
-        FROM loyalty.account a WHERE a.program_id = p.id) b) m ON true
+  FROM (SELECT coalesce(x.live, 0) - a.debt AS points,
+               coalesce(x.unswept, 0) AS unswept,
+               coalesce(t.points_per_value, p.points_per_value) AS rate
+        FROM loyalty.account a
+        LEFT JOIN (SELECT l.member,
+                          sum(l.remaining) FILTER (WHERE l.expires_at IS NULL OR l.expires_at > now()) AS live,
+                          sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS unswept
+                   FROM loyalty.lot l
+                   WHERE l.program_id = p.id AND l.remaining > 0
+                   GROUP BY l.member) x ON x.member = a.member
+        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id AND t.code = a.tier
+        WHERE a.program_id = p.id) b) m ON true
 LEFT JOIN LATERAL (
   SELECT sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')) AS earned,
          -sum(e.points) FILTER (WHERE e.kind = 'redeem') AS redeemed,
@@ -524,27 +529,39 @@ LEFT JOIN LATERAL (
 
 CREATE VIEW loyalty.activity_daily AS
 SELECT p.code AS program, d.day,
-       coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
-       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
-       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
-       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'refund'), 0)::bigint AS clawed_back,
-       count(DISTINCT e.member) FILTER (WHERE e.kind NOT IN ('expire')) AS active_members,
-       (SELECT count(*) FROM loyalty.account a
-        WHERE a.program_id = p.id
-          AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
-          AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) AS new_members
+       coalesce(e.earned, 0)::bigint AS earned,
+       coalesce(e.redeemed, 0)::bigint AS redeemed,
+       coalesce(e.expired, 0)::bigint AS expired,
+       coalesce(e.clawed_back, 0)::bigint AS clawed_back,
+       e.active_members,
+       n.new_members
 FROM loyalty.program p
-JOIN LATERAL (
-  SELECT DISTINCT (x.at AT TIME ZONE p.timezone)::date AS day
-  FROM loyalty.ledger x WHERE x.program_id = p.id
-  UNION
-  SELECT DISTINCT (a.joined_at AT TIME ZONE p.timezone)::date
-  FROM loyalty.account a WHERE a.program_id = p.id) d ON true
-LEFT JOIN loyalty.ledger e
-  ON e.program_id = p.id
- AND e.at >= d.day::timestamp AT TIME ZONE p.timezone
- AND e.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
-GROUP BY p.id, p.code, p.timezone, d.day;
+CROSS JOIN LATERAL (
+  SELECT (least((SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
+                (SELECT min(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
+            AT TIME ZONE p.timezone)::date AS first_day,
+         (greatest((SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
+                   (SELECT max(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
+            AT TIME ZONE p.timezone)::date AS last_day) b
+CROSS JOIN LATERAL generate_series(b.first_day::timestamp, b.last_day::timestamp, interval '1 day') AS s(ts)
+CROSS JOIN LATERAL (SELECT s.ts::date AS day) d
+CROSS JOIN LATERAL (
+  SELECT sum(x.points) FILTER (WHERE x.kind IN ('earn', 'event', 'referral')) AS earned,
+         -sum(x.points) FILTER (WHERE x.kind = 'redeem') AS redeemed,
+         -sum(x.points) FILTER (WHERE x.kind = 'expire') AS expired,
+         -sum(x.points) FILTER (WHERE x.kind = 'refund') AS clawed_back,
+         count(DISTINCT x.member) FILTER (WHERE x.kind NOT IN ('expire')) AS active_members,
+         count(*) AS n
+  FROM loyalty.ledger x
+  WHERE x.program_id = p.id
+    AND x.at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND x.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) e
+CROSS JOIN LATERAL (
+  SELECT count(*) AS new_members FROM loyalty.account a
+  WHERE a.program_id = p.id
+    AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) n
+WHERE e.n > 0 OR n.new_members > 0;
 
 CREATE VIEW loyalty.tier_distribution AS
 SELECT p.code AS program, t.code AS tier, count(a.member) AS members
@@ -562,19 +579,25 @@ FROM loyalty.tier_change c
 JOIN loyalty.program p ON p.id = c.program_id;
 
 CREATE VIEW loyalty.leaderboard AS
-SELECT program, month, rank, member, points
-FROM (
-  SELECT p.code AS program,
-         date_trunc('month', e.at AT TIME ZONE p.timezone)::date AS month,
-         e.member,
-         sum(e.points)::bigint AS points,
-         row_number() OVER (PARTITION BY p.code, date_trunc('month', e.at AT TIME ZONE p.timezone)
-                            ORDER BY sum(e.points) DESC, e.member) AS rank
+SELECT p.code AS program, m.month, r.rank, r.member, r.points
+FROM loyalty.program p
+CROSS JOIN LATERAL (
+  SELECT (SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id) AS first_at,
+         (SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id) AS last_at) b
+CROSS JOIN LATERAL generate_series(date_trunc('month', b.first_at AT TIME ZONE p.timezone),
+                                   date_trunc('month', b.last_at AT TIME ZONE p.timezone),
+                                   interval '1 month') AS s(ts)
+CROSS JOIN LATERAL (SELECT s.ts::date AS month) m
+CROSS JOIN LATERAL (
+  SELECT row_number() OVER (ORDER BY sum(e.points) DESC, e.member) AS rank,
+         e.member, sum(e.points)::bigint AS points
   FROM loyalty.ledger e
-  JOIN loyalty.program p ON p.id = e.program_id
-  WHERE e.kind IN ('earn', 'event', 'referral')
-  GROUP BY p.code, date_trunc('month', e.at AT TIME ZONE p.timezone), e.member) r
-WHERE rank <= 10;
+  WHERE e.program_id = p.id AND e.kind IN ('earn', 'event', 'referral')
+    AND e.at >= m.month::timestamp AT TIME ZONE p.timezone
+    AND e.at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+  GROUP BY e.member
+  ORDER BY sum(e.points) DESC, e.member
+  LIMIT 10) r;
 
 CREATE VIEW loyalty.rule_stats AS
 SELECT p.code AS program, r.code AS rule,
