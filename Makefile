@@ -1,10 +1,10 @@
 # loyalty — PGXS build
 EXTENSION    = loyalty
-EXTVERSION   = 0.1.0
+EXTVERSION   = 0.2.0
 MODULE_big   = loyalty
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA         = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*--*.sql))
+DATA         = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
 EXTRA_CLEAN  = $(DATA_built)
 
 # Regression tests: inputs in test/sql, expected outputs in the top-level

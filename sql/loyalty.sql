@@ -132,6 +132,12 @@ CREATE TABLE loyalty.ledger (
 );
 CREATE UNIQUE INDEX ledger_ref_key ON loyalty.ledger (program_id, member, ref)
   WHERE ref IS NOT NULL;
+-- Qualifying values (earn's tier check, evaluate_tiers) come from this index
+-- alone: the rows that count for tiers, by member and time, with their
+-- amounts (index-only scans: the ledger is append-only, so it is all-visible
+-- once vacuumed).
+CREATE INDEX ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)
+  INCLUDE (qual_points, qual_spend, qual_orders) WHERE qual_at IS NOT NULL;
 
 CREATE TABLE loyalty.lot (
   program_id    integer     NOT NULL,
@@ -457,7 +463,7 @@ CROSS JOIN LATERAL (
   SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
          coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
          coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
-         max(e.at) AS last_activity_at
+         max(e.at) FILTER (WHERE e.kind <> 'expire') AS last_activity_at
   FROM loyalty.ledger e
   WHERE e.program_id = a.program_id AND e.member = a.member) g
 CROSS JOIN LATERAL (
@@ -625,12 +631,11 @@ GRANT USAGE ON SCHEMA loyalty TO loyalty_reader, loyalty_writer, loyalty_admin;
 GRANT loyalty_reader TO loyalty_writer;
 GRANT loyalty_writer TO loyalty_admin;
 
+-- loyalty_reader: the views and nothing else (SPEC §7).
 GRANT EXECUTE ON FUNCTION
   loyalty.balance(text, text, timestamptz),
   loyalty.tier_of(text, text),
-  loyalty.quote(text, text, numeric, timestamptz, text)
-  TO loyalty_reader;
-GRANT EXECUTE ON FUNCTION
+  loyalty.quote(text, text, numeric, timestamptz, text),
   loyalty.enroll(text, text, timestamptz, date, text),
   loyalty.earn(text, text, numeric, text, timestamptz, text),
   loyalty.record_event(text, text, text, text, timestamptz),
@@ -658,8 +663,8 @@ GRANT EXECUTE ON PROCEDURE
   loyalty.evaluate_tiers(timestamptz, integer),
   loyalty.run_maintenance(timestamptz)
   TO loyalty_admin;
-GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule,
-  loyalty.member_summary, loyalty.statement, loyalty.expiring_points, loyalty.liability,
+GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule TO loyalty_writer;
+GRANT SELECT ON loyalty.member_summary, loyalty.statement, loyalty.expiring_points, loyalty.liability,
   loyalty.activity_daily, loyalty.tier_distribution, loyalty.tier_history,
   loyalty.leaderboard, loyalty.rule_stats
   TO loyalty_reader;

@@ -193,6 +193,8 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 	p->has_expiry_after = !isnull;
 	if (!isnull)
 		p->expiry_after = *DatumGetIntervalP(d);
+	else
+		memset(&p->expiry_after, 0, sizeof(Interval));	/* end_of_period: the same period */
 	p->expiry_period = WORD("expiry_period", SPI_getvalue(tup, td, 11), period_words);
 	d = SPI_getbinval(tup, td, 12, &isnull);
 	p->pending_for = *DatumGetIntervalP(d);

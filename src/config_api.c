@@ -144,6 +144,17 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 					 errmsg("expiry_after %s given with expiry \"none\"", interval_text(expiry_after)),
 					 errhint("Use expiry 'fixed', 'end_of_period' or 'rolling' for points that expire.")));
 	}
+	else if (strcmp(expiry, "end_of_period") == 0)
+	{
+		/*
+		 * NULL or '0': points expire at the end of the period they were
+		 * earned in (year-end clearing); otherwise at the end of the period
+		 * containing earned + expiry_after.
+		 */
+		if (expiry_after != NULL && !interval_positive(expiry_after) &&
+			(expiry_after->month != 0 || expiry_after->day != 0 || expiry_after->time != 0))
+			CONFIG_ERROR("expiry_after must be a positive interval or 0, not %s", interval_text(expiry_after));
+	}
 	else if (expiry_after == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),

@@ -100,7 +100,8 @@ credit_write(Program *p, Account *a, Credit *c)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(c->at);
-	args[3] = TimestampTzGetDatum(available_for(p, c->at));
+	/* pending_for delays earned points only; an adjustment is spendable at once */
+	args[3] = TimestampTzGetDatum(c->is_earning ? available_for(p, c->at) : c->at);
 	args[4] = TimestampTzGetDatum(expires);
 	nulls[4] = has_expiry ? ' ' : 'n';
 	args[5] = Int64GetDatum(c->points);

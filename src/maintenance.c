@@ -38,7 +38,6 @@ PG_FUNCTION_INFO_V1(loyalty_evaluate_tiers);
 PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
 
-static SPIPlanPtr plan_expire_pick = NULL;
 static SPIPlanPtr plan_expire_lock = NULL;
 static SPIPlanPtr plan_expire_do = NULL;
 static SPIPlanPtr plan_tier_lock = NULL;
@@ -141,68 +140,48 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[3];
-	Oid			ltypes[2] = {INT4ARRAYOID, TEXTARRAYOID};
 	Oid			dtypes[3] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
 	ly_spi_connect();
 
-	/* the next batch_size due lots, in expiry order, after the run's cursor */
+	/*
+	 * Lock the members owning the next batch_size due lots (in expiry order,
+	 * after the run's cursor), in member order, in one statement; every row
+	 * also carries the last lot picked, where the next batch starts.
+	 */
 	{
 		Datum		cargs[4];
 		Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
-		SPITupleTable *tt;
-		int			nl;
 
 		cargs[0] = TimestampTzGetDatum(as_of);
 		cargs[1] = Int32GetDatum(batch);
 		cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
 		cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
-		plan_get(&plan_expire_pick,
-				 "SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l "
-				 "WHERE l.remaining > 0 AND l.expires_at <= $1 "
-				 "  AND (l.expires_at, l.id) > ($3, $4) "
-				 "ORDER BY l.expires_at, l.id LIMIT $2",
+		plan_get(&plan_expire_lock,
+				 "WITH p AS MATERIALIZED ("
+				 "  SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l "
+				 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
+				 "    AND (l.expires_at, l.id) > ($3, $4) "
+				 "  ORDER BY l.expires_at, l.id LIMIT $2), "
+				 "last AS (SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1) "
+				 "SELECT a.program_id, a.member, last.expires_at, last.id "
+				 "FROM loyalty.account a, last "
+				 "WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) "
+				 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
 				 4, ctypes);
-		if (SPI_execute_plan(plan_expire_pick, cargs, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: finding lots to expire failed");
-		tt = SPI_tuptable;
-		nl = (int) SPI_processed;
-		if (nl == 0)
+		if (SPI_execute_plan(plan_expire_lock, cargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: locking members to expire failed");
+		if (SPI_processed > 0 && cursor.active)
 		{
-			SPI_finish();
-			PG_RETURN_INT64(0);
-		}
-		pids = palloc(sizeof(int32) * nl);
-		members = palloc(sizeof(char *) * nl);
-		for (int i = 0; i < nl; i++)
-		{
-			bool		isnull;
-
-			pids[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-			members[i] = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		}
-		if (cursor.active)
-		{
+			SPITupleTable *tt = SPI_tuptable;
 			bool		isnull;
 
 			cursor.has = true;
-			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[nl - 1], tt->tupdesc, 3, &isnull));
-			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[nl - 1], tt->tupdesc, 4, &isnull));
+			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull));
+			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 4, &isnull));
 		}
-
-		/* lock their members, in member order, in one statement */
-		args[0] = int4_array(pids, nl);
-		args[1] = text_array(members, nl);
-		plan_get(&plan_expire_lock,
-				 "SELECT a.program_id, a.member FROM loyalty.account a "
-				 "WHERE (a.program_id, a.member) IN "
-				 "  (SELECT * FROM unnest($1::int4[], $2::text[])) "
-				 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
-				 2, ltypes);
-		if (SPI_execute_plan(plan_expire_lock, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: locking members to expire failed");
 	}
 	n = (int) SPI_processed;
 	args[0] = TimestampTzGetDatum(as_of);
@@ -221,18 +200,23 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		 * operations committed before we got their locks */
 		args[1] = int4_array(pids, n);
 		args[2] = text_array(members, n);
+		/*
+		 * One pass: each member's due lots are found through lot_open_idx
+		 * and updated where they are found; RETURNING feeds the ledger rows.
+		 * A lot is expired once and for all: nothing ever raises a lot's
+		 * remaining, so a lot with remaining > 0 has expired = 0 and the new
+		 * expired IS the amount moved (the ledger row takes it from there).
+		 */
 		plan_get(&plan_expire_do,
-				 "WITH x AS ("
-				 "  SELECT l.program_id, l.member, l.id, l.remaining, l.expires_at "
-				 "  FROM loyalty.lot l "
-				 "  JOIN unnest($2::int4[], $3::text[]) AS m(program_id, member) "
-				 "    ON l.program_id = m.program_id AND l.member = m.member "
-				 "  WHERE l.remaining > 0 AND l.expires_at <= $1), "
-				 "u AS (UPDATE loyalty.lot l SET expired = l.expired + x.remaining, remaining = 0 FROM x "
-				 "      WHERE l.program_id = x.program_id AND l.member = x.member AND l.id = x.id), "
+				 "WITH u AS ("
+				 "  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
+				 "  FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
+				 "  WHERE l.program_id = m.program_id AND l.member = m.member "
+				 "    AND l.remaining > 0 AND l.expires_at <= $1 "
+				 "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
 				 "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-				 "      SELECT program_id, member, expires_at, 'expire', -remaining, id FROM x) "
-				 "SELECT count(*) FROM x",
+				 "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u) "
+				 "SELECT count(*) FROM u",
 				 3, dtypes);
 		if (SPI_execute_plan(plan_expire_do, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "loyalty: expiring lots failed");

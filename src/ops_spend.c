@@ -4,6 +4,7 @@
 #include "account.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(loyalty_redeem);
@@ -173,8 +174,14 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 		c.at = at;
 		c.ref = ref;
 		c.reason = reason;
-		/* the new balance, if the credit is available at once */
-		c.result = before + (p->has_pending ? 0 : points);
+		/* the new balance: an adjustment is available at once (not pending) */
+		if (pg_add_s64_overflow(before, points, &c.result))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("adjusting member \"%s\" by %lld points is out of range",
+							member, (long long) points),
+					 errdetail("Its balance is %lld points; a balance must fit in bigint.",
+							   (long long) before)));
 		credit_write(p, &a, &c);
 		result = c.result;
 	}

@@ -24,6 +24,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
@@ -182,6 +183,21 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	ly_spi_connect();
 	t = tracked_get(RelationGetRelid(td->tg_relation));
+	/*
+	 * A tracked partitioned table: the trigger fires on the partition the
+	 * row went to; the configuration is the nearest tracked ancestor's
+	 * (columns are looked up by name, so partitions may differ in layout).
+	 */
+	if (t == NULL && td->tg_relation->rd_rel->relispartition)
+	{
+		ListCell   *lc;
+
+		foreach(lc, get_partition_ancestors(RelationGetRelid(td->tg_relation)))
+		{
+			if ((t = tracked_get(lfirst_oid(lc))) != NULL)
+				break;
+		}
+	}
 	if (t == NULL)
 	{
 		SPI_finish();

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -70,6 +70,18 @@ SELECT function_privs_are('loyalty', 'add_rule', ARRAY['text','text','text','jso
 SELECT table_privs_are('loyalty', 'ledger', 'loyalty_writer', ARRAY[]::text[],
                        'writers cannot touch the ledger directly');
 SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
+SELECT is((SELECT count(*) FROM pg_proc p
+           WHERE p.pronamespace = 'loyalty'::regnamespace
+             AND has_function_privilege('loyalty_reader', p.oid, 'EXECUTE')),
+          0::bigint, 'loyalty_reader executes no function (views only)');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+           WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p')
+             AND has_table_privilege('loyalty_reader', c.oid, 'SELECT')),
+          ARRAY['activity_daily', 'expiring_points', 'leaderboard', 'liability', 'member_summary',
+                'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
+          'loyalty_reader reads the nine views and nothing else');
+SELECT function_privs_are('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
 
 -- scale-out: member-scoped tables keyed by (program_id, member, ...)
 SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member'], 'account keyed by program and member');

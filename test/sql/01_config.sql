@@ -28,6 +28,7 @@ SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry => 'sometimes')
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry => 'fixed')$$);
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry => 'fixed', expiry_after => '-1 day')$$);
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry_after => '1 year')$$);
+SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry => 'end_of_period', expiry_after => '-1 month')$$);
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', expiry_period => 'week')$$);
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', tier_basis => 'visits')$$);
 SELECT pg_temp.err($$SELECT loyalty.create_program('bad', tier_window => 'month')$$);

@@ -46,6 +46,9 @@ SELECT loyalty.balance('sp', 'm', '2027-02-28 23:59:59.999999') AS before_e1_exp
 
 -- adjust: credit and debit with a reason; returns the new balance
 SELECT loyalty.adjust('sp', 'm', 50, 'goodwill', 'a1', '2026-04-03') AS after_credit;
+-- a credit that would push the balance past bigint: 22003, nothing written
+SELECT pg_temp.err($$SELECT loyalty.adjust('sp', 'm', 9223372036854775807, 'huge', 'a5', '2026-04-03')$$);
+SELECT count(*) AS no_a5 FROM loyalty.ledger WHERE ref = 'a5';
 SELECT loyalty.adjust('sp', 'm', -500, 'fraud', 'a2', '2026-04-03') AS after_debit_to_zero;
 SELECT pg_temp.err($$SELECT loyalty.adjust('sp', 'm', -1, 'fraud', 'a3', '2026-04-03')$$);
 SELECT pg_temp.err($$SELECT loyalty.adjust('sp', 'm', 0, 'nothing', 'a4', '2026-04-03')$$);

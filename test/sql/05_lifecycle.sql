@@ -68,6 +68,18 @@ SELECT loyalty.earn('eom', 'a', 10, 'jan31', '2026-01-31 08:00'),
        loyalty.earn('eoq', 'a', 10, 'feb10', '2026-02-10 08:00'),
        loyalty.earn('eoq', 'a', 10, 'mar31', '2026-03-31 08:00');
 SELECT ref, expires_at FROM pg_temp.lots('eom') UNION ALL SELECT ref, expires_at FROM pg_temp.lots('eoq');
+-- year-end clearing: end_of_period without expiry_after (or '0') ends with the
+-- period the points were earned in
+SELECT loyalty.create_program('ye', timezone => 'Asia/Shanghai', expiry => 'end_of_period') > 0 AS ok;
+SELECT loyalty.create_program('ye0', expiry => 'end_of_period', expiry_after => '0', expiry_period => 'quarter') > 0 AS ok;
+SELECT loyalty.earn('ye', 'a', 100, 'may', '2026-05-01 12:00+08'),
+       loyalty.earn('ye', 'a', 100, 'nye', '2026-12-31 23:30+08'),
+       loyalty.earn('ye', 'a', 100, 'ny', '2027-01-01 00:00+08'),
+       loyalty.earn('ye0', 'a', 10, 'feb', '2026-02-10 08:00');
+SELECT ref, expires_at AT TIME ZONE 'Asia/Shanghai' AS local_expiry FROM pg_temp.lots('ye')
+UNION ALL SELECT ref, expires_at AT TIME ZONE 'UTC' FROM pg_temp.lots('ye0');
+SELECT loyalty.balance('ye', 'a', '2026-12-31 23:59+08') AS dec31,
+       loyalty.balance('ye', 'a', '2027-01-01 00:00+08') AS jan1;
 
 -- rolling: 180 days, every new earning pushes all living lots out (the gym)
 SELECT loyalty.create_program('gym', expiry => 'rolling', expiry_after => '180 days') > 0 AS ok;
@@ -92,6 +104,13 @@ SELECT loyalty.balance('pd', 'p', '2026-02-02') AS available_only_old;
 SELECT loyalty.refund('pd', 'p', 'new', 200, 'rf-new', '2026-02-03') AS clawed;
 SELECT ref, points, remaining FROM pg_temp.lots('pd');
 SELECT loyalty.balance('pd', 'p', '2026-03-01') AS old_untouched;
+-- an adjustment is not earned: spendable at once, and adjust returns that balance
+SELECT loyalty.adjust('pd', 'p', 25, 'goodwill', 'adj', '2026-03-01') AS adjust_returns,
+       loyalty.balance('pd', 'p', '2026-03-01') AS balance_now;
+-- a new purchase is pending again
+SELECT loyalty.earn('pd', 'p', 40, 'later', '2026-03-01') AS pending_points,
+       loyalty.balance('pd', 'p', '2026-03-01') AS available,
+       loyalty.balance('pd', 'p', '2026-03-15') AS after_pending_for;
 
 ------------------------------------------------------------------------------
 -- 3. Refunds: cumulative rounding, own lot first, then FIFO, then debt

@@ -78,3 +78,24 @@ INSERT INTO shop_orders (customer, total, order_no) VALUES (7, 10, 'G1');
 SELECT count(*) AS ledger_rows_unchanged FROM pg_temp.ledger();
 SELECT pg_temp.err($$SELECT loyalty.untrack_orders('shop_orders')$$);
 SELECT * FROM loyalty.verify();
+
+-- a partitioned orders table: rows land in partitions, which are tracked
+-- through their parent (a partition with its own column order too)
+SELECT loyalty.create_program('part') > 0 AS ok;
+CREATE TABLE part_orders (buyer text, placed date, total numeric, no text, refunded numeric DEFAULT 0)
+  PARTITION BY RANGE (placed);
+CREATE TABLE part_orders_h1 PARTITION OF part_orders FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE part_orders_h2 (no text, refunded numeric DEFAULT 0, buyer text, total numeric, placed date);
+ALTER TABLE part_orders ATTACH PARTITION part_orders_h2 FOR VALUES FROM ('2026-07-01') TO ('2027-01-01');
+INSERT INTO part_orders VALUES ('ann', '2026-02-01', 100, 'P1');
+SELECT loyalty.track_orders('part_orders', 'part', 'buyer', 'total', 'no', 'placed',
+                            refund_column => 'refunded', backfill => true);
+INSERT INTO part_orders VALUES ('ann', '2026-03-01', 50, 'P2'), ('bob', '2026-08-01', 70, 'P3');
+UPDATE part_orders SET refunded = 20 WHERE no = 'P3';
+DELETE FROM part_orders WHERE no = 'P2';
+SELECT member, kind, points, ref FROM loyalty.statement WHERE program = 'part' ORDER BY id;
+SELECT loyalty.balance('part', 'ann') AS ann, loyalty.balance('part', 'bob') AS bob;
+SELECT loyalty.untrack_orders('part_orders');
+INSERT INTO part_orders VALUES ('cy', '2026-09-01', 10, 'P4');
+SELECT count(*) AS part_rows_unchanged FROM loyalty.statement WHERE program = 'part';
+SELECT * FROM loyalty.verify();

@@ -1,0 +1,85 @@
+-- loyalty 0.1.0 -> 0.2.0
+\echo Use "ALTER EXTENSION loyalty UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Qualifying values (earn's tier check, evaluate_tiers) come from this index
+-- alone (index-only scans).  On a big ledger, build it beforehand with
+--   CREATE INDEX CONCURRENTLY ledger_qual_idx ON loyalty.ledger ...
+-- (the definition below); the update then keeps it.
+CREATE INDEX IF NOT EXISTS ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)
+  INCLUDE (qual_points, qual_spend, qual_orders) WHERE qual_at IS NOT NULL;
+
+-- member_summary.last_activity_at: the member's own last movement; the
+-- nightly expiry's rows (dated at the lots' expiry) are not activity.
+CREATE OR REPLACE VIEW loyalty.member_summary AS
+SELECT p.code AS program, a.member,
+       coalesce(a.tier, low.code) AS tier,
+       l.available - a.debt AS available,
+       l.pending,
+       a.debt,
+       g.earned AS lifetime_earned,
+       g.redeemed AS lifetime_redeemed,
+       g.expired + l.expired_unswept AS lifetime_expired,
+       q.qualifying,
+       nx.code AS next_tier,
+       CASE WHEN nx.code IS NOT NULL THEN greatest(nx.threshold - q.qualifying, 0) END AS to_next_tier,
+       l.next_expiry_at,
+       l.next_expiry_points,
+       a.joined_at,
+       g.last_activity_at
+FROM loyalty.account a
+JOIN loyalty.program p ON p.id = a.program_id
+LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
+                   WHERE t.program_id = a.program_id ORDER BY t.threshold LIMIT 1) low ON true
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(x.remaining) FILTER (WHERE x.available_at <= now()
+                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS available,
+         coalesce(sum(x.remaining) FILTER (WHERE x.available_at > now()
+                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS pending,
+         coalesce(sum(x.remaining) FILTER (WHERE x.expires_at <= now()), 0)::bigint AS expired_unswept,
+         min(x.expires_at) FILTER (WHERE x.expires_at > now()) AS next_expiry_at
+  FROM loyalty.lot x
+  WHERE x.program_id = a.program_id AND x.member = a.member AND x.remaining > 0) l0
+CROSS JOIN LATERAL (
+  SELECT l0.available, l0.pending, l0.expired_unswept, l0.next_expiry_at,
+         (SELECT sum(y.remaining)::bigint FROM loyalty.lot y
+          WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
+            AND y.expires_at = l0.next_expiry_at) AS next_expiry_points) l
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
+         max(e.at) FILTER (WHERE e.kind <> 'expire') AS last_activity_at
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member) g
+CROSS JOIN LATERAL (
+  SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(e.qual_points)::numeric
+                                    WHEN 'spend' THEN sum(e.qual_spend)
+                                    ELSE sum(e.qual_orders)::numeric END, 0) AS qualifying
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member
+    AND e.qual_at <= now()
+    AND e.qual_at >= CASE p.tier_window
+          WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
+          WHEN 'rolling_year' THEN now() - interval '365 days'
+          ELSE '-infinity'::timestamptz END) q
+LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
+                   WHERE t.program_id = a.program_id
+                     AND t.threshold > coalesce((SELECT c.threshold FROM loyalty.tier c
+                                                 WHERE c.program_id = a.program_id
+                                                   AND c.code = coalesce(a.tier, low.code)), 0)
+                   ORDER BY t.threshold LIMIT 1) nx ON true;
+
+-- loyalty_reader: the views and nothing else (SPEC §7).  balance, tier_of,
+-- quote and the configuration tables move to loyalty_writer.
+REVOKE EXECUTE ON FUNCTION
+  loyalty.balance(text, text, timestamptz),
+  loyalty.tier_of(text, text),
+  loyalty.quote(text, text, numeric, timestamptz, text)
+  FROM loyalty_reader;
+REVOKE SELECT ON loyalty.program, loyalty.tier, loyalty.rule FROM loyalty_reader;
+GRANT EXECUTE ON FUNCTION
+  loyalty.balance(text, text, timestamptz),
+  loyalty.tier_of(text, text),
+  loyalty.quote(text, text, numeric, timestamptz, text)
+  TO loyalty_writer;
+GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule TO loyalty_writer;

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Upgrade chain: for every released version (a frozen sql/loyalty--X.sql),
+# install it, populate it through the operations, run ALTER EXTENSION loyalty
+# UPDATE, and check that
+#   - the extension is at the current default_version,
+#   - its schema is exactly a fresh install's (columns, constraints, indexes,
+#     functions, views, triggers, privileges, extension membership),
+#   - balances, tiers and the ledger are what they were, verify() is empty,
+#   - and the upgraded database goes on working (earn, maintenance).
+# Runs against the server in the environment (pg_virtualenv in .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+cur=$(sed -n "s/^default_version = '\(.*\)'/\1/p" loyalty.control)
+olds=$(ls sql/loyalty--*.sql | sed -n 's|^sql/loyalty--\([0-9][0-9.]*\)\.sql$|\1|p' | grep -vx "$cur" | sort -V)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Everything about the extension's objects that a user or the C code could
+# notice, as sorted text lines (no oids, no creation order).
+digest="
+SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
+FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'loyalty')
+UNION ALL
+SELECT format('column %s.%s %s %s %s default %s', c.relname, a.attnum, a.attname,
+              format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN 'not null' ELSE '' END,
+              coalesce(pg_get_expr(d.adbin, d.adrelid), '-') || ' ' || a.attidentity::text)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.relnamespace = 'loyalty'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+  AND c.relkind IN ('r', 'v')
+UNION ALL
+SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+FROM pg_constraint WHERE connamespace = 'loyalty'::regnamespace
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relnamespace = 'loyalty'::regnamespace
+UNION ALL
+SELECT format('acl %s %s', c.relname, c.relacl) FROM pg_class c
+WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+UNION ALL
+SELECT format('function %s %s %s', p.oid::regprocedure, p.proacl, md5(pg_get_functiondef(p.oid)))
+FROM pg_proc p WHERE p.pronamespace = 'loyalty'::regnamespace
+UNION ALL
+SELECT format('view %s %s', c.relname, md5(pg_get_viewdef(c.oid))) FROM pg_class c
+WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'v'
+UNION ALL
+SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relnamespace = 'loyalty'::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT format('config_dump %s %s', unnest(extconfig)::regclass, unnest(extcondition))
+FROM pg_extension WHERE extname = 'loyalty'
+ORDER BY 1"
+
+state="
+SELECT format('%s %s %s %s %s', p.code, a.member, loyalty.balance(p.code, a.member, '2027-06-01'),
+              loyalty.tier_of(p.code, a.member), a.debt)
+FROM loyalty.account a JOIN loyalty.program p ON p.id = a.program_id
+UNION ALL SELECT format('ledger %s %s', count(*), sum(points)) FROM loyalty.ledger
+UNION ALL SELECT format('lots %s %s %s', count(*), sum(remaining), sum(expired)) FROM loyalty.lot
+UNION ALL SELECT format('tier_history %s', count(*)) FROM loyalty.tier_history
+ORDER BY 1"
+
+nold=$(echo "$olds" | grep -c . || true)
+echo "1..$((1 + 5 * nold))"
+fail=0
+ok() { echo "ok $1 - $2"; }
+nok() { echo "not ok $1 - $2"; fail=1; }
+
+q -c "DROP DATABASE IF EXISTS loyalty_fresh" -c "CREATE DATABASE loyalty_fresh"
+q -d loyalty_fresh -c "CREATE EXTENSION loyalty"
+q -d loyalty_fresh -c "$digest" >"$tmp/fresh"
+if [ "$(q -d loyalty_fresh -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")" = "$cur" ]; then
+  ok 1 "a fresh install is at $cur"; else nok 1 "a fresh install is not at $cur"; fi
+
+n=1
+for from in $olds; do
+  db=loyalty_up_${from//./_}
+  q -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  q -d $db >/dev/null <<SQL
+CREATE EXTENSION loyalty VERSION '$from';
+SELECT loyalty.create_program('p', expiry => 'fixed', expiry_after => '1 year', timezone => 'Asia/Shanghai');
+SELECT loyalty.add_tier('p', 's', 0), loyalty.add_tier('p', 'g', 2000, 2), loyalty.add_tier('p', 'pt', 6000, 3);
+SELECT loyalty.add_rule('p', 'fri', 'multiplier', '{"factor": 2, "weekdays": [5]}');
+SELECT loyalty.add_rule('p', 'big', 'bonus', '{"points": 100, "min_amount": 500}');
+SELECT loyalty.add_rule('p', 'survey', 'event', '{"event": "survey", "points": 30}');
+SELECT loyalty.create_program('q', expiry => 'end_of_period', expiry_after => '1 year', tier_basis => 'spend');
+SELECT loyalty.add_tier('q', 'base', 0), loyalty.add_tier('q', 'vip', 1000, 1.5);
+SELECT loyalty.earn('p', 'm' || g % 40, 20 + g % 700, 'o' || g, timestamptz '2026-01-01' + g * interval '11 hours')
+FROM generate_series(1, 600) g;
+SELECT loyalty.earn('q', 'm' || g % 10, 50 + g, 'o' || g, timestamptz '2026-02-01' + g * interval '1 day')
+FROM generate_series(1, 100) g;
+SELECT loyalty.record_event('p', 'm1', 'survey', 'sv1', '2026-03-01');
+SELECT loyalty.redeem('p', 'm1', 50, 'x1', '2026-04-01');
+SELECT loyalty.refund('p', 'm2', 'o2', 5, 'rf1', '2026-04-01');
+SELECT loyalty.transfer('p', 'm3', 'm4', 20, 't1', '2026-04-01');
+SELECT loyalty.adjust('p', 'm5', 7, 'goodwill', 'adj1', '2026-04-01');
+CALL loyalty.run_maintenance('2027-01-02');
+SQL
+  q -d $db -c "$state" >"$tmp/before"
+  q -d $db -c "ALTER EXTENSION loyalty UPDATE"
+  n=$((n + 1))
+  v=$(q -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")
+  if [ "$v" = "$cur" ]; then ok $n "$from updates to $cur"; else nok $n "$from updated to $v, not $cur"; fi
+  n=$((n + 1))
+  q -d $db -c "$digest" >"$tmp/up"
+  if diff -u "$tmp/fresh" "$tmp/up" >"$tmp/diff"; then ok $n "$from -> $cur: schema identical to a fresh install"
+  else nok $n "$from -> $cur: schema differs from a fresh install"; sed 's/^/# /' "$tmp/diff"; fi
+  n=$((n + 1))
+  q -d $db -c "$state" >"$tmp/after"
+  if diff -u "$tmp/before" "$tmp/after" >"$tmp/diff"; then ok $n "$from -> $cur: balances, tiers, ledger and lots unchanged ($(wc -l <"$tmp/after") lines)"
+  else nok $n "$from -> $cur: state changed by the update"; sed 's/^/# /' "$tmp/diff"; fi
+  n=$((n + 1))
+  v=$(q -d $db -c "SELECT count(*) FROM loyalty.verify()")
+  if [ "$v" = 0 ]; then ok $n "$from -> $cur: verify() empty"; else nok $n "$from -> $cur: verify() reports $v rows"; fi
+  n=$((n + 1))
+  if q -d $db >/dev/null 2>"$tmp/err" <<'SQL'
+SELECT loyalty.earn('p', 'm7', 800, 'after-upgrade', '2027-01-05');
+SELECT loyalty.earn('p', 'new', 10, 'after-upgrade', '2027-01-05');
+CALL loyalty.run_maintenance('2028-01-02');
+DO $$ BEGIN
+  IF (SELECT count(*) FROM loyalty.verify()) <> 0 THEN RAISE 'verify() not empty'; END IF;
+  IF (SELECT loyalty.balance('p', 'new', '2027-02-01')) <> 10 THEN RAISE 'new member balance wrong'; END IF;
+END $$;
+SQL
+  then ok $n "$from -> $cur: earning and maintenance work after the update"
+  else nok $n "$from -> $cur: the upgraded database fails"; sed 's/^/# /' "$tmp/err"; fi
+  q -c "DROP DATABASE $db"
+done
+q -c "DROP DATABASE loyalty_fresh"
+exit $fail
