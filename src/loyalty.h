@@ -192,6 +192,8 @@ extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
 
 /* ---- spi plans (store.c) ---- */
 extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types);
+extern SPIPlanPtr plan_get_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types,
+								int options);
 extern void ly_spi_connect(void);
 
 /* ---- argument helpers (args.c) ---- */

@@ -196,28 +196,34 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 			pids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 			members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		}
-		/* a new statement, a new snapshot: it sees what the members' last
-		 * operations committed before we got their locks */
-		args[1] = int4_array(pids, n);
-		args[2] = text_array(members, n);
 		/*
-		 * One pass: each member's due lots are found through lot_open_idx
-		 * and updated where they are found; RETURNING feeds the ledger rows.
+		 * A new statement, a new snapshot: it sees what the members' last
+		 * operations committed before we got their locks.  One pass: each
+		 * member's due lots are found through lot_open_idx (open lots only,
+		 * never the member's spent history) and updated where they are
+		 * found, in member order, so the new lot_pkey entries and the
+		 * ledger rows go in key order too; RETURNING feeds the ledger rows.
 		 * A lot is expired once and for all: nothing ever raises a lot's
 		 * remaining, so a lot with remaining > 0 has expired = 0 and the new
-		 * expired IS the amount moved (the ledger row takes it from there).
+		 * expired IS the amount moved.  The plan is generic on purpose: the
+		 * custom plans for the first executions preferred lot_pkey (reading
+		 * every lot the member ever had); measured in bench/README.md, as
+		 * was a bitmap scan over "member = ANY(array)" (heap order, slower:
+		 * the index insertions then go in random order).
 		 */
-		plan_get(&plan_expire_do,
-				 "WITH u AS ("
-				 "  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
-				 "  FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
-				 "  WHERE l.program_id = m.program_id AND l.member = m.member "
-				 "    AND l.remaining > 0 AND l.expires_at <= $1 "
-				 "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
-				 "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-				 "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u) "
-				 "SELECT count(*) FROM u",
-				 3, dtypes);
+		args[1] = int4_array(pids, n);
+		args[2] = text_array(members, n);
+		plan_get_opts(&plan_expire_do,
+					  "WITH u AS ("
+					  "  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
+					  "  FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
+					  "  WHERE l.program_id = m.program_id AND l.member = m.member "
+					  "    AND l.remaining > 0 AND l.expires_at <= $1 "
+					  "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
+					  "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
+					  "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u) "
+					  "SELECT count(*) FROM u",
+					  3, dtypes, CURSOR_OPT_GENERIC_PLAN);
 		if (SPI_execute_plan(plan_expire_do, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "loyalty: expiring lots failed");
 	}
@@ -311,6 +317,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int32	   *pids;
 	char	  **members;
+	Datum	   *tids;
 	int		   *cur;
 	TimestampTz *starts,
 			   *ends,
@@ -337,7 +344,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
 	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
 	plan_get(&plan_tier_lock,
-			 "SELECT program_id, member, tier FROM loyalty.account "
+			 "SELECT program_id, member, tier, ctid FROM loyalty.account "
 			 "WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) "
 			 "ORDER BY program_id, member LIMIT $2 FOR UPDATE",
 			 4, ltypes);
@@ -364,6 +371,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 
 	pids = palloc(sizeof(int32) * n);
 	members = palloc(sizeof(char *) * n);
+	tids = palloc(sizeof(Datum) * n);
 	progs = palloc(sizeof(Program *) * n);
 	cur = palloc(sizeof(int) * n);
 	starts = palloc(sizeof(TimestampTz) * n);
@@ -385,6 +393,9 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		{
 			pids[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 			members[i] = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			tids[i] = PointerGetDatum(palloc(sizeof(ItemPointerData)));
+			ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
+							(ItemPointer) DatumGetPointer(tids[i]));
 		}
 		for (int i = 0; i < n; i++)
 		{
@@ -445,7 +456,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			utypes[5] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
+		Oid			utypes[5] = {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
 		Datum		uargs[5];
 		Datum	   *codes = palloc(sizeof(Datum) * n);
 		bool	   *code_nulls = palloc(sizeof(bool) * n);
@@ -457,7 +468,14 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 			code_nulls[i] = new_codes[i] == NULL;
 			codes[i] = new_codes[i] ? CStringGetTextDatum(new_codes[i]) : (Datum) 0;
 		}
-		uargs[0] = int4_array(pids, n);
+		/*
+		 * The rows are found by the ctid the lock returned: a row we hold
+		 * locked FOR UPDATE cannot get a new version until we commit, so its
+		 * ctid is stable (a Tid Scan instead of an account_pkey descent per
+		 * member); the member column is checked too, and so is the count.
+		 */
+		uargs[0] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false,
+												   TYPALIGN_SHORT));
 		uargs[1] = text_array(members, n);
 		uargs[2] = PointerGetDatum(construct_md_array(codes, code_nulls, 1, dims, lbs, TEXTOID, -1,
 													  false, TYPALIGN_INT));
@@ -467,12 +485,15 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 				 "UPDATE loyalty.account a SET "
 				 "  tier_since = CASE WHEN a.tier IS DISTINCT FROM u.tier THEN $5 ELSE a.tier_since END, "
 				 "  tier = u.tier, tier_until = u.until "
-				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::timestamptz[]) "
-				 "     AS u(program_id, member, tier, until) "
-				 "WHERE a.program_id = u.program_id AND a.member = u.member",
+				 "FROM unnest($1::tid[], $2::text[], $3::text[], $4::timestamptz[]) "
+				 "     AS u(tid, member, tier, until) "
+				 "WHERE a.ctid = u.tid AND a.member = u.member",
 				 5, utypes);
 		if (SPI_execute_plan(plan_tier_set, uargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: updating tiers failed");
+		if (SPI_processed != (uint64) n)
+			elog(ERROR, "loyalty: updating tiers changed %d of %d locked accounts",
+				 (int) SPI_processed, n);
 	}
 
 	if (nh > 0)

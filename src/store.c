@@ -14,6 +14,17 @@
 SPIPlanPtr
 plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types)
 {
+	return plan_get_opts(slot, sql, nargs, types, 0);
+}
+
+/*
+ * plan_get with planner options: CURSOR_OPT_CUSTOM_PLAN plans every execution
+ * with its actual parameters (for statements whose best plan depends on an
+ * array's length), CURSOR_OPT_GENERIC_PLAN never does.
+ */
+SPIPlanPtr
+plan_get_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types, int options)
+{
 	SPIPlanPtr	p;
 
 	if (*slot != NULL && SPI_plan_is_valid(*slot))
@@ -23,7 +34,7 @@ plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types)
 		SPI_freeplan(*slot);
 		*slot = NULL;
 	}
-	p = SPI_prepare(sql, nargs, (Oid *) types);
+	p = SPI_prepare_cursor(sql, nargs, (Oid *) types, options);
 	if (p == NULL)
 		elog(ERROR, "loyalty: SPI_prepare failed (%s) for: %s",
 			 SPI_result_code_string(SPI_result), sql);
