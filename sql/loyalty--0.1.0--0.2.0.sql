@@ -83,3 +83,59 @@ GRANT EXECUTE ON FUNCTION
   loyalty.quote(text, text, numeric, timestamptz, text)
   TO loyalty_writer;
 GRANT SELECT ON loyalty.program, loyalty.tier, loyalty.rule TO loyalty_writer;
+
+-- activity_daily: points whose expiry passed count as expired on their
+-- expiry day whether or not expire_points has swept them yet.
+CREATE OR REPLACE VIEW loyalty.activity_daily AS
+SELECT p.code AS program, d.day,
+       coalesce(e.earned, 0)::bigint AS earned,
+       coalesce(e.redeemed, 0)::bigint AS redeemed,
+       (coalesce(e.expired, 0) + coalesce(u.unswept, 0))::bigint AS expired,
+       coalesce(e.clawed_back, 0)::bigint AS clawed_back,
+       e.active_members,
+       n.new_members
+FROM loyalty.program p
+CROSS JOIN LATERAL (
+  SELECT (least((SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
+                (SELECT min(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
+            AT TIME ZONE p.timezone)::date AS first_day,
+         (greatest((SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
+                   (SELECT max(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id),
+                   (SELECT max(l.expires_at) FROM loyalty.lot l
+                    WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()))
+            AT TIME ZONE p.timezone)::date AS last_day) b
+CROSS JOIN LATERAL generate_series(b.first_day::timestamp, b.last_day::timestamp, interval '1 day') AS s(ts)
+CROSS JOIN LATERAL (SELECT s.ts::date AS day) d
+CROSS JOIN LATERAL (
+  SELECT sum(x.points) FILTER (WHERE x.kind IN ('earn', 'event', 'referral')) AS earned,
+         -sum(x.points) FILTER (WHERE x.kind = 'redeem') AS redeemed,
+         -sum(x.points) FILTER (WHERE x.kind = 'expire') AS expired,
+         -sum(x.points) FILTER (WHERE x.kind = 'refund') AS clawed_back,
+         count(DISTINCT x.member) FILTER (WHERE x.kind NOT IN ('expire')) AS active_members,
+         count(*) AS n
+  FROM loyalty.ledger x
+  WHERE x.program_id = p.id
+    AND x.at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND x.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) e
+CROSS JOIN LATERAL (
+  SELECT count(*) AS new_members FROM loyalty.account a
+  WHERE a.program_id = p.id
+    AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) n
+-- points whose expiry passed but that expire_points has not swept yet count
+-- as expired on their expiry day, as in balance() and the other views
+CROSS JOIN LATERAL (
+  SELECT sum(l.remaining) AS unswept FROM loyalty.lot l
+  WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
+    AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) u
+WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
+
+-- account.credited: points ever credited to the member (= the sum of its
+-- lots' points), read with the account lock; a credit that would take it past
+-- bigint fails with 22003 instead of leaving balances nobody can sum.
+ALTER TABLE loyalty.account ADD COLUMN credited bigint NOT NULL DEFAULT 0;
+UPDATE loyalty.account a SET credited = s.total
+FROM (SELECT program_id, member, least(sum(points), 9223372036854775807)::bigint AS total
+      FROM loyalty.lot GROUP BY program_id, member) s
+WHERE a.program_id = s.program_id AND a.member = s.member;

@@ -99,6 +99,9 @@ CREATE TABLE loyalty.account (
   purchases       integer     NOT NULL DEFAULT 0,  -- earn() calls so far
   last_earn_at    timestamptz,                -- latest purchase or event credit
   last_activity_at timestamptz,
+  credited        bigint      NOT NULL DEFAULT 0,  -- points ever credited (= sum of lot.points);
+                                                   -- bounds every balance: credits that would
+                                                   -- take it past bigint fail with 22003
   PRIMARY KEY (program_id, member)
 );
 
@@ -537,7 +540,7 @@ CREATE VIEW loyalty.activity_daily AS
 SELECT p.code AS program, d.day,
        coalesce(e.earned, 0)::bigint AS earned,
        coalesce(e.redeemed, 0)::bigint AS redeemed,
-       coalesce(e.expired, 0)::bigint AS expired,
+       (coalesce(e.expired, 0) + coalesce(u.unswept, 0))::bigint AS expired,
        coalesce(e.clawed_back, 0)::bigint AS clawed_back,
        e.active_members,
        n.new_members
@@ -547,7 +550,9 @@ CROSS JOIN LATERAL (
                 (SELECT min(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
             AT TIME ZONE p.timezone)::date AS first_day,
          (greatest((SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
-                   (SELECT max(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
+                   (SELECT max(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id),
+                   (SELECT max(l.expires_at) FROM loyalty.lot l
+                    WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()))
             AT TIME ZONE p.timezone)::date AS last_day) b
 CROSS JOIN LATERAL generate_series(b.first_day::timestamp, b.last_day::timestamp, interval '1 day') AS s(ts)
 CROSS JOIN LATERAL (SELECT s.ts::date AS day) d
@@ -567,7 +572,14 @@ CROSS JOIN LATERAL (
   WHERE a.program_id = p.id
     AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
     AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) n
-WHERE e.n > 0 OR n.new_members > 0;
+-- points whose expiry passed but that expire_points has not swept yet count
+-- as expired on their expiry day, as in balance() and the other views
+CROSS JOIN LATERAL (
+  SELECT sum(l.remaining) AS unswept FROM loyalty.lot l
+  WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
+    AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) u
+WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
 
 CREATE VIEW loyalty.tier_distribution AS
 SELECT p.code AS program, t.code AS tier, count(a.member) AS members

@@ -18,23 +18,44 @@
  */
 #include "account.h"
 
+#include "catalog/namespace.h"
+#include "common/int.h"
+#include "utils/lsyscache.h"
+
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 
-static SPIPlanPtr plan_lock = NULL;
-static SPIPlanPtr plan_lock_referrer = NULL;
-static SPIPlanPtr plan_lock_pair = NULL;
+/* [0]: a 0.1.0 schema (no account.credited yet), [1]: the current one */
+static SPIPlanPtr plan_lock[2];
+static SPIPlanPtr plan_lock_referrer[2];
+static SPIPlanPtr plan_lock_pair[2];
+static SPIPlanPtr plan_peek[2];
 static SPIPlanPtr plan_enroll = NULL;
 static SPIPlanPtr plan_prior = NULL;
 static SPIPlanPtr plan_birthday = NULL;
 static SPIPlanPtr plan_exists = NULL;
-static SPIPlanPtr plan_peek = NULL;
 
-#define ACCOUNT_COLUMNS \
+#define ACCOUNT_COLUMNS_WITH(credited) \
 	"member, joined_at, birthday, referred_by, referral_paid, tier, tier_until, " \
-	"debt, purchases, last_earn_at "
+	"debt, purchases, last_earn_at, " credited " "
+/* the same statement for both schemas: q is a macro taking the column list */
+#define BY_SCHEMA(v, q) ((v) ? q(ACCOUNT_COLUMNS_WITH("credited")) : q(ACCOUNT_COLUMNS_WITH("0::int8")))
+
+/*
+ * Whether loyalty.account has the credited column (0.2.0 on).  The C code of
+ * a new version keeps working on a database whose extension was not yet
+ * updated (ALTER EXTENSION loyalty UPDATE): three syscache look-ups per call.
+ */
+bool
+schema_has_credited(void)
+{
+	Oid			nsp = get_namespace_oid("loyalty", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("account", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "credited") != InvalidAttrNumber;
+}
 
 static void
 account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
@@ -63,6 +84,25 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	d = SPI_getbinval(t, td, 10, &isnull);
 	a->has_last_earn = !isnull;
 	a->last_earn_at = isnull ? 0 : DatumGetTimestampTz(d);
+	a->credited = DatumGetInt64(SPI_getbinval(t, td, 11, &isnull));
+}
+
+/*
+ * 22003 when crediting `points` to the member would take its lifetime
+ * credits (hence possibly its balance) past bigint; nothing is written yet.
+ */
+void
+check_credit_range(const Account *a, int64 points)
+{
+	int64		sum;
+
+	if (pg_add_s64_overflow(a->credited, points, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("crediting " INT64_FORMAT " points to member \"%s\" is out of range",
+						points, a->member),
+				 errdetail("The member was credited " INT64_FORMAT " points before; a balance must fit in bigint.",
+						   a->credited)));
 }
 
 /*
@@ -76,6 +116,7 @@ account_lock(Program *p, const char *member, Account *a, Account *referrer)
 	Datum		args[2];
 	Oid			types[2] = {INT4OID, TEXTOID};
 	SPIPlanPtr	plan;
+	int			v = schema_has_credited() ? 1 : 0;
 
 	memset(a, 0, sizeof(Account));
 	if (referrer)
@@ -83,18 +124,17 @@ account_lock(Program *p, const char *member, Account *a, Account *referrer)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	if (referrer != NULL && p->any_referral)
-		plan = plan_get(&plan_lock_referrer,
-						"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-						"WHERE program_id = $1 AND (member = $2 OR member = "
-						"  (SELECT r.referred_by FROM loyalty.account r "
-						"   WHERE r.program_id = $1 AND r.member = $2 AND NOT r.referral_paid)) "
-						"ORDER BY member FOR UPDATE",
-						2, types);
+#define Q_LOCK_REFERRER(cols) \
+	"SELECT " cols "FROM loyalty.account " \
+	"WHERE program_id = $1 AND (member = $2 OR member = " \
+	"  (SELECT r.referred_by FROM loyalty.account r " \
+	"   WHERE r.program_id = $1 AND r.member = $2 AND NOT r.referral_paid)) " \
+	"ORDER BY member FOR UPDATE"
+#define Q_LOCK(cols) \
+	"SELECT " cols "FROM loyalty.account WHERE program_id = $1 AND member = $2 FOR UPDATE"
+		plan = plan_get(&plan_lock_referrer[v], BY_SCHEMA(v, Q_LOCK_REFERRER), 2, types);
 	else
-		plan = plan_get(&plan_lock,
-						"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-						"WHERE program_id = $1 AND member = $2 FOR UPDATE",
-						2, types);
+		plan = plan_get(&plan_lock[v], BY_SCHEMA(v, Q_LOCK), 2, types);
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: locking account failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -121,15 +161,15 @@ account_peek(Program *p, const char *member, Account *a)
 {
 	Datum		args[2];
 	Oid			types[2] = {INT4OID, TEXTOID};
+	int			v = schema_has_credited() ? 1 : 0;
 
 	memset(a, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_peek,
-			 "SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-			 "WHERE program_id = $1 AND member = $2",
-			 2, types);
-	if (SPI_execute_plan(plan_peek, args, NULL, true, 1) != SPI_OK_SELECT)
+#define Q_PEEK(cols) \
+	"SELECT " cols "FROM loyalty.account WHERE program_id = $1 AND member = $2"
+	plan_get(&plan_peek[v], BY_SCHEMA(v, Q_PEEK), 2, types);
+	if (SPI_execute_plan(plan_peek[v], args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading account failed");
 	if (SPI_processed > 0)
 		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
@@ -142,18 +182,18 @@ accounts_lock_pair(Program *p, const char *m1, const char *m2, Account *a1, Acco
 {
 	Datum		args[3];
 	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	int			v = schema_has_credited() ? 1 : 0;
 
 	memset(a1, 0, sizeof(Account));
 	memset(a2, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(m1);
 	args[2] = CStringGetTextDatum(m2);
-	plan_get(&plan_lock_pair,
-			 "SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-			 "WHERE program_id = $1 AND (member = $2 OR member = $3) "
-			 "ORDER BY member FOR UPDATE",
-			 3, types);
-	if (SPI_execute_plan(plan_lock_pair, args, NULL, false, 0) != SPI_OK_SELECT)
+#define Q_LOCK_PAIR(cols) \
+	"SELECT " cols "FROM loyalty.account " \
+	"WHERE program_id = $1 AND (member = $2 OR member = $3) ORDER BY member FOR UPDATE"
+	plan_get(&plan_lock_pair[v], BY_SCHEMA(v, Q_LOCK_PAIR), 3, types);
+	if (SPI_execute_plan(plan_lock_pair[v], args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: locking accounts failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

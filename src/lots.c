@@ -16,7 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-static SPIPlanPtr plan_credit = NULL;
+static SPIPlanPtr plan_credit[2];	/* [0]: 0.1.0 schema (no account.credited) */
 static SPIPlanPtr plan_roll = NULL;
 static SPIPlanPtr plan_balance = NULL;
 static SPIPlanPtr plan_spendable = NULL;
@@ -84,7 +84,7 @@ credit_write(Program *p, Account *a, Credit *c)
 	TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID};
 	int64		repay = Min(c->points, a->debt);
 	TimestampTz expires = 0;
-	bool		has_expiry = expiry_for(p, c->at, &expires);
+	bool		has_expiry;
 	Numeric		spend = (c->is_purchase && c->amount) ? c->amount : num_int64(0);
 	int			orders = c->is_purchase ? 1 : 0;
 	int64		qpoints = c->qualifies ? c->points : 0;
@@ -93,6 +93,17 @@ credit_write(Program *p, Account *a, Credit *c)
 	int			new_tier;
 	bool		tier_changed;
 
+	/*
+	 * Rolling expiry: every lot of the member expires at its last earning +
+	 * expiry_after, so a back-dated earning (older than the last one) joins
+	 * that shared date instead of getting an earlier one of its own.
+	 */
+	if (p->expiry == EXPIRY_ROLLING && c->is_earning && a->has_last_earn && a->last_earn_at > c->at)
+		has_expiry = expiry_for(p, a->last_earn_at, &expires);
+	else
+		has_expiry = expiry_for(p, c->at, &expires);
+
+	check_credit_range(a, c->points);
 	new_tier = tier_after_credit(p, a, c->at, qpoints, spend, orders, &until, &has_until);
 	tier_changed = new_tier != a->tier;
 
@@ -132,28 +143,33 @@ credit_write(Program *p, Account *a, Credit *c)
 	nulls[24] = has_until ? ' ' : 'n';
 	args[25] = BoolGetDatum(c->points > 0 || c->is_purchase);
 
-	plan_get(&plan_credit,
-			 "WITH lot AS ("
-			 "  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
-			 "                           points, remaining, source, ref, amount) "
-			 "  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE $26 "
-			 "  RETURNING id), "
-			 "led AS ("
-			 "  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, "
-			 "    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, "
-			 "    qual_orders, detail) "
-			 "  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), "
-			 "          $3, $16, $17, $18, $19::jsonb)) "
-			 "UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
-			 "  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at "
-			 "                      ELSE greatest(last_earn_at, $22) END, "
-			 "  tier = CASE WHEN $24 THEN $23 ELSE tier END, "
-			 "  tier_since = CASE WHEN $24 THEN $3 ELSE tier_since END, "
-			 "  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END "
-			 "WHERE program_id = $1 AND member = $2",
-			 26, types);
-	if (SPI_execute_plan(plan_credit, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: writing credit failed");
+#define Q_CREDIT(credited) \
+	"WITH lot AS (" \
+	"  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, " \
+	"                           points, remaining, source, ref, amount) " \
+	"  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE $26 " \
+	"  RETURNING id), " \
+	"led AS (" \
+	"  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, " \
+	"    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, " \
+	"    qual_orders, detail) " \
+	"  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), " \
+	"          $3, $16, $17, $18, $19::jsonb)) " \
+	"UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, " credited \
+	"  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at " \
+	"                      ELSE greatest(last_earn_at, $22) END, " \
+	"  tier = CASE WHEN $24 THEN $23 ELSE tier END, " \
+	"  tier_since = CASE WHEN $24 THEN $3 ELSE tier_since END, " \
+	"  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END " \
+	"WHERE program_id = $1 AND member = $2"
+	{
+		int			v = schema_has_credited() ? 1 : 0;
+
+		plan_get(&plan_credit[v],
+				 v ? Q_CREDIT("credited = credited + $6, ") : Q_CREDIT(""), 26, types);
+		if (SPI_execute_plan(plan_credit[v], args, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: writing credit failed");
+	}
 
 	/* rolling expiry: every living lot of the member moves with this earning */
 	if (p->expiry == EXPIRY_ROLLING && c->is_earning && has_expiry)
@@ -178,6 +194,7 @@ credit_write(Program *p, Account *a, Credit *c)
 		tier_history_write(p, a->member, c->at, a->tier, new_tier, "upgrade", has_until, until);
 
 	a->debt -= repay;
+	a->credited += c->points;
 	a->purchases += c->is_purchase ? 1 : 0;
 	a->tier = new_tier;
 	if (c->is_earning && (!a->has_last_earn || c->at > a->last_earn_at))

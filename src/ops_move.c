@@ -27,6 +27,7 @@ PG_FUNCTION_INFO_V1(loyalty_transfer);
 static SPIPlanPtr plan_purchase = NULL;
 static SPIPlanPtr plan_refunded = NULL;
 static SPIPlanPtr plan_lots_in = NULL;
+static SPIPlanPtr plan_lots_in_v0 = NULL;
 
 static bool
 str_eq(const char *a, const char *b)
@@ -240,14 +241,29 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	args[5] = PointerGetDatum(construct_md_array(expires, exp_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[6] = PointerGetDatum(construct_array(earned, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	plan_get(&plan_lots_in,
-			 "INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
-			 "                         points, remaining, source, ref) "
-			 "SELECT $1, $2, t.earned, $3, t.expires, t.take, t.take, 'transfer_in', $4 "
-			 "FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[]) AS t(take, expires, earned)",
-			 7, types);
-	if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing transferred lots failed");
+	check_credit_range(&at_, points);
+#define Q_LOTS_IN \
+	"INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, " \
+	"                         points, remaining, source, ref) " \
+	"SELECT $1, $2, t.earned, $3, t.expires, t.take, t.take, 'transfer_in', $4 " \
+	"FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[]) AS t(take, expires, earned) "
+	if (schema_has_credited())
+	{
+		plan_get(&plan_lots_in,
+				 "WITH l AS (" Q_LOTS_IN "RETURNING points) "
+				 "UPDATE loyalty.account SET credited = credited + (SELECT sum(points) FROM l)::int8 "
+				 "WHERE program_id = $1 AND member = $2",
+				 7, types);
+		if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: writing transferred lots failed");
+	}
+	else
+	{
+		/* a database still on the 0.1.0 schema (ALTER EXTENSION ... UPDATE pending) */
+		plan_get(&plan_lots_in_v0, Q_LOTS_IN, 7, types);
+		if (SPI_execute_plan(plan_lots_in_v0, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "loyalty: writing transferred lots failed");
+	}
 
 	r.kind = "transfer_out";
 	r.points = -points;

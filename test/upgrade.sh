@@ -63,7 +63,7 @@ UNION ALL SELECT format('tier_history %s', count(*)) FROM loyalty.tier_history
 ORDER BY 1"
 
 nold=$(echo "$olds" | grep -c . || true)
-echo "1..$((1 + 5 * nold))"
+echo "1..$((1 + 6 * nold))"
 fail=0
 ok() { echo "ok $1 - $2"; }
 nok() { echo "not ok $1 - $2"; fail=1; }
@@ -114,6 +114,12 @@ SQL
   n=$((n + 1))
   v=$(q -d $db -c "SELECT count(*) FROM loyalty.verify()")
   if [ "$v" = 0 ]; then ok $n "$from -> $cur: verify() empty"; else nok $n "$from -> $cur: verify() reports $v rows"; fi
+  n=$((n + 1))
+  v=$(q -d $db -c "SELECT count(*) FROM loyalty.account a
+                   WHERE a.credited <> coalesce((SELECT sum(l.points) FROM loyalty.lot l
+                                                 WHERE l.program_id = a.program_id AND l.member = a.member), 0)")
+  if [ "$v" = 0 ]; then ok $n "$from -> $cur: account.credited backfilled (= the sum of the member's lots)"
+  else nok $n "$from -> $cur: $v accounts with a wrong credited"; fi
   n=$((n + 1))
   if q -d $db >/dev/null 2>"$tmp/err" <<'SQL'
 SELECT loyalty.earn('p', 'm7', 800, 'after-upgrade', '2027-01-05');

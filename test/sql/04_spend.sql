@@ -101,6 +101,24 @@ SELECT pg_temp.err($$SELECT loyalty.earn('far', 'm', 10, 'x', '294275-06-01')$$)
 SELECT ledger = :before_ledger AND lots = :before_lots AND accounts = :before_accounts
        AND remaining = :before_remaining AS nothing_written FROM pg_temp.rows;
 
+-- balances that would pass bigint: every credit (earn, event, transfer in,
+-- adjust) fails with 22003 and writes nothing; balances stay summable
+SELECT loyalty.create_program('ov');
+SELECT loyalty.add_rule('ov', 'ev', 'event', '{"event": "ev", "points": 1000}');
+SELECT loyalty.earn('ov', 'big', 9223372036854775000, 'o1', '2026-03-01') AS huge_earn,
+       loyalty.earn('ov', 'big2', 9223372036854775000, 'o1', '2026-03-01') AS huge_earn2;
+SELECT * FROM pg_temp.rows \gset before_
+SELECT pg_temp.err($$SELECT loyalty.earn('ov', 'big', 1000, 'o2', '2026-03-02')$$);
+SELECT pg_temp.err($$SELECT loyalty.record_event('ov', 'big', 'ev', 'e1', '2026-03-02')$$);
+SELECT pg_temp.err($$SELECT loyalty.adjust('ov', 'big', 1000, 'why', 'a1', '2026-03-02')$$);
+SELECT pg_temp.err($$SELECT loyalty.transfer('ov', 'big2', 'big', 9223372036854775000, 't1', '2026-03-02')$$);
+SELECT ledger = :before_ledger AND lots = :before_lots AND accounts = :before_accounts
+       AND remaining = :before_remaining AS nothing_written FROM pg_temp.rows;
+SELECT loyalty.balance('ov', 'big', '2026-03-03') AS big, loyalty.balance('ov', 'big2', '2026-03-03') AS big2;
+-- a smaller amount still fits
+SELECT loyalty.earn('ov', 'big', 800, 'o3', '2026-03-02') AS fits,
+       loyalty.balance('ov', 'big', '2026-03-03') AS big_now;
+
 -- the ledger is append-only
 SELECT pg_temp.err($$UPDATE loyalty.ledger SET points = points + 1$$);
 SELECT pg_temp.err($$DELETE FROM loyalty.ledger$$);

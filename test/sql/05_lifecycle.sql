@@ -94,6 +94,13 @@ SELECT loyalty.balance('gym', 'g', '2026-08-29') AS after_first_date,
 SELECT loyalty.earn('gym', 'g', 10, 'dec', '2026-12-01');
 SELECT ref, expires_at FROM pg_temp.lots('gym');
 SELECT loyalty.balance('gym', 'g', '2026-12-02') AS only_december;
+-- a back-dated earning (older than the member's last) joins the shared date
+SELECT loyalty.create_program('gym2', expiry => 'rolling', expiry_after => '180 days') > 0 AS ok;
+SELECT loyalty.earn('gym2', 'h', 100, 'mar', '2026-03-01'),
+       loyalty.earn('gym2', 'h', 50, 'feb-backfill', '2026-02-01');
+SELECT ref, expires_at FROM pg_temp.lots('gym2');
+SELECT loyalty.balance('gym2', 'h', '2026-08-01') AS both_alive,
+       loyalty.balance('gym2', 'h', '2026-08-28') AS both_expired;
 
 ------------------------------------------------------------------------------
 -- 2. Pending points, and a refund while pending

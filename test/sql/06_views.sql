@@ -49,6 +49,7 @@ SELECT loyalty.earn('old', 'o', 100, 'x', '2021-03-01'), loyalty.redeem('old', '
 SELECT available, lifetime_earned, lifetime_redeemed, lifetime_expired, next_expiry_at
 FROM loyalty.member_summary WHERE program = 'old';
 SELECT * FROM loyalty.liability WHERE program = 'old';
+SELECT day, earned, redeemed, expired FROM loyalty.activity_daily WHERE program = 'old' ORDER BY day;
 CALL loyalty.expire_points();
 SELECT available, lifetime_earned, lifetime_redeemed, lifetime_expired FROM loyalty.member_summary WHERE program = 'old';
 SELECT * FROM loyalty.liability WHERE program = 'old';
