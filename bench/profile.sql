@@ -56,7 +56,8 @@ BEGIN
                  jsonb_build_object('base', floor(amt)::bigint)
           FROM lot)
         UPDATE loyalty.account
-           SET debt = 0, purchases = purchases + 1, last_earn_at = greatest(last_earn_at, at),
+           SET debt = 0, purchases = purchases + 1, credited = credited + floor(amt)::bigint,
+               last_earn_at = greatest(last_earn_at, at),
                tier = tier, tier_since = tier_since, tier_until = tier_until
          WHERE program_id = pid AND member = m;
       END IF;
