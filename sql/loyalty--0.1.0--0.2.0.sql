@@ -1,10 +1,39 @@
 -- loyalty 0.1.0 -> 0.2.0
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.2.0'" to load this file. \quit
 
+-- First, and so for the whole update, the account table is locked: every
+-- operation locks its member's account row before it touches the ledger or
+-- the lots, so live traffic waits here instead of holding ledger locks the
+-- index build below would wait for (which would deadlock with this script).
+-- Operations wait for the update (index build and backfill); plan it for a
+-- quiet moment.
+-- account.credited: points ever credited to the member (= the sum of its
+-- lots' points), read with the account lock; a credit that would take it past
+-- bigint fails with 22003 instead of leaving balances nobody can sum.
+ALTER TABLE loyalty.account ADD COLUMN credited bigint NOT NULL DEFAULT 0;
+UPDATE loyalty.account a SET credited = s.total
+FROM (SELECT program_id, member, least(sum(points), 9223372036854775807)::bigint AS total
+      FROM loyalty.lot GROUP BY program_id, member) s
+WHERE a.program_id = s.program_id AND a.member = s.member;
+
 -- Qualifying values (earn's tier check, evaluate_tiers) come from this index
 -- alone (index-only scans).  On a big ledger, build it beforehand with
---   CREATE INDEX CONCURRENTLY ledger_qual_idx ON loyalty.ledger ...
--- (the definition below); the update then keeps it.
+--   CREATE INDEX CONCURRENTLY ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)
+--     INCLUDE (qual_points, qual_spend, qual_orders) WHERE qual_at IS NOT NULL;
+-- the update then keeps it (and refuses an invalid or different one).
+DO $check$
+DECLARE
+  i regclass := pg_catalog.to_regclass('loyalty.ledger_qual_idx');
+BEGIN
+  IF i IS NOT NULL AND (
+       NOT (SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = i)
+       OR pg_catalog.regexp_replace(pg_catalog.pg_get_indexdef(i), ' ON (loyalty\.)?ledger ', ' ON ledger ')
+          <> 'CREATE INDEX ledger_qual_idx ON ledger USING btree (program_id, member, qual_at) '
+             'INCLUDE (qual_points, qual_spend, qual_orders) WHERE (qual_at IS NOT NULL)') THEN
+    RAISE EXCEPTION 'index loyalty.ledger_qual_idx exists but is invalid or not the expected one'
+      USING HINT = 'DROP INDEX loyalty.ledger_qual_idx; then update again (or build it as the script says).';
+  END IF;
+END $check$;
 CREATE INDEX IF NOT EXISTS ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)
   INCLUDE (qual_points, qual_spend, qual_orders) WHERE qual_at IS NOT NULL;
 
@@ -130,12 +159,3 @@ CROSS JOIN LATERAL (
     AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
     AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) u
 WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
-
--- account.credited: points ever credited to the member (= the sum of its
--- lots' points), read with the account lock; a credit that would take it past
--- bigint fails with 22003 instead of leaving balances nobody can sum.
-ALTER TABLE loyalty.account ADD COLUMN credited bigint NOT NULL DEFAULT 0;
-UPDATE loyalty.account a SET credited = s.total
-FROM (SELECT program_id, member, least(sum(points), 9223372036854775807)::bigint AS total
-      FROM loyalty.lot GROUP BY program_id, member) s
-WHERE a.program_id = s.program_id AND a.member = s.member;

@@ -85,6 +85,7 @@ credit_write(Program *p, Account *a, Credit *c)
 	int64		repay = Min(c->points, a->debt);
 	TimestampTz expires = 0;
 	bool		has_expiry;
+	bool		backdated;
 	Numeric		spend = (c->is_purchase && c->amount) ? c->amount : num_int64(0);
 	int			orders = c->is_purchase ? 1 : 0;
 	int64		qpoints = c->qualifies ? c->points : 0;
@@ -98,7 +99,9 @@ credit_write(Program *p, Account *a, Credit *c)
 	 * expiry_after, so a back-dated earning (older than the last one) joins
 	 * that shared date instead of getting an earlier one of its own.
 	 */
-	if (p->expiry == EXPIRY_ROLLING && c->is_earning && a->has_last_earn && a->last_earn_at > c->at)
+	backdated = p->expiry == EXPIRY_ROLLING && c->is_earning && a->has_last_earn &&
+		a->last_earn_at > c->at;
+	if (backdated)
 		has_expiry = expiry_for(p, a->last_earn_at, &expires);
 	else
 		has_expiry = expiry_for(p, c->at, &expires);
@@ -171,8 +174,13 @@ credit_write(Program *p, Account *a, Credit *c)
 			elog(ERROR, "loyalty: writing credit failed");
 	}
 
-	/* rolling expiry: every living lot of the member moves with this earning */
-	if (p->expiry == EXPIRY_ROLLING && c->is_earning && has_expiry)
+	/*
+	 * rolling expiry: every living lot of the member moves with this earning.
+	 * A back-dated one moves nothing: the lots alive at the last earning
+	 * already have the shared date, and lots that died between this
+	 * earning's time and the last one stay dead (swept or not).
+	 */
+	if (p->expiry == EXPIRY_ROLLING && c->is_earning && has_expiry && !backdated)
 	{
 		Oid			rtypes[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 		Datum		rargs[4];

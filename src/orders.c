@@ -167,6 +167,33 @@ order_refund(Tracked *t, const char *member, const char *ref, const char *amount
 		elog(ERROR, "loyalty: refunding an order failed");
 }
 
+/*
+ * An UPDATE that changes a row's partition is, for row triggers, a DELETE
+ * from the old partition and an INSERT into the new one, and AFTER triggers
+ * run once the statement is done: when the tracked table still holds a row
+ * with the deleted row's ref, the order moved and nothing is refunded (the
+ * INSERT then replays the order's earn, which writes nothing).
+ */
+static bool
+order_moved(Tracked *t, const char *ref)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	char	   *sql;
+
+	if (ref == NULL)
+		return false;
+	sql = psprintf("SELECT 1 FROM %s WHERE (%s)::text = $1 LIMIT 1",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(t->relid)),
+											  get_rel_name(t->relid)),
+				   quote_identifier(t->col[C_REF]));
+	args[0] = CStringGetTextDatum(ref);
+	/* not read-only: a new snapshot, which sees this statement's own changes */
+	if (SPI_execute_with_args(sql, 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: looking for a moved order failed");
+	return SPI_processed > 0;
+}
+
 Datum
 loyalty_orders_trigger(PG_FUNCTION_ARGS)
 {
@@ -236,7 +263,9 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 			}
 		}
 	}
-	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event) &&
+			 !(td->tg_relation->rd_rel->relispartition &&
+			   order_moved(t, col_text(td->tg_trigtuple, desc, t->col[C_REF]))))
 	{
 		char	   *member = col_text(td->tg_trigtuple, desc, t->col[C_MEMBER]);
 		char	   *ref = col_text(td->tg_trigtuple, desc, t->col[C_REF]);

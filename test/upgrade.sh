@@ -34,7 +34,7 @@ UNION ALL
 SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
 FROM pg_constraint WHERE connamespace = 'loyalty'::regnamespace
 UNION ALL
-SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+SELECT 'index ' || pg_get_indexdef(indexrelid) || ' valid=' || indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE c.relnamespace = 'loyalty'::regnamespace
 UNION ALL
 SELECT format('acl %s %s', c.relname, c.relacl) FROM pg_class c
@@ -63,7 +63,7 @@ UNION ALL SELECT format('tier_history %s', count(*)) FROM loyalty.tier_history
 ORDER BY 1"
 
 nold=$(echo "$olds" | grep -c . || true)
-echo "1..$((1 + 6 * nold))"
+echo "1..$((1 + 6 * nold + $(echo "$olds" | grep -cx 0.1.0 || true)))"
 fail=0
 ok() { echo "ok $1 - $2"; }
 nok() { echo "not ok $1 - $2"; fail=1; }
@@ -133,6 +133,26 @@ SQL
   then ok $n "$from -> $cur: earning and maintenance work after the update"
   else nok $n "$from -> $cur: the upgraded database fails"; sed 's/^/# /' "$tmp/err"; fi
   q -c "DROP DATABASE $db"
+  if [ "$from" = 0.1.0 ]; then
+    # the documented way for a big ledger: build ledger_qual_idx CONCURRENTLY
+    # first; the update keeps a valid, identical one and refuses another
+    n=$((n + 1))
+    q -c "DROP DATABASE IF EXISTS ${db}_pre" -c "CREATE DATABASE ${db}_pre"
+    q -d ${db}_pre -c "CREATE EXTENSION loyalty VERSION '0.1.0'"
+    q -d ${db}_pre -c "CREATE INDEX CONCURRENTLY ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)
+                       INCLUDE (qual_points, qual_spend, qual_orders) WHERE qual_at IS NOT NULL"
+    q -d ${db}_pre -c "ALTER EXTENSION loyalty UPDATE"
+    q -d ${db}_pre -c "$digest" >"$tmp/pre"
+    q -c "DROP DATABASE IF EXISTS ${db}_bad" -c "CREATE DATABASE ${db}_bad"
+    q -d ${db}_bad -c "CREATE EXTENSION loyalty VERSION '0.1.0'"
+    q -d ${db}_bad -c "CREATE INDEX ledger_qual_idx ON loyalty.ledger (program_id, member)"
+    if diff -q "$tmp/fresh" "$tmp/pre" >/dev/null &&
+       ! q -d ${db}_bad -c "ALTER EXTENSION loyalty UPDATE" 2>/dev/null &&
+       [ "$(q -d ${db}_bad -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")" = 0.1.0 ]; then
+      ok $n "$from -> $cur: a pre-built ledger_qual_idx is kept, a different one refused"
+    else nok $n "$from -> $cur: pre-built index handling"; diff "$tmp/fresh" "$tmp/pre" | sed 's/^/# /'; fi
+    q -c "DROP DATABASE ${db}_pre" -c "DROP DATABASE ${db}_bad"
+  fi
 done
 q -c "DROP DATABASE loyalty_fresh"
 exit $fail

@@ -101,6 +101,12 @@ SELECT loyalty.earn('gym2', 'h', 100, 'mar', '2026-03-01'),
 SELECT ref, expires_at FROM pg_temp.lots('gym2');
 SELECT loyalty.balance('gym2', 'h', '2026-08-01') AS both_alive,
        loyalty.balance('gym2', 'h', '2026-08-28') AS both_expired;
+-- ... and does not bring back a lot that died before the last earning, swept or not
+SELECT loyalty.create_program('gym3', expiry => 'rolling', expiry_after => '1 year') > 0 AS ok;
+SELECT loyalty.earn('gym3', 'k', 100, 'a', '2024-01-01'), loyalty.earn('gym3', 'k', 10, 'b', '2025-06-01'),
+       loyalty.earn('gym3', 'k', 5, 'back', '2024-06-01');
+SELECT ref, expires_at FROM pg_temp.lots('gym3');
+SELECT loyalty.balance('gym3', 'k', '2025-07-01') AS without_a;
 
 ------------------------------------------------------------------------------
 -- 2. Pending points, and a refund while pending

@@ -93,6 +93,9 @@ SELECT loyalty.track_orders('part_orders', 'part', 'buyer', 'total', 'no', 'plac
 INSERT INTO part_orders VALUES ('ann', '2026-03-01', 50, 'P2'), ('bob', '2026-08-01', 70, 'P3');
 UPDATE part_orders SET refunded = 20 WHERE no = 'P3';
 DELETE FROM part_orders WHERE no = 'P2';
+-- a partition-key UPDATE moves the row (a DELETE + INSERT for triggers): no refund, no new points
+UPDATE part_orders SET placed = '2026-03-15' WHERE no = 'P3';
+SELECT tableoid::regclass AS p3_now_in FROM part_orders WHERE no = 'P3';
 SELECT member, kind, points, ref FROM loyalty.statement WHERE program = 'part' ORDER BY id;
 SELECT loyalty.balance('part', 'ann') AS ann, loyalty.balance('part', 'bob') AS bob;
 SELECT loyalty.untrack_orders('part_orders');
