@@ -134,14 +134,14 @@ FROM (SELECT h.g, h.program_id,
 INSERT INTO bench.build_log VALUES ('per-member aggregates (bench.agg)');
 
 INSERT INTO loyalty.account (program_id, member, joined_at, birthday, tier, tier_since, tier_until,
-                             purchases, last_earn_at)
+                             purchases, last_earn_at, credited)
 SELECT program_id, member,
        CASE WHEN g % 4 = 0 THEN first_at - interval '10 minutes'
             ELSE timestamptz '2025-01-01 00:00+08' + bench.u(g, 4) * interval '364 days' END,
        date '1970-01-01' + ((g::bigint * 7919) % 18250)::int,
        tier, CASE WHEN tier IS NOT NULL THEN last_earn_at END,
        CASE WHEN tier IS NOT NULL THEN timestamptz '2028-01-01 00:00+08' END,
-       purchases, last_earn_at
+       purchases, last_earn_at, coalesce(earned, 0)
 FROM bench.agg ORDER BY g;
 INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until)
 SELECT program_id, member, last_earn_at, 'silver', tier, 'upgrade', timestamptz '2028-01-01 00:00+08'

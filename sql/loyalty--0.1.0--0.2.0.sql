@@ -16,6 +16,50 @@ FROM (SELECT program_id, member, least(sum(points), 9223372036854775807)::bigint
       FROM loyalty.lot GROUP BY program_id, member) s
 WHERE a.program_id = s.program_id AND a.member = s.member;
 
+-- verify() also checks account.credited against the lots.
+CREATE OR REPLACE FUNCTION loyalty.verify()
+  RETURNS TABLE(program text, member text, problem text, expected bigint, actual bigint)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH l AS (
+    SELECT program_id, member, sum(points)::bigint AS total
+    FROM loyalty.ledger GROUP BY program_id, member
+  ), t AS (
+    SELECT program_id, member, sum(remaining)::bigint AS remaining,
+           sum(points) AS credited,
+           count(*) FILTER (WHERE remaining < 0 OR expired < 0
+                            OR remaining + expired > points) AS bad_lots
+    FROM loyalty.lot GROUP BY program_id, member
+  ), m AS (
+    SELECT a.program_id, a.member, a.debt, a.credited,
+           coalesce(l.total, 0) AS ledger_total,
+           coalesce(t.remaining, 0) AS lots_total,
+           coalesce(t.credited, 0) AS lots_credited,
+           coalesce(t.bad_lots, 0) AS bad_lots
+    FROM loyalty.account a
+    LEFT JOIN l USING (program_id, member)
+    LEFT JOIN t USING (program_id, member)
+  )
+  SELECT p.code, m.member, x.problem, x.expected, x.actual
+  FROM m JOIN loyalty.program p ON p.id = m.program_id
+  CROSS JOIN LATERAL (VALUES
+      ('ledger sum differs from lots minus debt', m.lots_total - m.debt, m.ledger_total,
+       m.ledger_total <> m.lots_total - m.debt),
+      ('negative debt', 0::bigint, m.debt, m.debt < 0),
+      ('lot remaining + expired outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
+      ('account credited differs from its lots'' points',
+       least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited)
+  ) AS x(problem, expected, actual, bad)
+  WHERE x.bad
+  UNION ALL
+  SELECT p.code, o.member, 'ledger or lots without an account', NULL::bigint, NULL::bigint
+  FROM (SELECT program_id, member FROM loyalty.ledger
+        UNION SELECT program_id, member FROM loyalty.lot) o
+  JOIN loyalty.program p ON p.id = o.program_id
+  WHERE NOT EXISTS (SELECT 1 FROM loyalty.account a
+                    WHERE a.program_id = o.program_id AND a.member = o.member)
+$$;
+
 -- Qualifying values (earn's tier check, evaluate_tiers) come from this index
 -- alone (index-only scans).  On a big ledger, build it beforehand with
 --   CREATE INDEX CONCURRENTLY ledger_qual_idx ON loyalty.ledger (program_id, member, qual_at)

@@ -386,13 +386,15 @@ AS $$
     FROM loyalty.ledger GROUP BY program_id, member
   ), t AS (
     SELECT program_id, member, sum(remaining)::bigint AS remaining,
+           sum(points) AS credited,
            count(*) FILTER (WHERE remaining < 0 OR expired < 0
                             OR remaining + expired > points) AS bad_lots
     FROM loyalty.lot GROUP BY program_id, member
   ), m AS (
-    SELECT a.program_id, a.member, a.debt,
+    SELECT a.program_id, a.member, a.debt, a.credited,
            coalesce(l.total, 0) AS ledger_total,
            coalesce(t.remaining, 0) AS lots_total,
+           coalesce(t.credited, 0) AS lots_credited,
            coalesce(t.bad_lots, 0) AS bad_lots
     FROM loyalty.account a
     LEFT JOIN l USING (program_id, member)
@@ -404,7 +406,9 @@ AS $$
       ('ledger sum differs from lots minus debt', m.lots_total - m.debt, m.ledger_total,
        m.ledger_total <> m.lots_total - m.debt),
       ('negative debt', 0::bigint, m.debt, m.debt < 0),
-      ('lot remaining + expired outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0)
+      ('lot remaining + expired outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
+      ('account credited differs from its lots'' points',
+       least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited)
   ) AS x(problem, expected, actual, bad)
   WHERE x.bad
   UNION ALL

@@ -125,3 +125,10 @@ SELECT pg_temp.err($$DELETE FROM loyalty.ledger$$);
 SELECT pg_temp.err($$TRUNCATE loyalty.ledger$$);
 SELECT pg_temp.err($$UPDATE loyalty.tier_change SET to_tier = 'x'$$);
 SELECT * FROM loyalty.verify();
+-- verify() notices an account whose credited total disagrees with its lots
+UPDATE loyalty.account SET credited = credited + 1
+WHERE member = 'm' AND program_id = (SELECT id FROM loyalty.program WHERE code = 'sp');
+SELECT * FROM loyalty.verify();
+UPDATE loyalty.account SET credited = credited - 1
+WHERE member = 'm' AND program_id = (SELECT id FROM loyalty.program WHERE code = 'sp');
+SELECT count(*) AS problems FROM loyalty.verify();
