@@ -353,7 +353,8 @@ CREATE FUNCTION loyalty.untrack_orders(orders regclass) RETURNS void
 -- SECURITY DEFINER or carry SET clauses; each batch is one call of an
 -- internal SECURITY DEFINER function.
 -------------------------------------------------------------------------------
--- _expire_batch returns the members it locked (0: nothing left to do).
+-- _expire_batch returns the members it locked (0: nothing left to do; -1: the lots
+-- it reached belong to no account, were skipped, and the run goes on).
 CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer) RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp

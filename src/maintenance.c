@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
 
 static SPIPlanPtr plan_expire_lock = NULL;
 static SPIPlanPtr plan_expire_do = NULL;
+static SPIPlanPtr plan_expire_skip = NULL;
 static SPIPlanPtr plan_tier_lock = NULL;
 static SPIPlanPtr plan_tier_sums = NULL;
 static SPIPlanPtr plan_tier_set = NULL;
@@ -184,8 +185,51 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		}
 	}
 	n = (int) SPI_processed;
+
+	/*
+	 * Nothing locked: either nothing is due after the cursor (the run is
+	 * done), or the lots picked have no account (rows deleted by hand:
+	 * verify() reports them).  In the second case skip those lots and say
+	 * so with -1, so that the run goes on to the lots after them.
+	 */
+	if (n == 0)
+	{
+		Datum		cargs[4];
+		Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+
+		cargs[0] = TimestampTzGetDatum(as_of);
+		cargs[1] = Int32GetDatum(batch);
+		cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
+		cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
+		plan_get(&plan_expire_skip,
+				 "SELECT p.expires_at, p.id FROM ("
+				 "  SELECT l.expires_at, l.id FROM loyalty.lot l "
+				 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
+				 "    AND (l.expires_at, l.id) > ($3, $4) "
+				 "  ORDER BY l.expires_at, l.id LIMIT $2) p "
+				 "ORDER BY p.expires_at DESC, p.id DESC LIMIT 1",
+				 4, ctypes);
+		if (SPI_execute_plan(plan_expire_skip, cargs, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: looking past lots without an account failed");
+		if (SPI_processed == 0 || !cursor.active)
+		{
+			int64		r = SPI_processed == 0 ? 0 : -1;
+
+			SPI_finish();
+			PG_RETURN_INT64(r);
+		}
+		{
+			SPITupleTable *tt = SPI_tuptable;
+			bool		isnull;
+
+			cursor.has = true;
+			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+		PG_RETURN_INT64(-1);
+	}
 	args[0] = TimestampTzGetDatum(as_of);
-	if (n > 0)
 	{
 		pids = palloc(sizeof(int32) * n);
 		members = palloc(sizeof(char *) * n);
@@ -568,7 +612,8 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 				elog(ERROR, "loyalty: %s failed", fn);
 			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			SPI_freetuptable(SPI_tuptable);
-			total += done;
+			if (done > 0)
+				total += done;
 			if (nonatomic)
 			{
 				SPI_commit();

@@ -267,3 +267,19 @@ SELECT pg_temp.err($$CALL loyalty.expire_points('infinity')$$);
 SELECT pg_temp.err($$CALL loyalty.evaluate_tiers(NULL)$$);
 SELECT pg_temp.err($$SELECT loyalty.schedule_maintenance()$$);
 SELECT * FROM loyalty.verify();
+
+-- lots whose account was deleted by hand (verify() reports them) do not stop
+-- a run: with batches of one lot, c's lot after b's orphan is still expired
+SELECT loyalty.create_program('orph', expiry => 'fixed', expiry_after => '1 day') > 0 AS ok;
+SELECT loyalty.earn('orph', 'a', 10, 'o', '2026-01-01'), loyalty.earn('orph', 'b', 20, 'o', '2026-01-02'),
+       loyalty.earn('orph', 'c', 30, 'o', '2026-01-03');
+DELETE FROM loyalty.account WHERE member = 'b' AND program_id = (SELECT id FROM loyalty.program WHERE code = 'orph');
+SELECT program, member, problem FROM loyalty.verify();
+CALL loyalty.expire_points('2026-02-01', 1);
+SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
+-- put b's account back (as it was: 20 points credited); a rerun expires b's lot too
+INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited)
+SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20 FROM loyalty.program WHERE code = 'orph';
+CALL loyalty.expire_points('2026-02-01', 1);
+SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
+SELECT * FROM loyalty.verify();
