@@ -46,9 +46,11 @@ static SPIPlanPtr plan_exists = NULL;
 /*
  * Whether loyalty.account has the credited column (0.2.0 on).  The C code of
  * a new version keeps working on a database whose extension was not yet
- * updated (ALTER EXTENSION loyalty UPDATE): three syscache look-ups per call.
+ * updated (ALTER EXTENSION loyalty UPDATE): three syscache look-ups, once per
+ * account read; the writes that follow go by Account.credited_column (the
+ * schema cannot change while we hold the member's row lock).
  */
-bool
+static bool
 schema_has_credited(void)
 {
 	Oid			nsp = get_namespace_oid("loyalty", true);
@@ -58,7 +60,7 @@ schema_has_credited(void)
 }
 
 static void
-account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
+account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a, int v)
 {
 	bool		isnull;
 	Datum		d;
@@ -85,6 +87,7 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	a->has_last_earn = !isnull;
 	a->last_earn_at = isnull ? 0 : DatumGetTimestampTz(d);
 	a->credited = DatumGetInt64(SPI_getbinval(t, td, 11, &isnull));
+	a->credited_column = v != 0;
 }
 
 /*
@@ -143,9 +146,9 @@ account_lock(Program *p, const char *member, Account *a, Account *referrer)
 		char	   *m = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
 
 		if (strcmp(m, member) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a);
+			account_from_row(p, t, SPI_tuptable->tupdesc, a, v);
 		else if (referrer != NULL)
-			account_from_row(p, t, SPI_tuptable->tupdesc, referrer);
+			account_from_row(p, t, SPI_tuptable->tupdesc, referrer, v);
 	}
 	/* a referrer row locked only because of a stale read is not used */
 	if (referrer != NULL && referrer->found &&
@@ -172,7 +175,7 @@ account_peek(Program *p, const char *member, Account *a)
 	if (SPI_execute_plan(plan_peek[v], args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading account failed");
 	if (SPI_processed > 0)
-		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
+		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a, v);
 	return a->found;
 }
 
@@ -201,9 +204,9 @@ accounts_lock_pair(Program *p, const char *m1, const char *m2, Account *a1, Acco
 		char	   *m = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
 
 		if (strcmp(m, m1) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a1);
+			account_from_row(p, t, SPI_tuptable->tupdesc, a1, v);
 		else if (strcmp(m, m2) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a2);
+			account_from_row(p, t, SPI_tuptable->tupdesc, a2, v);
 	}
 }
 

@@ -23,6 +23,8 @@ typedef struct Account
 	bool		has_last_earn;
 	TimestampTz last_earn_at;
 	int64		credited;		/* points ever credited: bounds every balance */
+	bool		credited_column;	/* read from a schema that has account.credited
+									 * (0.2.0 on): writes maintain it */
 } Account;
 
 /* A prior operation found by its ref. */
@@ -71,7 +73,6 @@ extern void account_get_or_enroll(Program *p, const char *member, TimestampTz at
 								  Account *a, Account *referrer);
 extern void require_member(Program *p, const char *member, Account *a);
 extern void check_credit_range(const Account *a, int64 points);
-extern bool schema_has_credited(void);
 extern void prior_op(Program *p, const char *member, const char *ref, PriorOp *op);
 extern void ref_reused(const char *ref, const char *member, const PriorOp *op,
 					   const char *what);

@@ -166,7 +166,7 @@ credit_write(Program *p, Account *a, Credit *c)
 	"  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END " \
 	"WHERE program_id = $1 AND member = $2"
 	{
-		int			v = schema_has_credited() ? 1 : 0;
+		int			v = a->credited_column ? 1 : 0;
 
 		plan_get(&plan_credit[v],
 				 v ? Q_CREDIT("credited = credited + $6, ") : Q_CREDIT(""), 26, types);

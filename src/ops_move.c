@@ -247,7 +247,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	"                         points, remaining, source, ref) " \
 	"SELECT $1, $2, t.earned, $3, t.expires, t.take, t.take, 'transfer_in', $4 " \
 	"FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[]) AS t(take, expires, earned) "
-	if (schema_has_credited())
+	if (at_.credited_column)
 	{
 		plan_get(&plan_lots_in,
 				 "WITH l AS (" Q_LOTS_IN "RETURNING points) "
