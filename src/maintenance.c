@@ -65,6 +65,23 @@ static struct
 extern void tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
 extern int	tier_for_value(Program *p, Numeric value);
 
+/*
+ * A running expiry's cursor moves to the lot (expires_at, id) in columns
+ * col, col + 1 of the first row of the last SPI result.
+ */
+static void
+cursor_advance_lots(int col)
+{
+	SPITupleTable *tt = SPI_tuptable;
+	bool		isnull;
+
+	if (!cursor.active)
+		return;
+	cursor.has = true;
+	cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, col, &isnull));
+	cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
+}
+
 static int32
 arg_batch(FunctionCallInfo fcinfo, int n)
 {
@@ -145,45 +162,36 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int32	   *pids;
 	char	  **members;
+	Datum		cargs[4];
+	Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+
 	ly_spi_connect();
 
+	/* the next batch_size due lots, in expiry order, after the run's cursor */
+#define PICK_DUE_LOTS \
+	"SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l " \
+	"WHERE l.remaining > 0 AND l.expires_at <= $1 AND (l.expires_at, l.id) > ($3, $4) " \
+	"ORDER BY l.expires_at, l.id LIMIT $2"
+	/* the last of them: where the next batch starts */
+#define LAST_PICKED "SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1"
+	cargs[0] = TimestampTzGetDatum(as_of);
+	cargs[1] = Int32GetDatum(batch);
+	cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
+	cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
+
 	/*
-	 * Lock the members owning the next batch_size due lots (in expiry order,
-	 * after the run's cursor), in member order, in one statement; every row
-	 * also carries the last lot picked, where the next batch starts.
+	 * Lock the members owning those lots, in member order, in one statement;
+	 * every row also carries the last lot picked.
 	 */
-	{
-		Datum		cargs[4];
-		Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
-
-		cargs[0] = TimestampTzGetDatum(as_of);
-		cargs[1] = Int32GetDatum(batch);
-		cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
-		cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
-		plan_get(&plan_expire_lock,
-				 "WITH p AS MATERIALIZED ("
-				 "  SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l "
-				 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
-				 "    AND (l.expires_at, l.id) > ($3, $4) "
-				 "  ORDER BY l.expires_at, l.id LIMIT $2), "
-				 "last AS (SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1) "
-				 "SELECT a.program_id, a.member, last.expires_at, last.id "
-				 "FROM loyalty.account a, last "
-				 "WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) "
-				 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
-				 4, ctypes);
-		if (SPI_execute_plan(plan_expire_lock, cargs, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: locking members to expire failed");
-		if (SPI_processed > 0 && cursor.active)
-		{
-			SPITupleTable *tt = SPI_tuptable;
-			bool		isnull;
-
-			cursor.has = true;
-			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull));
-			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 4, &isnull));
-		}
-	}
+	plan_get(&plan_expire_lock,
+			 "WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED ") "
+			 "SELECT a.program_id, a.member, last.expires_at, last.id "
+			 "FROM loyalty.account a, last "
+			 "WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) "
+			 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
+			 4, ctypes);
+	if (SPI_execute_plan(plan_expire_lock, cargs, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: locking members to expire failed");
 	n = (int) SPI_processed;
 
 	/*
@@ -194,41 +202,22 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	 */
 	if (n == 0)
 	{
-		Datum		cargs[4];
-		Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+		int64		r = 0;
 
-		cargs[0] = TimestampTzGetDatum(as_of);
-		cargs[1] = Int32GetDatum(batch);
-		cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
-		cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
 		plan_get(&plan_expire_skip,
-				 "SELECT p.expires_at, p.id FROM ("
-				 "  SELECT l.expires_at, l.id FROM loyalty.lot l "
-				 "  WHERE l.remaining > 0 AND l.expires_at <= $1 "
-				 "    AND (l.expires_at, l.id) > ($3, $4) "
-				 "  ORDER BY l.expires_at, l.id LIMIT $2) p "
-				 "ORDER BY p.expires_at DESC, p.id DESC LIMIT 1",
-				 4, ctypes);
+				 "WITH p AS (" PICK_DUE_LOTS ") " LAST_PICKED, 4, ctypes);
 		if (SPI_execute_plan(plan_expire_skip, cargs, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "loyalty: looking past lots without an account failed");
-		if (SPI_processed == 0 || !cursor.active)
+		if (SPI_processed > 0)
 		{
-			int64		r = SPI_processed == 0 ? 0 : -1;
-
-			SPI_finish();
-			PG_RETURN_INT64(r);
-		}
-		{
-			SPITupleTable *tt = SPI_tuptable;
-			bool		isnull;
-
-			cursor.has = true;
-			cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
-			cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 2, &isnull));
+			cursor_advance_lots(1);
+			r = -1;
 		}
 		SPI_finish();
-		PG_RETURN_INT64(-1);
+		PG_RETURN_INT64(r);
 	}
+	cursor_advance_lots(3);
+
 	args[0] = TimestampTzGetDatum(as_of);
 	{
 		pids = palloc(sizeof(int32) * n);
