@@ -92,12 +92,18 @@ check_num(FunctionCallInfo fcinfo, int n, const char *name, bool nullable, int m
 	return v;
 }
 
-static bool
+/* Configuration intervals: no component below 0 ... */
+bool
+interval_negative(const Interval *iv)
+{
+	return iv->month < 0 || iv->day < 0 || iv->time < 0;
+}
+
+/* ... and, where a length is needed, some component above 0. */
+bool
 interval_positive(const Interval *iv)
 {
-	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
-		return false;
-	return iv->month > 0 || iv->day > 0 || iv->time > 0;
+	return !interval_negative(iv) && (iv->month > 0 || iv->day > 0 || iv->time > 0);
 }
 
 static char *
@@ -151,8 +157,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 		 * earned in (year-end clearing); otherwise at the end of the period
 		 * containing earned + expiry_after.
 		 */
-		if (expiry_after != NULL && !interval_positive(expiry_after) &&
-			(expiry_after->month != 0 || expiry_after->day != 0 || expiry_after->time != 0))
+		if (expiry_after != NULL && interval_negative(expiry_after))
 			CONFIG_ERROR("expiry_after must be a positive interval or 0, not %s", interval_text(expiry_after));
 	}
 	else if (expiry_after == NULL)
@@ -166,7 +171,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(12))
 		CONFIG_ERROR("pending_for must not be NULL");
 	pending = PG_GETARG_INTERVAL_P(12);
-	if (pending->month < 0 || pending->day < 0 || pending->time < 0)
+	if (interval_negative(pending))
 		CONFIG_ERROR("pending_for must not be negative, not %s", interval_text(pending));
 
 	if (PG_ARGISNULL(16))

@@ -125,8 +125,7 @@ get_interval(const char *rule, const char *key, JsonbValue *v)
 	PG_END_TRY();
 	if (iv == NULL)
 		CONFIG_ERROR("rule \"%s\": %s must be an interval such as '90 days', not \"%s\"", rule, key, s);
-	if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
-		(iv->month == 0 && iv->day == 0 && iv->time == 0))
+	if (!interval_positive(iv))
 		CONFIG_ERROR("rule \"%s\": %s must be a positive interval, not \"%s\"", rule, key, s);
 	return *iv;
 }

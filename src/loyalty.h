@@ -190,6 +190,10 @@ typedef struct EarnResult
 extern bool rule_in_force(const Rule *r, TimestampTz at);
 extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
 
+/* ---- configuration checks (config_api.c) ---- */
+extern bool interval_negative(const Interval *iv);
+extern bool interval_positive(const Interval *iv);
+
 /* ---- spi plans (store.c) ---- */
 extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types);
 extern SPIPlanPtr plan_get_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types,
