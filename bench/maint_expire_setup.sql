@@ -16,26 +16,7 @@
 -- bits, a visibility map and planner statistics.
 --
 -- psql variables: :members, :lots, :live, :layout (an ORDER BY list).
-\set ON_ERROR_STOP on
-SET client_min_messages = warning;
-SET TimeZone = 'Asia/Shanghai';
-
-CREATE EXTENSION loyalty;
-
-SELECT loyalty.create_program(
-  code          => 'bench',
-  name          => 'maintenance bench',
-  expiry        => 'fixed',
-  expiry_after  => '3 years',
-  timezone      => 'Asia/Shanghai') AS program_id \gset
-SELECT loyalty.add_tier('bench', 'silver',      0);
-SELECT loyalty.add_tier('bench', 'gold',     3000);
-SELECT loyalty.add_tier('bench', 'platinum', 9000);
-
-CREATE SCHEMA bench;
-\ir maint_indexes.sql
-SET maintenance_work_mem = '256MB';
-SELECT setseed(0.42);
+\ir maint_program.sql
 -- k = 1..:lots: 2022 purchases (expired by 2026); the rest: 2025 purchases.
 -- Rows get ids, and are inserted, in time order -- as earn() would have
 -- written them over the years -- so the heaps are ordered by time, not by
@@ -62,24 +43,4 @@ SELECT :program_id, member, timestamptz '2021-12-01 00:00', date '1970-01-01' + 
        'silver', count(*), max(at), sum(floor(amount))::bigint
 FROM bench.hist GROUP BY member, g ORDER BY g;
 
-INSERT INTO loyalty.lot (program_id, member, id, earned_at, available_at, expires_at,
-                         points, remaining, source, ref, amount)
-SELECT :program_id, member, id, at, at, at + interval '3 years',
-       floor(amount)::bigint, floor(amount)::bigint, 'earn', 'o' || g || '-' || k, amount
-FROM bench.hist ORDER BY id;
-
-INSERT INTO loyalty.ledger (program_id, member, id, at, kind, points, ref, result, amount,
-                            category, lot_id, qual_at, qual_points, qual_spend, qual_orders,
-                            detail)
-SELECT :program_id, member, id, at, 'earn', floor(amount)::bigint, 'o' || g || '-' || k,
-       floor(amount)::bigint, amount, 'food', id, at, floor(amount)::bigint, amount, 1,
-       jsonb_build_object('base', floor(amount)::bigint)
-FROM bench.hist ORDER BY id;
-
-SELECT setval(pg_get_serial_sequence('loyalty.lot', 'id'), max(id)),
-       setval(pg_get_serial_sequence('loyalty.ledger', 'id'), max(id))
-FROM bench.hist \gset
-DROP TABLE bench.hist;
-SELECT bench.restore_indexes();
-
-VACUUM (FREEZE, ANALYZE) loyalty.account, loyalty.lot, loyalty.ledger, loyalty.tier_change;
+\ir maint_purchases.sql

@@ -20,26 +20,7 @@
 -- gold, platinum stays platinum) and lowers the rest (to gold or silver).
 --
 -- psql variables: :members, :history.
-\set ON_ERROR_STOP on
-SET client_min_messages = warning;
-SET TimeZone = 'Asia/Shanghai';
-
-CREATE EXTENSION loyalty;
-
-SELECT loyalty.create_program(
-  code          => 'bench',
-  name          => 'maintenance bench',
-  expiry        => 'fixed',
-  expiry_after  => '3 years',
-  timezone      => 'Asia/Shanghai') AS program_id \gset
-SELECT loyalty.add_tier('bench', 'silver',      0);
-SELECT loyalty.add_tier('bench', 'gold',     3000);
-SELECT loyalty.add_tier('bench', 'platinum', 9000);
-
-CREATE SCHEMA bench;
-\ir maint_indexes.sql
-SET maintenance_work_mem = '256MB';
-SELECT setseed(0.42);
+\ir maint_program.sql
 -- k = 0: the 2024 purchase that made the tier; k >= 1: 2025 purchases.
 CREATE TABLE bench.hist AS
 WITH m AS (
@@ -72,24 +53,4 @@ INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, rea
 SELECT :program_id, member, at, 'silver', tier, 'upgrade', timestamptz '2026-01-01 00:00'
 FROM bench.hist WHERE k = 0 ORDER BY id;
 
-INSERT INTO loyalty.lot (program_id, member, id, earned_at, available_at, expires_at,
-                         points, remaining, source, ref, amount)
-SELECT :program_id, member, id, at, at, at + interval '3 years',
-       floor(amount)::bigint, floor(amount)::bigint, 'earn', 'o' || g || '-' || k, amount
-FROM bench.hist ORDER BY id;
-
-INSERT INTO loyalty.ledger (program_id, member, id, at, kind, points, ref, result, amount,
-                            category, lot_id, qual_at, qual_points, qual_spend, qual_orders,
-                            detail)
-SELECT :program_id, member, id, at, 'earn', floor(amount)::bigint, 'o' || g || '-' || k,
-       floor(amount)::bigint, amount, 'food', id, at, floor(amount)::bigint, amount, 1,
-       jsonb_build_object('base', floor(amount)::bigint)
-FROM bench.hist ORDER BY id;
-
-SELECT setval(pg_get_serial_sequence('loyalty.lot', 'id'), max(id)),
-       setval(pg_get_serial_sequence('loyalty.ledger', 'id'), max(id))
-FROM bench.hist \gset
-DROP TABLE bench.hist;
-SELECT bench.restore_indexes();
-
-VACUUM (FREEZE, ANALYZE) loyalty.account, loyalty.lot, loyalty.ledger, loyalty.tier_change;
+\ir maint_purchases.sql

@@ -125,7 +125,7 @@ template() {
 	local name=$1 setup=$2
 	shift 2
 	local key
-	key="$(cat "$HERE/$setup" "$HERE/maint_indexes.sql" | md5sum | cut -c1-12) ext=$SQL_MD5 $*"
+	key="$(cat "$HERE/$setup" "$HERE/maint_program.sql" "$HERE/maint_purchases.sql" "$HERE/maint_indexes.sql" | md5sum | cut -c1-12) ext=$SQL_MD5 $*"
 	local have
 	have=$("$PSQL" -X -Atq -d postgres -c \
 		"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$name'")
