@@ -131,6 +131,8 @@ CREATE TABLE loyalty.ledger (
   qual_orders   integer     NOT NULL DEFAULT 0,
   detail        jsonb,
   created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  pending_points bigint,                      -- the part of points that counts only from
+  pending_until  timestamptz,                 --   pending_until (a pending credit, a refund of one)
   PRIMARY KEY (program_id, member, id)
 );
 CREATE UNIQUE INDEX ledger_ref_key ON loyalty.ledger (program_id, member, ref)
@@ -157,12 +159,21 @@ CREATE TABLE loyalty.lot (
   amount        numeric,                      -- purchase amount
   refunded      numeric     NOT NULL DEFAULT 0,
   clawed_back   bigint      NOT NULL DEFAULT 0,
+  repaid        bigint      NOT NULL DEFAULT 0, -- repaid the member's debt (from available_at)
   PRIMARY KEY (program_id, member, id),
-  CHECK (remaining >= 0 AND remaining <= points)
+  CHECK (remaining >= 0 AND remaining <= points),
+  CONSTRAINT lot_parts_check CHECK (expired >= 0 AND repaid >= 0 AND remaining + expired + repaid <= points)
 );
 -- Lots still holding points, in spending order.
-CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, id)
+CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
   WHERE remaining > 0;
+-- Lots expire_points swept: operations dated before their expiry may still
+-- use them (SPEC §3 "Job independence").
+CREATE INDEX lot_swept_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
+  WHERE expired > 0;
+-- Lots that repaid debt: a pending one repays it only from its available_at.
+CREATE INDEX lot_repaid_idx ON loyalty.lot (program_id, member, available_at)
+  WHERE repaid > 0;
 -- The nightly expiry's queue.
 CREATE INDEX lot_expiry_idx ON loyalty.lot (expires_at, id)
   WHERE remaining > 0 AND expires_at IS NOT NULL;
@@ -218,22 +229,24 @@ CREATE TRIGGER tracked_orders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCA
 -------------------------------------------------------------------------------
 CREATE FUNCTION loyalty.create_program(
   code             text,
+  -- NULL (or not given): a new program gets the default in the comment, an
+  -- existing one keeps its setting (SPEC §2)
   name             text     DEFAULT NULL,
-  currency         text     DEFAULT 'CNY',
-  points_per_unit  numeric  DEFAULT 1,
-  unit             numeric  DEFAULT 1,
-  rounding         text     DEFAULT 'floor',
-  stacking         text     DEFAULT 'multiply',
-  max_multiplier   numeric  DEFAULT NULL,
-  points_per_value numeric  DEFAULT 100,
-  expiry           text     DEFAULT 'none',
-  expiry_after     interval DEFAULT NULL,
-  expiry_period    text     DEFAULT 'year',
-  pending_for      interval DEFAULT '0',
-  tier_basis       text     DEFAULT 'points',
-  tier_window      text     DEFAULT 'calendar_year',
-  downgrade        text     DEFAULT 'to_qualified',
-  timezone         text     DEFAULT 'UTC'
+  currency         text     DEFAULT NULL,  -- 'CNY'
+  points_per_unit  numeric  DEFAULT NULL,  -- 1
+  unit             numeric  DEFAULT NULL,  -- 1
+  rounding         text     DEFAULT NULL,  -- 'floor'
+  stacking         text     DEFAULT NULL,  -- 'multiply'
+  max_multiplier   numeric  DEFAULT NULL,  -- none; 'infinity' removes a cap
+  points_per_value numeric  DEFAULT NULL,  -- 100
+  expiry           text     DEFAULT NULL,  -- 'none'
+  expiry_after     interval DEFAULT NULL,  -- none
+  expiry_period    text     DEFAULT NULL,  -- 'year'
+  pending_for      interval DEFAULT NULL,  -- '0'
+  tier_basis       text     DEFAULT NULL,  -- 'points'
+  tier_window      text     DEFAULT NULL,  -- 'calendar_year'
+  downgrade        text     DEFAULT NULL,  -- 'to_qualified'
+  timezone         text     DEFAULT NULL   -- 'UTC'
 ) RETURNS integer
   AS 'MODULE_PATHNAME', 'loyalty_create_program'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -325,7 +338,8 @@ CREATE FUNCTION loyalty.balance(program text, member text, at timestamptz DEFAUL
   LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
 
-CREATE FUNCTION loyalty.tier_of(program text, member text) RETURNS text
+CREATE FUNCTION loyalty.tier_of(program text, member text, at timestamptz DEFAULT pg_catalog.now())
+  RETURNS text
   AS 'MODULE_PATHNAME', 'loyalty_tier_of'
   LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
@@ -388,8 +402,8 @@ AS $$
   ), t AS (
     SELECT program_id, member, sum(remaining)::bigint AS remaining,
            sum(points) AS credited,
-           count(*) FILTER (WHERE remaining < 0 OR expired < 0
-                            OR remaining + expired > points) AS bad_lots
+           count(*) FILTER (WHERE remaining < 0 OR expired < 0 OR repaid < 0
+                            OR remaining + expired + repaid > points) AS bad_lots
     FROM loyalty.lot GROUP BY program_id, member
   ), m AS (
     SELECT a.program_id, a.member, a.debt, a.credited,
@@ -407,7 +421,7 @@ AS $$
       ('ledger sum differs from lots minus debt', m.lots_total - m.debt, m.ledger_total,
        m.ledger_total <> m.lots_total - m.debt),
       ('negative debt', 0::bigint, m.debt, m.debt < 0),
-      ('lot remaining + expired outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
+      ('lot remaining + expired + repaid outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
       ('account credited differs from its lots'' points',
        least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited)
   ) AS x(problem, expected, actual, bad)
@@ -433,12 +447,25 @@ CREATE INDEX account_program_joined_idx ON loyalty.account (program_id, joined_a
 -- its first and last ledger row and read each one through (program_id, at),
 -- so "day BETWEEN ..." or "month = ..." on them reads only those rows.
 
+-- The tier a member holds at now(): the account's latest state, or, when a
+-- change is dated in the future (evaluate_tiers with a later as_of), the
+-- history's row at now().
+CREATE VIEW loyalty._tier_now AS
+SELECT a.program_id, a.member,
+       coalesce(CASE WHEN a.tier_since IS NULL OR a.tier_since <= now() THEN a.tier
+                     ELSE (SELECT c.to_tier FROM loyalty.tier_change c
+                           WHERE c.program_id = a.program_id AND c.member = a.member AND c.at <= now()
+                           ORDER BY c.at DESC, c.id DESC LIMIT 1) END,
+                (SELECT t.code FROM loyalty.tier t WHERE t.program_id = a.program_id
+                 ORDER BY t.threshold LIMIT 1)) AS tier
+FROM loyalty.account a;
+
 CREATE VIEW loyalty.member_summary AS
 SELECT p.code AS program, a.member,
-       coalesce(a.tier, low.code) AS tier,
-       l.available - a.debt AS available,
+       tn.tier,
+       l.usable - a.debt - l.reserved AS available,
        l.pending,
-       a.debt,
+       a.debt + l.reserved AS debt,
        g.earned AS lifetime_earned,
        g.redeemed AS lifetime_redeemed,
        g.expired + l.expired_unswept AS lifetime_expired,
@@ -446,41 +473,56 @@ SELECT p.code AS program, a.member,
        nx.code AS next_tier,
        CASE WHEN nx.code IS NOT NULL THEN greatest(nx.threshold - q.qualifying, 0) END AS to_next_tier,
        l.next_expiry_at,
-       l.next_expiry_points,
+       ne.points AS next_expiry_points,
        a.joined_at,
        g.last_activity_at
 FROM loyalty.account a
 JOIN loyalty.program p ON p.id = a.program_id
-LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
-                   WHERE t.program_id = a.program_id ORDER BY t.threshold LIMIT 1) low ON true
+JOIN loyalty._tier_now tn ON tn.program_id = a.program_id AND tn.member = a.member
+-- the lots as of now: points usable now, pending (with the debt they will
+-- repay), expired but not yet swept, and the next expiry
 CROSS JOIN LATERAL (
-  SELECT coalesce(sum(x.remaining) FILTER (WHERE x.available_at <= now()
-                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS available,
-         coalesce(sum(x.remaining) FILTER (WHERE x.available_at > now()
-                    AND (x.expires_at IS NULL OR x.expires_at > now())), 0)::bigint AS pending,
-         coalesce(sum(x.remaining) FILTER (WHERE x.expires_at <= now()), 0)::bigint AS expired_unswept,
-         min(x.expires_at) FILTER (WHERE x.expires_at > now()) AS next_expiry_at
-  FROM loyalty.lot x
-  WHERE x.program_id = a.program_id AND x.member = a.member AND x.remaining > 0) l0
-CROSS JOIN LATERAL (
-  SELECT l0.available, l0.pending, l0.expired_unswept, l0.next_expiry_at,
-         (SELECT sum(y.remaining)::bigint FROM loyalty.lot y
-          WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
-            AND y.expires_at = l0.next_expiry_at) AS next_expiry_points) l
+  SELECT coalesce(sum(x.c) FILTER (WHERE x.available_at <= now()), 0)::bigint AS usable,
+         coalesce(sum(x.c + x.rp) FILTER (WHERE x.available_at > now()), 0)::bigint AS pending,
+         coalesce(sum(x.rp) FILTER (WHERE x.available_at > now()), 0)::bigint AS reserved,
+         coalesce(sum(x.unswept), 0)::bigint AS expired_unswept,
+         min(x.expires_at) FILTER (WHERE x.c > 0) AS next_expiry_at
+  FROM (SELECT CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.remaining ELSE 0 END AS c,
+               CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.repaid ELSE 0 END AS rp,
+               CASE WHEN y.expires_at <= now() THEN y.remaining ELSE 0 END AS unswept,
+               y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
+        UNION ALL
+        SELECT y.expired, y.repaid, 0, y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.expired > 0
+          AND y.remaining = 0 AND y.expires_at > now()
+        UNION ALL
+        SELECT 0, y.repaid, 0, y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.repaid > 0
+          AND y.remaining = 0 AND y.expired = 0 AND y.available_at > now()
+          AND (y.expires_at IS NULL OR y.expires_at > now())) x) l
+LEFT JOIN LATERAL (
+  SELECT sum(CASE WHEN y.remaining > 0 THEN y.remaining ELSE y.expired END)::bigint AS points
+  FROM loyalty.lot y
+  WHERE y.program_id = a.program_id AND y.member = a.member AND y.expires_at = l.next_expiry_at
+    AND (y.remaining > 0 OR y.expired > 0)) ne ON true
 CROSS JOIN LATERAL (
   SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
          coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
          coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
          max(e.at) FILTER (WHERE e.kind <> 'expire') AS last_activity_at
   FROM loyalty.ledger e
-  WHERE e.program_id = a.program_id AND e.member = a.member) g
+  WHERE e.program_id = a.program_id AND e.member = a.member AND e.at <= now()) g
 CROSS JOIN LATERAL (
   SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(e.qual_points)::numeric
                                     WHEN 'spend' THEN sum(e.qual_spend)
                                     ELSE sum(e.qual_orders)::numeric END, 0) AS qualifying
   FROM loyalty.ledger e
   WHERE e.program_id = a.program_id AND e.member = a.member
-    AND e.qual_at <= now()
+    AND e.qual_at <= now() AND e.at <= now()
     AND e.qual_at >= CASE p.tier_window
           WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
           WHEN 'rolling_year' THEN now() - interval '365 days'
@@ -489,25 +531,29 @@ LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
                    WHERE t.program_id = a.program_id
                      AND t.threshold > coalesce((SELECT c.threshold FROM loyalty.tier c
                                                  WHERE c.program_id = a.program_id
-                                                   AND c.code = coalesce(a.tier, low.code)), 0)
+                                                   AND c.code = tn.tier), 0)
                    ORDER BY t.threshold LIMIT 1) nx ON true;
 
+-- A member's ledger in business-time order (ties: the order written), as of
+-- now(): balance_after runs in that order.
 CREATE VIEW loyalty.statement AS
 SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
-       sum(e.points) OVER (PARTITION BY p.code, e.member ORDER BY e.id)::bigint AS balance_after,
+       sum(e.points) OVER (PARTITION BY p.code, e.member ORDER BY e.at, e.id)::bigint AS balance_after,
        e.ref,
        jsonb_strip_nulls(jsonb_build_object(
          'amount', e.amount, 'category', e.category, 'event', e.event,
          'original_ref', e.original_ref, 'counterparty', e.counterparty,
          'reason', e.reason, 'lines', e.detail)) AS detail
 FROM loyalty.ledger e
-JOIN loyalty.program p ON p.id = e.program_id;
+JOIN loyalty.program p ON p.id = e.program_id
+WHERE e.at <= now();
 
 CREATE VIEW loyalty.expiring_points AS
-SELECT p.code AS program, l.member, l.expires_at, sum(l.remaining)::bigint AS points
+SELECT p.code AS program, l.member, l.expires_at,
+       sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)::bigint AS points
 FROM loyalty.lot l
 JOIN loyalty.program p ON p.id = l.program_id
-WHERE l.remaining > 0 AND l.expires_at > now()
+WHERE (l.remaining > 0 OR l.expired > 0) AND l.expires_at > now()
 GROUP BY p.code, l.member, l.expires_at;
 
 CREATE VIEW loyalty.liability AS
@@ -528,18 +574,24 @@ LEFT JOIN LATERAL (
                coalesce(t.points_per_value, p.points_per_value) AS rate
         FROM loyalty.account a
         LEFT JOIN (SELECT l.member,
-                          sum(l.remaining) FILTER (WHERE l.expires_at IS NULL OR l.expires_at > now()) AS live,
+                          sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)
+                            FILTER (WHERE l.expires_at IS NULL OR l.expires_at > now()) AS live,
                           sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS unswept
                    FROM loyalty.lot l
-                   WHERE l.program_id = p.id AND l.remaining > 0
+                   WHERE l.program_id = p.id AND (l.remaining > 0 OR l.expired > 0)
                    GROUP BY l.member) x ON x.member = a.member
-        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id AND t.code = a.tier
+        -- each member's points at its current tier's rate; members enrolled
+        -- before any tier existed are in the lowest tier
+        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id
+              AND t.code = coalesce(a.tier, (SELECT lo.code FROM loyalty.tier lo
+                                             WHERE lo.program_id = a.program_id
+                                             ORDER BY lo.threshold LIMIT 1))
         WHERE a.program_id = p.id) b) m ON true
 LEFT JOIN LATERAL (
   SELECT sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')) AS earned,
          -sum(e.points) FILTER (WHERE e.kind = 'redeem') AS redeemed,
          -sum(e.points) FILTER (WHERE e.kind = 'expire') AS expired
-  FROM loyalty.ledger e WHERE e.program_id = p.id) g ON true;
+  FROM loyalty.ledger e WHERE e.program_id = p.id AND e.at <= now()) g ON true;
 
 CREATE VIEW loyalty.activity_daily AS
 SELECT p.code AS program, d.day,
@@ -554,10 +606,14 @@ CROSS JOIN LATERAL (
   SELECT (least((SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
                 (SELECT min(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
             AT TIME ZONE p.timezone)::date AS first_day,
-         (greatest((SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
-                   (SELECT max(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id),
-                   (SELECT max(l.expires_at) FROM loyalty.lot l
-                    WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()))
+         -- as of now: nothing dated after today is shown
+         (least(greatest((SELECT max(x.at) FROM loyalty.ledger x
+                          WHERE x.program_id = p.id AND x.at <= now()),
+                         (SELECT max(a.joined_at) FROM loyalty.account a
+                          WHERE a.program_id = p.id AND a.joined_at <= now()),
+                         (SELECT max(l.expires_at) FROM loyalty.lot l
+                          WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now())),
+                now())
             AT TIME ZONE p.timezone)::date AS last_day) b
 CROSS JOIN LATERAL generate_series(b.first_day::timestamp, b.last_day::timestamp, interval '1 day') AS s(ts)
 CROSS JOIN LATERAL (SELECT s.ts::date AS day) d
@@ -571,12 +627,14 @@ CROSS JOIN LATERAL (
   FROM loyalty.ledger x
   WHERE x.program_id = p.id
     AND x.at >= d.day::timestamp AT TIME ZONE p.timezone
-    AND x.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) e
+    AND x.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+    AND x.at <= now()) e
 CROSS JOIN LATERAL (
   SELECT count(*) AS new_members FROM loyalty.account a
   WHERE a.program_id = p.id
     AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
-    AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) n
+    AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+    AND a.joined_at <= now()) n
 -- points whose expiry passed but that expire_points has not swept yet count
 -- as expired on their expiry day, as in balance() and the other views
 CROSS JOIN LATERAL (
@@ -587,26 +645,26 @@ CROSS JOIN LATERAL (
 WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
 
 CREATE VIEW loyalty.tier_distribution AS
-SELECT p.code AS program, t.code AS tier, count(a.member) AS members
+SELECT p.code AS program, t.code AS tier, count(tn.member) AS members
 FROM loyalty.program p
 JOIN loyalty.tier t ON t.program_id = p.id
-LEFT JOIN loyalty.account a
-  ON a.program_id = p.id
- AND coalesce(a.tier, (SELECT l.code FROM loyalty.tier l WHERE l.program_id = p.id
-                       ORDER BY l.threshold LIMIT 1)) = t.code
+LEFT JOIN loyalty._tier_now tn ON tn.program_id = p.id AND tn.tier = t.code
 GROUP BY p.code, t.code, t.threshold;
 
 CREATE VIEW loyalty.tier_history AS
 SELECT p.code AS program, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.valid_until
 FROM loyalty.tier_change c
-JOIN loyalty.program p ON p.id = c.program_id;
+JOIN loyalty.program p ON p.id = c.program_id
+WHERE c.at <= now();
 
+-- Points earned in each local month (earn, events, referral), net of what
+-- refunds of those purchases clawed back, whenever they were refunded.
 CREATE VIEW loyalty.leaderboard AS
 SELECT p.code AS program, m.month, r.rank, r.member, r.points
 FROM loyalty.program p
 CROSS JOIN LATERAL (
   SELECT (SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id) AS first_at,
-         (SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id) AS last_at) b
+         (SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id AND x.at <= now()) AS last_at) b
 CROSS JOIN LATERAL generate_series(date_trunc('month', b.first_at AT TIME ZONE p.timezone),
                                    date_trunc('month', b.last_at AT TIME ZONE p.timezone),
                                    interval '1 month') AS s(ts)
@@ -614,10 +672,18 @@ CROSS JOIN LATERAL (SELECT s.ts::date AS month) m
 CROSS JOIN LATERAL (
   SELECT row_number() OVER (ORDER BY sum(e.points) DESC, e.member) AS rank,
          e.member, sum(e.points)::bigint AS points
-  FROM loyalty.ledger e
-  WHERE e.program_id = p.id AND e.kind IN ('earn', 'event', 'referral')
-    AND e.at >= m.month::timestamp AT TIME ZONE p.timezone
-    AND e.at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+  FROM (SELECT x.member, x.points FROM loyalty.ledger x
+        WHERE x.program_id = p.id AND x.kind IN ('earn', 'event', 'referral')
+          AND x.at >= m.month::timestamp AT TIME ZONE p.timezone
+          AND x.at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+          AND x.at <= now()
+        UNION ALL
+        -- clawbacks count in the month of the purchase they refund (qual_at)
+        SELECT x.member, x.points FROM loyalty.ledger x
+        WHERE x.program_id = p.id AND x.kind = 'refund'
+          AND x.qual_at >= m.month::timestamp AT TIME ZONE p.timezone
+          AND x.qual_at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+          AND x.at <= now()) e
   GROUP BY e.member
   ORDER BY sum(e.points) DESC, e.member
   LIMIT 10) r;
@@ -631,11 +697,11 @@ JOIN loyalty.program p ON p.id = r.program_id
 LEFT JOIN LATERAL (
   SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
   FROM loyalty.ledger e
-  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code
+  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code AND e.at <= now()
   UNION ALL
   SELECT e.id, (e.detail ->> 'base')::bigint
   FROM loyalty.ledger e
-  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code) u ON true
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.code, r.id;
 
 -------------------------------------------------------------------------------
@@ -651,7 +717,7 @@ GRANT loyalty_writer TO loyalty_admin;
 -- loyalty_reader: the views and nothing else (SPEC §7).
 GRANT EXECUTE ON FUNCTION
   loyalty.balance(text, text, timestamptz),
-  loyalty.tier_of(text, text),
+  loyalty.tier_of(text, text, timestamptz),
   loyalty.quote(text, text, numeric, timestamptz, text),
   loyalty.enroll(text, text, timestamptz, date, text),
   loyalty.earn(text, text, numeric, text, timestamptz, text),

@@ -7,6 +7,7 @@
 #include "loyalty.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 static void
@@ -40,10 +41,45 @@ arg_text_opt(FunctionCallInfo fcinfo, int n)
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-char *
-arg_ref(FunctionCallInfo fcinfo, int n, const char *name)
+/* Longest member or ref (characters), SPEC §3: beyond it 22023. */
+#define KEY_MAX_CHARS 200
+
+void
+check_key(const char *s, const char *name)
 {
-	return arg_text(fcinfo, n, name);
+	if (pg_mbstrlen(s) > KEY_MAX_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is longer than %d characters", name, cut(s), KEY_MAX_CHARS)));
+}
+
+/* A member or ref argument: not NULL, not empty, at most 200 characters. */
+char *
+arg_key(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	char	   *s = arg_text(fcinfo, n, name);
+
+	check_key(s, name);
+	return s;
+}
+
+/*
+ * A value for an error message: the first 40 characters of a long one,
+ * with "..." (whole characters; never NULL).
+ */
+const char *
+cut(const char *s)
+{
+	int			len;
+	int			clip;
+
+	if (s == NULL)
+		return "(null)";
+	len = strlen(s);
+	if (len <= 48)
+		return s;
+	clip = pg_mbcliplen(s, len, 40);
+	return psprintf("%.*s...", clip, s);
 }
 
 Numeric
@@ -61,11 +97,11 @@ arg_amount(FunctionCallInfo fcinfo, int n, const char *name)
 		)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number, not %s", name, num_to_cstring(a))));
+				 errmsg("%s must be a finite number, not %s", name, cut(num_to_cstring(a)))));
 	if (num_sign(a) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be greater than 0, not %s", name, num_to_cstring(a))));
+				 errmsg("%s must be greater than 0, not %s", name, cut(num_to_cstring(a)))));
 	return a;
 }
 

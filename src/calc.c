@@ -112,10 +112,11 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 	out->nlines = 0;
 	out->rate_rule = -1;
 
-	/* rate: the first matching category_rate, else the program's */
+	/* rate: the matching category_rate (the last added), else the program's */
 	if (f->category != NULL)
 	{
-		for (int i = 0; i < p->nrules; i++)
+		/* when several match, the one added last wins */
+		for (int i = p->nrules - 1; i >= 0; i--)
 		{
 			Rule	   *r = &p->rules[i];
 

@@ -16,7 +16,7 @@
  *    got it, even when the cache is rebuilt meanwhile (cache_reset).
  *  - Nothing here takes locks beyond the catalog reads of SPI.
  */
-#include "loyalty.h"
+#include "config_words.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -150,24 +150,6 @@ req_num(HeapTuple tup, TupleDesc td, int col)
 	return copy_num(tup, td, col, &isnull);
 }
 
-static int
-word_index(const char *what, const char *val, const char *const *words, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(val, words[i]) == 0)
-			return i;
-	return -1;
-}
-
-#define WORD(what, val, arr) word_index(what, val, arr, lengthof(arr))
-
-const char *const rounding_words[] = {"floor", "round", "ceil"};
-const char *const stacking_words[] = {"multiply", "add", "max"};
-const char *const expiry_words[] = {"none", "fixed", "end_of_period", "rolling"};
-const char *const period_words[] = {"month", "quarter", "year"};
-const char *const basis_words[] = {"points", "spend", "orders"};
-const char *const window_words[] = {"calendar_year", "rolling_year", "lifetime"};
-const char *const downgrade_words[] = {"to_qualified", "one_step", "never"};
 
 /* Build a Program from the row of loyalty.program; runs inside SPI. */
 static Program *
@@ -184,24 +166,24 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 	p->code = SPI_getvalue(tup, td, 2);
 	p->points_per_unit = req_num(tup, td, 3);
 	p->unit = req_num(tup, td, 4);
-	p->rounding = WORD("rounding", SPI_getvalue(tup, td, 5), rounding_words);
-	p->stacking = WORD("stacking", SPI_getvalue(tup, td, 6), stacking_words);
+	p->rounding = WORD(SPI_getvalue(tup, td, 5), rounding_words);
+	p->stacking = WORD(SPI_getvalue(tup, td, 6), stacking_words);
 	p->max_multiplier = copy_num(tup, td, 7, &isnull);
 	p->points_per_value = req_num(tup, td, 8);
-	p->expiry = WORD("expiry", SPI_getvalue(tup, td, 9), expiry_words);
+	p->expiry = WORD(SPI_getvalue(tup, td, 9), expiry_words);
 	d = SPI_getbinval(tup, td, 10, &isnull);
 	p->has_expiry_after = !isnull;
 	if (!isnull)
 		p->expiry_after = *DatumGetIntervalP(d);
 	else
 		memset(&p->expiry_after, 0, sizeof(Interval));	/* end_of_period: the same period */
-	p->expiry_period = WORD("expiry_period", SPI_getvalue(tup, td, 11), period_words);
+	p->expiry_period = WORD(SPI_getvalue(tup, td, 11), period_words);
 	d = SPI_getbinval(tup, td, 12, &isnull);
 	p->pending_for = *DatumGetIntervalP(d);
 	p->has_pending = p->pending_for.month != 0 || p->pending_for.day != 0 || p->pending_for.time != 0;
-	p->tier_basis = WORD("tier_basis", SPI_getvalue(tup, td, 13), basis_words);
-	p->tier_window = WORD("tier_window", SPI_getvalue(tup, td, 14), window_words);
-	p->downgrade = WORD("downgrade", SPI_getvalue(tup, td, 15), downgrade_words);
+	p->tier_basis = WORD(SPI_getvalue(tup, td, 13), basis_words);
+	p->tier_window = WORD(SPI_getvalue(tup, td, 14), window_words);
+	p->downgrade = WORD(SPI_getvalue(tup, td, 15), downgrade_words);
 	p->timezone = SPI_getvalue(tup, td, 16);
 	p->tz = pg_tzset(p->timezone);
 	if (p->tz == NULL)

@@ -7,9 +7,13 @@
  * the ledger.  The statement triggers on the configuration tables
  * invalidate every backend's cache (config.c).
  */
-#include "loyalty.h"
+#include "config_words.h"
 
 #include "fmgr.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/lsyscache.h"
+#include "utils/fmgrprotos.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -18,13 +22,6 @@ PG_FUNCTION_INFO_V1(loyalty_add_tier);
 PG_FUNCTION_INFO_V1(loyalty_add_rule);
 PG_FUNCTION_INFO_V1(loyalty_set_rule_active);
 
-extern const char *const rounding_words[];
-extern const char *const stacking_words[];
-extern const char *const expiry_words[];
-extern const char *const period_words[];
-extern const char *const basis_words[];
-extern const char *const window_words[];
-extern const char *const downgrade_words[];
 
 static SPIPlanPtr plan_upsert_program = NULL;
 static SPIPlanPtr plan_upsert_tier = NULL;
@@ -39,21 +36,16 @@ config_key(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	char	   *s = arg_text(fcinfo, n, name);
 
-	if (strlen(s) > 200)
-		CONFIG_ERROR("%s \"%.20s...\" is longer than 200 characters", name, s);
+	if (pg_mbstrlen(s) > 200)
+		CONFIG_ERROR("%s \"%s\" is longer than 200 characters", name, cut(s));
 	return s;
 }
 
 static const char *
-check_word(FunctionCallInfo fcinfo, int n, const char *name,
-		   const char *const *words, int nwords)
+word_check(const char *name, const char *s, const char *const *words, int nwords)
 {
-	char	   *s;
 	StringInfoData allowed;
 
-	if (PG_ARGISNULL(n))
-		CONFIG_ERROR("%s must not be NULL", name);
-	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
 	for (int i = 0; i < nwords; i++)
 		if (strcmp(s, words[i]) == 0)
 			return s;
@@ -62,14 +54,35 @@ check_word(FunctionCallInfo fcinfo, int n, const char *name,
 		appendStringInfo(&allowed, "%s%s", i ? ", " : "", words[i]);
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_CONFIG),
-			 errmsg("unknown %s \"%s\"", name, s),
+			 errmsg("unknown %s \"%s\"", name, cut(s)),
 			 errhint("%s is one of: %s.", name, allowed.data)));
 	return NULL;
 }
 
-/* A numeric argument: NULL allowed only when nullable; sign rule minsign. */
+/*
+ * A configuration number: finite, sign rule minsign (1: > 0, 0: >= 0) and
+ * at most `max` (NULL: no bound), else LY007 naming it.
+ */
+static void
+num_check(const char *name, Numeric v, int minsign, const char *max)
+{
+	if (numeric_is_nan(v)
+#if PG_VERSION_NUM >= 140000
+		|| numeric_is_inf(v)
+#endif
+		)
+		CONFIG_ERROR("%s must be a finite number, not %s", name, num_to_cstring(v));
+	if (num_sign(v) < minsign)
+		CONFIG_ERROR("%s must be %s, not %s", name,
+					 minsign > 0 ? "greater than 0" : "0 or more", cut(num_to_cstring(v)));
+	if (max != NULL && num_cmp(v, num_from_cstring(max)) > 0)
+		CONFIG_ERROR("%s must be at most %s, not %s", name, max, cut(num_to_cstring(v)));
+}
+
+/* A numeric argument: NULL allowed only when nullable. */
 static Numeric
-check_num(FunctionCallInfo fcinfo, int n, const char *name, bool nullable, int minsign)
+check_num(FunctionCallInfo fcinfo, int n, const char *name, bool nullable, int minsign,
+		  const char *max)
 {
 	Numeric		v;
 
@@ -80,30 +93,8 @@ check_num(FunctionCallInfo fcinfo, int n, const char *name, bool nullable, int m
 		return NULL;
 	}
 	v = PG_GETARG_NUMERIC(n);
-	if (numeric_is_nan(v)
-#if PG_VERSION_NUM >= 140000
-		|| numeric_is_inf(v)
-#endif
-		)
-		CONFIG_ERROR("%s must be a finite number, not %s", name, num_to_cstring(v));
-	if (num_sign(v) < minsign)
-		CONFIG_ERROR("%s must be %s, not %s", name,
-					 minsign > 0 ? "greater than 0" : "0 or more", num_to_cstring(v));
+	num_check(name, v, minsign, max);
 	return v;
-}
-
-/* Configuration intervals: no component below 0 ... */
-bool
-interval_negative(const Interval *iv)
-{
-	return iv->month < 0 || iv->day < 0 || iv->time < 0;
-}
-
-/* ... and, where a length is needed, some component above 0. */
-bool
-interval_positive(const Interval *iv)
-{
-	return !interval_negative(iv) && (iv->month > 0 || iv->day > 0 || iv->time > 0);
 }
 
 static char *
@@ -112,84 +103,194 @@ interval_text(Interval *iv)
 	return DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv)));
 }
 
+/*
+ * The zone's name as pg_timezone_names spells it; LY007 for anything else,
+ * POSIX offsets such as 'UTC+8' or '+08:00' included (PostgreSQL reads
+ * their sign inverted, so they are refused rather than misread).
+ */
+static SPIPlanPtr plan_zone = NULL;
+
+static char *
+zone_check(const char *tzname)
+{
+	Datum		args[1];
+	Oid			types[1] = {TEXTOID};
+
+	args[0] = CStringGetTextDatum(tzname);
+	plan_get(&plan_zone,
+			 "SELECT name FROM pg_catalog.pg_timezone_names "
+			 "WHERE lower(name) = lower($1) ORDER BY name = $1 DESC, name LIMIT 1",
+			 1, types);
+	if (SPI_execute_plan(plan_zone, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading time zones failed");
+	if (SPI_processed == 0 || pg_tzset(tzname) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CONFIG),
+				 errmsg("unknown timezone \"%s\"", cut(tzname)),
+				 errdetail("A program's timezone must be a zone name from pg_timezone_names or UTC; offsets such as 'UTC+8' or '+08:00' are not accepted (PostgreSQL reads their sign inverted)."),
+				 errhint("Use a zone name such as 'Asia/Shanghai'.")));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* The settings of create_program, in its argument (and column) order. */
+#define NSETTINGS 17
+enum
+{
+	S_CODE, S_NAME, S_CURRENCY, S_PPU, S_UNIT, S_ROUNDING, S_STACKING, S_MAXMULT, S_PPV,
+	S_EXPIRY, S_EXPIRY_AFTER, S_PERIOD, S_PENDING, S_BASIS, S_WINDOW, S_DOWNGRADE, S_TIMEZONE
+};
+static const char *const setting_names[NSETTINGS] = {
+	"code", "name", "currency", "points_per_unit", "unit", "rounding", "stacking",
+	"max_multiplier", "points_per_value", "expiry", "expiry_after", "expiry_period",
+	"pending_for", "tier_basis", "tier_window", "downgrade", "timezone"
+};
+/* a new program's settings when not given (SPEC §2); NULL: none */
+static const char *const setting_defaults[NSETTINGS] = {
+	NULL, NULL, "CNY", "1", "1", "floor", "multiply", NULL, "100",
+	"none", NULL, "year", "0", "points", "calendar_year", "to_qualified", "UTC"
+};
+static const Oid setting_types[NSETTINGS] = {
+	TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
+	TEXTOID, INTERVALOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID
+};
+
+static SPIPlanPtr plan_program_settings = NULL;
+
+/*
+ * create_program(code, ...): creates the program, or changes exactly the
+ * settings passed (not NULL) of an existing one and keeps every other.
+ * The whole resulting configuration is checked (LY007 naming the value).
+ * max_multiplier => 'infinity' removes a cap; expiry => 'none' drops
+ * expiry_after.
+ */
 Datum
 loyalty_create_program(PG_FUNCTION_ARGS)
 {
+	Datum		values[NSETTINGS];
+	bool		isnull[NSETTINGS];
+	char		nulls[NSETTINGS];
+	bool		given[NSETTINGS];
+	bool		exists;
 	const char *expiry;
-	Interval   *expiry_after = PG_ARGISNULL(10) ? NULL : PG_GETARG_INTERVAL_P(10);
+	Interval   *expiry_after;
 	Interval   *pending;
-	char	   *tzname;
-	Datum		values[17];
-	char		nulls[17];
-	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID,
-		TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, INTERVALOID, TEXTOID,
-	INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	int32		id;
-	bool		isnull;
+	bool		dummy;
 
 	(void) config_key(fcinfo, 0, "program code");
-	if (PG_ARGISNULL(2) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(2)) == 0)
-		CONFIG_ERROR("currency must not be empty");
-	check_num(fcinfo, 3, "points_per_unit", false, 0);
-	check_num(fcinfo, 4, "unit", false, 1);
-	check_word(fcinfo, 5, "rounding", rounding_words, 3);
-	check_word(fcinfo, 6, "stacking", stacking_words, 3);
-	check_num(fcinfo, 7, "max_multiplier", true, 1);
-	check_num(fcinfo, 8, "points_per_value", false, 1);
-	expiry = check_word(fcinfo, 9, "expiry", expiry_words, 4);
-	check_word(fcinfo, 11, "expiry_period", period_words, 3);
-	check_word(fcinfo, 13, "tier_basis", basis_words, 3);
-	check_word(fcinfo, 14, "tier_window", window_words, 3);
-	check_word(fcinfo, 15, "downgrade", downgrade_words, 3);
+	ly_spi_connect();
 
+	/* the current settings of an existing program, locked; else the defaults */
+	{
+		Datum		args[1];
+		Oid			types[1] = {TEXTOID};
+
+		args[0] = PG_GETARG_DATUM(0);
+		plan_get(&plan_program_settings,
+				 "SELECT code, name, currency, points_per_unit, unit, rounding, stacking, "
+				 "  max_multiplier, points_per_value, expiry, expiry_after, expiry_period, "
+				 "  pending_for, tier_basis, tier_window, downgrade, timezone "
+				 "FROM loyalty.program WHERE code = $1 FOR UPDATE",
+				 1, types);
+		if (SPI_execute_plan(plan_program_settings, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: reading program failed");
+		exists = SPI_processed > 0;
+	}
+	for (int i = 0; i < NSETTINGS; i++)
+	{
+		given[i] = i < PG_NARGS() && !PG_ARGISNULL(i);
+		if (given[i])
+		{
+			values[i] = PG_GETARG_DATUM(i);
+			isnull[i] = false;
+		}
+		else if (exists)
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull[i]);
+		else if (setting_defaults[i] == NULL)
+		{
+			values[i] = (Datum) 0;
+			isnull[i] = true;
+		}
+		else
+		{
+			Oid			typinput,
+						typioparam;
+
+			getTypeInputInfo(setting_types[i], &typinput, &typioparam);
+			values[i] = OidInputFunctionCall(typinput, (char *) setting_defaults[i], typioparam, -1);
+			isnull[i] = false;
+		}
+	}
+
+	/* texts and words */
+	if (given[S_CURRENCY] && VARSIZE_ANY_EXHDR(DatumGetTextPP(values[S_CURRENCY])) == 0)
+		CONFIG_ERROR("currency must not be empty");
+	word_check("rounding", TextDatumGetCString(values[S_ROUNDING]), rounding_words, lengthof(rounding_words));
+	word_check("stacking", TextDatumGetCString(values[S_STACKING]), stacking_words, lengthof(stacking_words));
+	expiry = word_check("expiry", TextDatumGetCString(values[S_EXPIRY]), expiry_words, lengthof(expiry_words));
+	word_check("expiry_period", TextDatumGetCString(values[S_PERIOD]), period_words, lengthof(period_words));
+	word_check("tier_basis", TextDatumGetCString(values[S_BASIS]), basis_words, lengthof(basis_words));
+	word_check("tier_window", TextDatumGetCString(values[S_WINDOW]), window_words, lengthof(window_words));
+	word_check("downgrade", TextDatumGetCString(values[S_DOWNGRADE]), downgrade_words, lengthof(downgrade_words));
+
+	/* numbers: finite, in range */
+	num_check("points_per_unit", DatumGetNumeric(values[S_PPU]), 0, RATE_MAX);
+	num_check("unit", DatumGetNumeric(values[S_UNIT]), 1, UNIT_MAX);
+	if (given[S_MAXMULT] && numeric_is_inf(DatumGetNumeric(values[S_MAXMULT])) &&
+		num_sign(DatumGetNumeric(values[S_MAXMULT])) > 0)
+		isnull[S_MAXMULT] = true;	/* 'infinity': no cap */
+	else if (!isnull[S_MAXMULT])
+		num_check("max_multiplier", DatumGetNumeric(values[S_MAXMULT]), 1, FACTOR_MAX);
+	num_check("points_per_value", DatumGetNumeric(values[S_PPV]), 1, RATE_MAX);
+
+	/* expiry, expiry_after and pending_for together */
 	if (strcmp(expiry, "none") == 0)
 	{
-		if (expiry_after != NULL)
+		if (given[S_EXPIRY_AFTER])
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("expiry_after %s given with expiry \"none\"", interval_text(expiry_after)),
+					 errmsg("expiry_after %s given with expiry \"none\"",
+							interval_text(DatumGetIntervalP(values[S_EXPIRY_AFTER]))),
 					 errhint("Use expiry 'fixed', 'end_of_period' or 'rolling' for points that expire.")));
+		isnull[S_EXPIRY_AFTER] = true;
 	}
-	else if (strcmp(expiry, "end_of_period") == 0)
+	expiry_after = isnull[S_EXPIRY_AFTER] ? NULL : DatumGetIntervalP(values[S_EXPIRY_AFTER]);
+	if (strcmp(expiry, "end_of_period") == 0)
 	{
 		/*
-		 * NULL or '0': points expire at the end of the period they were
-		 * earned in (year-end clearing); otherwise at the end of the period
-		 * containing earned + expiry_after.
+		 * NULL or '0': points expire at the end of the period they become
+		 * available in (year-end clearing); otherwise at the end of the
+		 * period containing available + expiry_after.
 		 */
 		if (expiry_after != NULL && interval_negative(expiry_after))
 			CONFIG_ERROR("expiry_after must be a positive interval or 0, not %s", interval_text(expiry_after));
 	}
-	else if (expiry_after == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("expiry \"%s\" needs expiry_after", expiry),
-				 errhint("For example expiry_after => '3 years'.")));
-	else if (!interval_positive(expiry_after))
-		CONFIG_ERROR("expiry_after must be a positive interval, not %s", interval_text(expiry_after));
-
-	if (PG_ARGISNULL(12))
-		CONFIG_ERROR("pending_for must not be NULL");
-	pending = PG_GETARG_INTERVAL_P(12);
+	else if (strcmp(expiry, "none") != 0)
+	{
+		if (expiry_after == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_CONFIG),
+					 errmsg("expiry \"%s\" needs expiry_after", expiry),
+					 errhint("For example expiry_after => '3 years'.")));
+		if (!interval_positive(expiry_after))
+			CONFIG_ERROR("expiry_after must be a positive interval, not %s", interval_text(expiry_after));
+	}
+	pending = DatumGetIntervalP(values[S_PENDING]);
 	if (interval_negative(pending))
 		CONFIG_ERROR("pending_for must not be negative, not %s", interval_text(pending));
-
-	if (PG_ARGISNULL(16))
-		CONFIG_ERROR("timezone must not be NULL");
-	tzname = text_to_cstring(PG_GETARG_TEXT_PP(16));
-	if (pg_tzset(tzname) == NULL)
+	if (expiry_after != NULL && (strcmp(expiry, "fixed") == 0 || strcmp(expiry, "rolling") == 0) &&
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(pending),
+										  IntervalPGetDatum(expiry_after))) >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("unknown timezone \"%s\"", tzname),
-				 errhint("Use a name from pg_timezone_names, such as 'Asia/Shanghai'.")));
+				 errmsg("pending_for %s is not shorter than expiry_after %s",
+						interval_text(pending), interval_text(expiry_after)),
+				 errdetail("Points would expire before they become available.")));
 
-	for (int i = 0; i < 17; i++)
-	{
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-	}
+	values[S_TIMEZONE] = CStringGetTextDatum(zone_check(TextDatumGetCString(values[S_TIMEZONE])));
 
-	ly_spi_connect();
+	for (int i = 0; i < NSETTINGS; i++)
+		nulls[i] = isnull[i] ? 'n' : ' ';
 	plan_get(&plan_upsert_program,
 			 "INSERT INTO loyalty.program AS p (code, name, currency, points_per_unit, unit, "
 			 "  rounding, stacking, max_multiplier, points_per_value, expiry, expiry_after, "
@@ -205,10 +306,11 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 			 "  downgrade = EXCLUDED.downgrade, timezone = EXCLUDED.timezone, "
 			 "  updated_at = pg_catalog.now() "
 			 "RETURNING id",
-			 17, types);
+			 NSETTINGS, setting_types);
 	if (SPI_execute_plan(plan_upsert_program, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "loyalty: writing program failed");
-	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dummy));
+	(void) setting_names;
 	SPI_finish();
 	PG_RETURN_INT32(id);
 }
@@ -218,15 +320,15 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
 	char	   *code = config_key(fcinfo, 1, "tier code");
-	Numeric		threshold = check_num(fcinfo, 2, "threshold", false, 0);
+	Numeric		threshold = check_num(fcinfo, 2, "threshold", false, 0, AMOUNT_MAX);
 	Program    *p;
 	bool		have_bottom = false;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			types[6] = {INT4OID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID, TEXTOID};
 
-	check_num(fcinfo, 3, "earn_multiplier", false, 1);
-	check_num(fcinfo, 4, "points_per_value", true, 1);
+	check_num(fcinfo, 3, "earn_multiplier", false, 1, FACTOR_MAX);
+	check_num(fcinfo, 4, "points_per_value", true, 1, RATE_MAX);
 
 	ly_spi_connect();
 	p = program_get(prog);

@@ -5,7 +5,7 @@
  * the key and the value) and parses them when the configuration cache is
  * loaded, so the hot path never touches JSON.
  */
-#include "loyalty.h"
+#include "config_words.h"
 
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -38,7 +38,7 @@ jbv_desc(JsonbValue *v)
 	switch (v->type)
 	{
 		case jbvString:
-			return psprintf("\"%s\"", pnstrdup(v->val.string.val, v->val.string.len));
+			return psprintf("\"%s\"", cut(pnstrdup(v->val.string.val, v->val.string.len)));
 		case jbvNumeric:
 			return num_to_cstring(v->val.numeric);
 		case jbvBool:
@@ -50,8 +50,15 @@ jbv_desc(JsonbValue *v)
 	}
 }
 
+/*
+ * Ranges are checked when a rule is added (p given); a rule loaded into the
+ * cache was checked then, and is read as stored even if a later version
+ * narrowed a range (so an operation never fails on old configuration).
+ */
+#define CHECKED(p, max) ((p) != NULL ? (max) : NULL)
+
 static Numeric
-get_numeric(const char *rule, const char *key, JsonbValue *v, int minsign)
+get_numeric(const char *rule, const char *key, JsonbValue *v, int minsign, const char *max)
 {
 	Numeric		n;
 
@@ -64,7 +71,10 @@ get_numeric(const char *rule, const char *key, JsonbValue *v, int minsign)
 	n = v->val.numeric;
 	if (num_sign(n) < minsign)
 		CONFIG_ERROR("rule \"%s\": %s must be %s, not %s", rule, key,
-					 minsign > 0 ? "greater than 0" : "0 or more", num_to_cstring(n));
+					 minsign > 0 ? "greater than 0" : "0 or more", cut(num_to_cstring(n)));
+	if (max != NULL && num_cmp(n, num_from_cstring(max)) > 0)
+		CONFIG_ERROR("rule \"%s\": %s must be at most %s, not %s", rule, key, max,
+					 cut(num_to_cstring(n)));
 	return n;
 }
 
@@ -251,7 +261,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		else if (cond && strcmp(key, "birthday_month") == 0)
 			r->birthday_month = get_bool(code, key, &val);
 		else if (cond && strcmp(key, "min_amount") == 0)
-			r->min_amount = get_numeric(code, key, &val, 0);
+			r->min_amount = get_numeric(code, key, &val, 0, CHECKED(p, AMOUNT_MAX));
 		else if (cond && strcmp(key, "first_purchase") == 0)
 			r->first_purchase = get_bool(code, key, &val);
 		else if (cond && strcmp(key, "min_orders") == 0)
@@ -263,13 +273,13 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		}
 		else if (r->kind == RULE_MULTIPLIER && strcmp(key, "factor") == 0)
 		{
-			r->factor = get_numeric(code, key, &val, 1);
+			r->factor = get_numeric(code, key, &val, 1, CHECKED(p, FACTOR_MAX));
 			seen_factor = true;
 		}
 		else if ((r->kind == RULE_BONUS || r->kind == RULE_EVENT || r->kind == RULE_STREAK) &&
 				 strcmp(key, "points") == 0)
 		{
-			r->points = get_int(code, key, &val, r->kind == RULE_EVENT ? 0 : 1, INT64CONST(1000000000000));
+			r->points = get_int(code, key, &val, r->kind == RULE_EVENT ? 0 : 1, POINTS_MAX);
 			seen_points = true;
 		}
 		else if (r->kind == RULE_BONUS && strcmp(key, "group") == 0)
@@ -281,11 +291,11 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		}
 		else if (r->kind == RULE_CATEGORY_RATE && strcmp(key, "points_per_unit") == 0)
 		{
-			r->ppu = get_numeric(code, key, &val, 0);
+			r->ppu = get_numeric(code, key, &val, 0, CHECKED(p, RATE_MAX));
 			seen_ppu = true;
 		}
 		else if (r->kind == RULE_CATEGORY_RATE && strcmp(key, "unit") == 0)
-			r->unit = get_numeric(code, key, &val, 1);
+			r->unit = get_numeric(code, key, &val, 1, CHECKED(p, UNIT_MAX));
 		else if ((r->kind == RULE_EVENT || r->kind == RULE_STREAK) && strcmp(key, "event") == 0)
 		{
 			r->event = get_string(code, key, &val);
@@ -302,17 +312,17 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referrer_points") == 0)
 		{
-			r->referrer_points = get_int(code, key, &val, 0, INT64CONST(1000000000000));
+			r->referrer_points = get_int(code, key, &val, 0, POINTS_MAX);
 			seen_referral = true;
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referee_points") == 0)
 		{
-			r->referee_points = get_int(code, key, &val, 0, INT64CONST(1000000000000));
+			r->referee_points = get_int(code, key, &val, 0, POINTS_MAX);
 			seen_referral = true;
 		}
 		else if (r->kind == RULE_REFERRAL && strcmp(key, "referrer_share") == 0)
 		{
-			r->referrer_share = get_numeric(code, key, &val, 0);
+			r->referrer_share = get_numeric(code, key, &val, 0, CHECKED(p, FACTOR_MAX));
 			seen_referral = true;
 		}
 		else
@@ -359,6 +369,11 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 				CONFIG_ERROR("rule \"%s\": a streak rule needs param \"days\"", code);
 			if (!seen_points)
 				CONFIG_ERROR("rule \"%s\": a streak rule needs param \"points\"", code);
+			if (p != NULL && strcmp(r->event, "signup") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_LY_CONFIG),
+						 errmsg("rule \"%s\": a streak cannot count event \"signup\"", code),
+						 errdetail("A member signs up once.")));
 			break;
 		case RULE_REFERRAL:
 			if (!seen_referral)

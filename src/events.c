@@ -1,13 +1,15 @@
 /*
- * events.c — record_event: event rules with caps, streaks, signup.
+ * events.c — record_event: event rules with caps, streaks.
  *
  * An event is known when any rule (event or streak kind, active or not)
- * names it; otherwise record_event fails with 22023.  Each call writes one
- * ledger row of kind 'event' (0 points when every rule is capped); the caps
- * count the rows that credited points.  Streak progress lives in loyalty.streak, one
- * row per member and streak rule, updated under the member's lock.
+ * names it; otherwise record_event fails with 22023, and so does 'signup'
+ * (it pays on enrolment only: enroll.c).  Each call writes one ledger row
+ * of kind 'event' (0 points when every rule is capped); a rule's caps count
+ * that rule's own payouts (the rules named in the rows' detail), per
+ * program-local day and in total.  Streak progress lives in loyalty.streak,
+ * one row per member and streak rule, updated under the member's lock.
  */
-#include "account.h"
+#include "enroll.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -20,59 +22,35 @@ static SPIPlanPtr plan_counts = NULL;
 static SPIPlanPtr plan_streak_get = NULL;
 static SPIPlanPtr plan_streak_put = NULL;
 
-int64
-signup_points(Program *p, TimestampTz at, char **detail)
-{
-	int64		total = 0;
-	const char **codes = palloc(sizeof(char *) * Max(p->nrules, 1));
-	int64	   *pts = palloc(sizeof(int64) * Max(p->nrules, 1));
-	int			n = 0;
-
-	for (int i = 0; i < p->nrules; i++)
-	{
-		Rule	   *r = &p->rules[i];
-
-		if (r->kind == RULE_EVENT && strcmp(r->event, "signup") == 0 && rule_in_force(r, at))
-		{
-			total += r->points;
-			codes[n] = r->code;
-			pts[n++] = r->points;
-		}
-	}
-	*detail = rules_json(n, codes, pts);
-	return total;
-}
-
-/* Credited records of this event by the member: on the local day of `at`, and ever. */
+/* Payouts of rule r to the member: on the local day of `at`, and ever. */
 static void
-event_counts(Program *p, const char *member, const char *event, TimestampTz at,
+rule_payouts(Program *p, const char *member, const Rule *r, TimestampTz at,
 			 int64 *today, int64 *ever)
 {
 	LocalTime	lt;
-	Datum		args[5];
-	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[6];
+	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	bool		isnull;
+	int			y,
+				m,
+				d;
 
 	local_time(p->tz, at, &lt);
+	j2date(lt.julian + 1, &y, &m, &d);
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(event);
+	args[2] = CStringGetTextDatum(r->event);
 	args[3] = TimestampTzGetDatum(local_midnight(p->tz, lt.year, lt.month, lt.day));
-	{
-		int			y,
-					m,
-					d;
-
-		j2date(lt.julian + 1, &y, &m, &d);
-		args[4] = TimestampTzGetDatum(local_midnight(p->tz, y, m, d));
-	}
+	args[4] = TimestampTzGetDatum(local_midnight(p->tz, y, m, d));
+	args[5] = CStringGetTextDatum(r->code);
 	plan_get(&plan_counts,
 			 "SELECT count(*) FILTER (WHERE at >= $4 AND at < $5), count(*) "
 			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 "
-			 "  AND kind = 'event' AND event = $3 AND points > 0",
-			 5, types);
+			 "  AND kind = 'event' AND event = $3 AND points > 0 "
+			 "  AND (detail -> 'rules') ? $6",
+			 6, types);
 	if (SPI_execute_plan(plan_counts, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: counting events failed");
+		elog(ERROR, "loyalty: counting event payouts failed");
 	*today = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*ever = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
@@ -136,44 +114,42 @@ Datum
 loyalty_record_event(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	char	   *event = arg_text(fcinfo, 2, "event");
-	char	   *ref = arg_ref(fcinfo, 3, "ref");
+	char	   *ref = arg_key(fcinfo, 3, "ref");
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
 	PriorOp		op;
 	bool		known = false;
-	bool		capped = false;
-	int64		today = 0,
-				ever = 0,
-				total = 0;
+	int64		total = 0;
 	LocalTime	lt;
 	Credit		c = {0};
 	const char **codes;
 	int64	   *pts;
 	int			ncredited = 0;
 
+	if (strcmp(event, "signup") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event \"signup\" cannot be recorded"),
+				 errdetail("Signup points are credited once, when the member is enrolled.")));
 	ly_spi_connect();
 	p = program_get(prog);
-	for (int i = 0; i < p->nrules; i++)
+	for (int i = 0; i < p->nrules && !known; i++)
 	{
 		Rule	   *r = &p->rules[i];
 
 		if ((r->kind == RULE_EVENT || r->kind == RULE_STREAK) && strcmp(r->event, event) == 0)
-		{
 			known = true;
-			if (r->kind == RULE_EVENT && (r->max_per_day > 0 || r->max_total > 0))
-				capped = true;
-		}
 	}
 	if (!known)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown event \"%s\" in program \"%s\"", event, p->code),
+				 errmsg("unknown event \"%s\" in program \"%s\"", cut(event), cut(p->code)),
 				 errhint("Add an event or streak rule for it with loyalty.add_rule().")));
 
-	account_get_or_enroll(p, member, at, &a, NULL);
+	member_get_or_enroll(p, member, at, &a, NULL);
 	prior_op(p, member, ref, &op);
 	if (op.found)
 	{
@@ -187,36 +163,41 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 
 	codes = palloc(sizeof(char *) * Max(p->nrules, 1));
 	pts = palloc(sizeof(int64) * Max(p->nrules, 1));
-	if (capped)
-		event_counts(p, member, event, at, &today, &ever);
 	local_time(p->tz, at, &lt);
 	for (int i = 0; i < p->nrules; i++)
 	{
 		Rule	   *r = &p->rules[i];
 
-		if (strcmp(r->kind == RULE_EVENT || r->kind == RULE_STREAK ? r->event : "", event) != 0 ||
-			!rule_in_force(r, at))
+		if ((r->kind != RULE_EVENT && r->kind != RULE_STREAK) ||
+			strcmp(r->event, event) != 0 || !rule_in_force(r, at))
 			continue;
 		if (r->kind == RULE_EVENT)
 		{
-			if (r->max_per_day > 0 && today >= r->max_per_day)
-				continue;
-			if (r->max_total > 0 && ever >= r->max_total)
-				continue;
-			total += r->points;
+			if (r->max_per_day > 0 || r->max_total > 0)
+			{
+				int64		today,
+							ever;
+
+				rule_payouts(p, member, r, at, &today, &ever);
+				if (r->max_per_day > 0 && today >= r->max_per_day)
+					continue;
+				if (r->max_total > 0 && ever >= r->max_total)
+					continue;
+			}
 			if (r->points > 0)
 			{
+				total += r->points;
 				codes[ncredited] = r->code;
 				pts[ncredited++] = r->points;
 			}
 		}
-		else if (r->kind == RULE_STREAK)
+		else
 		{
 			int64		s = streak_advance(p, member, r, lt.julian);
 
-			total += s;
 			if (s > 0)
 			{
+				total += s;
 				codes[ncredited] = r->code;
 				pts[ncredited++] = s;
 			}
@@ -230,7 +211,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 	c.at = at;
 	c.ref = ref;
 	c.qualifies = true;
-	c.is_earning = total > 0;
+	c.is_earning = true;
 	c.detail = rules_json(ncredited, codes, pts);
 	credit_write(p, &a, &c);
 	SPI_finish();

@@ -1,27 +1,58 @@
 /*
- * lots.c — crediting points into lots, spending them FIFO, balances.
+ * lots.c — crediting points into lots, spending them first-to-expire
+ * first, debt, and balances in business time.
  *
- * A credit is one ledger row plus one lot (lot.points = credited,
- * lot.remaining = what is left after paying the member's debt first).
- * Spending takes lots first-to-expire first (ties: oldest first; lots that
- * never expire last).  The member's account row is locked by the caller
- * (account.c), so lot arithmetic done here in C cannot race.
+ * A credit is one ledger row plus one lot.  A lot's points are, at any
+ * moment, split into
+ *   remaining  still in the lot (spendable while available and not expired),
+ *   expired    moved out by expire_points (the 'expire' ledger rows),
+ *   repaid     used to repay the member's debt (effective from the lot's
+ *              available_at: a pending credit repays debt only when it
+ *              becomes available),
+ *   and what operations took (redeem, transfer, refunds).
+ * The member's account row is locked by the caller (account.c), so the lot
+ * arithmetic done here in C cannot race.
+ *
+ * Business time (SPEC §3).  Operations of a member are applied in the order
+ * they are called, each at its own `at`:
+ *  - a lot is usable at t when available_at <= t < expires_at; its content
+ *    at t is remaining, plus expired when expire_points swept it although
+ *    it expires only after t (a sweep with a later as_of).  Taking swept
+ *    points back writes a correction: an 'expire' row of +points at the
+ *    lot's expires_at, so the ledger says the lot expired that much less
+ *    (history is never rewritten);
+ *  - debt (account.debt) is what the lots could not cover; every later
+ *    credit repays it first (lot.repaid), and a refund's new debt is
+ *    reserved against lots still pending at its time, which repay it when
+ *    they become available;
+ *  - the spendable balance at t, projected from the lots, is
+ *      sum(content of lots usable at t) - debt - sum(repaid of lots pending at t)
+ *    and balance(at) of an instant before the member's latest operation is
+ *    read from the ledger instead (balance_at).
  *
  * Invariant (verify()): sum(ledger.points) = sum(lot.remaining) - debt.
  */
-#include "account.h"
+#include "lots.h"
 
 #include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 
-static SPIPlanPtr plan_credit[2];	/* [0]: 0.1.0 schema (no account.credited) */
+static SPIPlanPtr plan_credit = NULL;
 static SPIPlanPtr plan_roll = NULL;
-static SPIPlanPtr plan_balance = NULL;
-static SPIPlanPtr plan_spendable = NULL;
+static SPIPlanPtr plan_roll_swept = NULL;
+static SPIPlanPtr plan_projected = NULL;
+static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_fifo = NULL;
 static SPIPlanPtr plan_take = NULL;
+static SPIPlanPtr plan_corrections = NULL;
 static SPIPlanPtr plan_ledger = NULL;
+static SPIPlanPtr plan_pending_lots = NULL;
+static SPIPlanPtr plan_reserve = NULL;
+static SPIPlanPtr plan_expire_now = NULL;
 
 /* Start of the period after the one containing local time t. */
 static TimestampTz
@@ -42,9 +73,13 @@ next_period_start(Program *p, TimestampTz t)
 	}
 }
 
-/* When points earned at `at` expire; false when never. */
+/*
+ * When points earned at `at` (available at `available_at`) expire; false
+ * when never.  end_of_period counts from availability, so a lot never
+ * expires before it can be spent.
+ */
 bool
-expiry_for(Program *p, TimestampTz at, TimestampTz *expires)
+expiry_for(Program *p, TimestampTz at, TimestampTz available_at, TimestampTz *expires)
 {
 	switch (p->expiry)
 	{
@@ -55,7 +90,7 @@ expiry_for(Program *p, TimestampTz at, TimestampTz *expires)
 			*expires = local_add_interval(p->tz, at, &p->expiry_after);
 			return true;
 		case EXPIRY_END_OF_PERIOD:
-			*expires = next_period_start(p, local_add_interval(p->tz, at, &p->expiry_after));
+			*expires = next_period_start(p, local_add_interval(p->tz, available_at, &p->expiry_after));
 			return true;
 	}
 	return false;
@@ -72,52 +107,155 @@ available_for(Program *p, TimestampTz at)
 #define SET_TEXT(i, s) \
 	do { if ((s) != NULL) { args[i] = CStringGetTextDatum(s); nulls[i] = ' '; } \
 		 else { args[i] = (Datum) 0; nulls[i] = 'n'; } } while (0)
+#define SET_TS(i, has, v) \
+	do { args[i] = TimestampTzGetDatum(v); nulls[i] = (has) ? ' ' : 'n'; } while (0)
+
+/*
+ * Rolling expiry: every living lot of the member moves to the new shared
+ * date.  Lots swept early (expire_points ran with an as_of after their old
+ * date, which is after `at`) come back: a correction row undoes their
+ * expiry and their points are in the lot again.
+ */
+static void
+rolling_push(Program *p, Account *a, TimestampTz at, TimestampTz expires)
+{
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[4];
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	args[3] = TimestampTzGetDatum(expires);
+	plan_get(&plan_roll,
+			 "UPDATE loyalty.lot SET expires_at = $4 "
+			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+			 "  AND expires_at > $3 AND expires_at < $4",
+			 4, types);
+	if (SPI_execute_plan(plan_roll, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "loyalty: moving rolling expiry failed");
+
+	plan_get(&plan_roll_swept,
+			 "WITH old AS (SELECT id, expires_at, expired FROM loyalty.lot "
+			 "             WHERE program_id = $1 AND member = $2 AND expired > 0 "
+			 "               AND expires_at > $3 AND expires_at < $4 FOR UPDATE), "
+			 "u AS (UPDATE loyalty.lot l SET remaining = l.remaining + l.expired, expired = 0, "
+			 "             expires_at = $4 FROM old WHERE l.program_id = $1 AND l.member = $2 "
+			 "             AND l.id = old.id) "
+			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
+			 "SELECT $1, $2, old.expires_at, 'expire', old.expired, old.id, 'correction' FROM old",
+			 4, types);
+	if (SPI_execute_plan(plan_roll_swept, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: moving swept lots failed");
+}
+
+static SPIPlanPtr plan_tier_raise = NULL;
+
+/*
+ * A back-dated credit (dated before the member's latest tier change) adds
+ * to windows that later evaluations may have judged already.  Replay the
+ * tier from the credit's time (st, or the upgrade it made) through every
+ * period that ended by the latest change; when that gives a higher tier
+ * than the latest state, the latest state is raised by a new row dated at
+ * the latest change (credits never lower a tier).  So the tier is the same
+ * whether the evaluation ran before or after the late credit.
+ */
+static void
+tier_replay(Program *p, Account *a, const TierStep *up, const TierState *st)
+{
+	TierState	r;
+	TierStep   *steps;
+	TierStep	raise;
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+
+	if (up != NULL)
+	{
+		r.tier = up->to;
+		r.has_until = up->has_until;
+		r.until = up->until;
+	}
+	else
+		r = *st;
+	tier_evaluate(p, a->member, &r, a->tier_since, &steps);
+	if (r.tier <= a->tier)
+		return;
+	raise.from = a->tier;
+	raise.to = r.tier;
+	raise.has_until = r.has_until;
+	raise.until = r.until;
+	raise.reason = "upgrade";
+	tier_history_write(p, a->member, a->tier_since, &raise);
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = CStringGetTextDatum(p->tiers[r.tier].code);
+	SET_TS(3, r.has_until, r.until);
+	plan_get(&plan_tier_raise,
+			 "UPDATE loyalty.account SET tier = $3, tier_until = $4 "
+			 "WHERE program_id = $1 AND member = $2",
+			 4, types);
+	if (SPI_execute_plan(plan_tier_raise, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "loyalty: raising tier failed");
+	a->tier = r.tier;
+	a->has_tier_until = r.has_until;
+	a->tier_until = r.until;
+}
 
 void
 credit_write(Program *p, Account *a, Credit *c)
 {
-	Datum		args[26];
-	char		nulls[26];
-	Oid			types[26] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+#define NCREDIT 31
+	Datum		args[NCREDIT];
+	char		nulls[NCREDIT];
+	Oid			types[NCREDIT] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		INT8OID, INT8OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTOID, INT8OID, INT4OID,
-	TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID};
+		TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT8OID, INT8OID,
+	TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID};
 	int64		repay = Min(c->points, a->debt);
+	TimestampTz available;
 	TimestampTz expires = 0;
 	bool		has_expiry;
 	bool		backdated;
+	bool		earning = c->is_earning && c->points > 0;
 	Numeric		spend = (c->is_purchase && c->amount) ? c->amount : num_int64(0);
 	int			orders = c->is_purchase ? 1 : 0;
 	int64		qpoints = c->qualifies ? c->points : 0;
-	TimestampTz until = 0;
-	bool		has_until = false;
-	int			new_tier;
-	bool		tier_changed;
+	TierState	st;
+	TierStep   *steps;
+	int			nsteps;
+	TierStep	up;
+	bool		upgraded;
+	bool		tier_latest;
+	bool		write_tier;
+
+	/* pending_for delays earned points only; an adjustment is spendable at once */
+	available = c->is_earning ? available_for(p, c->at) : c->at;
 
 	/*
 	 * Rolling expiry: every lot of the member expires at its last earning +
 	 * expiry_after, so a back-dated earning (older than the last one) joins
 	 * that shared date instead of getting an earlier one of its own.
 	 */
-	backdated = p->expiry == EXPIRY_ROLLING && c->is_earning && a->has_last_earn &&
-		a->last_earn_at > c->at;
-	if (backdated)
-		has_expiry = expiry_for(p, a->last_earn_at, &expires);
-	else
-		has_expiry = expiry_for(p, c->at, &expires);
+	backdated = p->expiry == EXPIRY_ROLLING && a->has_last_earn && a->last_earn_at > c->at;
+	has_expiry = expiry_for(p, backdated ? a->last_earn_at : c->at, available, &expires);
 
 	check_credit_range(a, c->points);
-	new_tier = tier_after_credit(p, a, c->at, qpoints, spend, orders, &until, &has_until);
-	tier_changed = new_tier != a->tier;
+
+	/* the tier in force at the credit's time, and an upgrade if it crosses one */
+	nsteps = tier_at(p, a, c->at, &st, &steps);
+	upgraded = tier_upgrade(p, a, &st, c->at, qpoints, spend, orders, &up);
+	tier_latest = !a->has_tier_since || c->at >= a->tier_since;
+	write_tier = tier_latest &&
+		(nsteps > 0 || upgraded || st.tier != a->tier || st.has_until != a->has_tier_until ||
+		 (st.has_until && st.until != a->tier_until));
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(c->at);
-	/* pending_for delays earned points only; an adjustment is spendable at once */
-	args[3] = TimestampTzGetDatum(c->is_earning ? available_for(p, c->at) : c->at);
-	args[4] = TimestampTzGetDatum(expires);
-	nulls[4] = has_expiry ? ' ' : 'n';
+	args[3] = TimestampTzGetDatum(available);
+	SET_TS(4, has_expiry, expires);
 	args[5] = Int64GetDatum(c->points);
 	args[6] = Int64GetDatum(c->points - repay);
 	SET_TEXT(7, c->kind);
@@ -134,227 +272,109 @@ credit_write(Program *p, Account *a, Credit *c)
 	args[17] = Int32GetDatum(orders);
 	SET_TEXT(18, c->detail);
 	args[19] = Int64GetDatum(a->debt - repay);
-	args[20] = Int32GetDatum(c->is_purchase ? 1 : 0);
-	args[21] = TimestampTzGetDatum(c->at);
-	nulls[21] = c->is_earning ? ' ' : 'n';
-	if (tier_changed)
-		SET_TEXT(22, p->tiers[new_tier].code);
-	else
-		nulls[22] = 'n';
-	args[23] = BoolGetDatum(tier_changed);
-	args[24] = TimestampTzGetDatum(until);
-	nulls[24] = has_until ? ' ' : 'n';
-	args[25] = BoolGetDatum(c->points > 0 || c->is_purchase);
-
-#define Q_CREDIT(credited) \
-	"WITH lot AS (" \
-	"  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, " \
-	"                           points, remaining, source, ref, amount) " \
-	"  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE $26 " \
-	"  RETURNING id), " \
-	"led AS (" \
-	"  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, " \
-	"    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, " \
-	"    qual_orders, detail) " \
-	"  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), " \
-	"          $3, $16, $17, $18, $19::jsonb)) " \
-	"UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, " credited \
-	"  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at " \
-	"                      ELSE greatest(last_earn_at, $22) END, " \
-	"  tier = CASE WHEN $24 THEN $23 ELSE tier END, " \
-	"  tier_since = CASE WHEN $24 THEN $3 ELSE tier_since END, " \
-	"  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END " \
-	"WHERE program_id = $1 AND member = $2"
+	args[20] = Int32GetDatum(orders);
+	SET_TS(21, earning, c->at);
 	{
-		int			v = a->credited_column ? 1 : 0;
+		int			fin = upgraded ? up.to : st.tier;
+		bool		fin_has_until = upgraded ? up.has_until : st.has_until;
+		TimestampTz fin_until = upgraded ? up.until : st.until;
 
-		plan_get(&plan_credit[v],
-				 v ? Q_CREDIT("credited = credited + $6, ") : Q_CREDIT(""), 26, types);
-		if (SPI_execute_plan(plan_credit[v], args, nulls, false, 0) != SPI_OK_UPDATE)
+		if (write_tier && fin >= 0)
+			SET_TEXT(22, p->tiers[fin].code);
+		else
+			nulls[22] = 'n';
+		args[23] = BoolGetDatum(write_tier);
+		SET_TS(24, fin_has_until, fin_until);
+		args[25] = BoolGetDatum(c->points > 0 || c->is_purchase);
+		args[26] = Int64GetDatum(repay);
+		/* the ledger row's pending part: the whole credit until it is available */
+		args[27] = Int64GetDatum(c->points);
+		nulls[27] = available > c->at && c->points > 0 ? ' ' : 'n';
+		SET_TS(28, available > c->at && c->points > 0, available);
+		args[29] = BoolGetDatum(nsteps > 0 || upgraded);
+		args[30] = TimestampTzGetDatum(c->at);
+
+		plan_get(&plan_credit,
+				 "WITH lot AS ("
+				 "  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
+				 "                           points, remaining, repaid, source, ref, amount) "
+				 "  SELECT $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10 WHERE $26 "
+				 "  RETURNING id), "
+				 "led AS ("
+				 "  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, "
+				 "    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, "
+				 "    qual_orders, detail, pending_points, pending_until) "
+				 "  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), "
+				 "          $3, $16, $17, $18, $19::jsonb, $28, $29)) "
+				 "UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
+				 "  credited = credited + $6, "
+				 "  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at "
+				 "                      ELSE greatest(last_earn_at, $22) END, "
+				 "  last_activity_at = greatest(coalesce(last_activity_at, $3), $3), "
+				 "  tier = CASE WHEN $24 THEN $23 ELSE tier END, "
+				 "  tier_since = CASE WHEN $24 AND $30 THEN $31 ELSE tier_since END, "
+				 "  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END "
+				 "WHERE program_id = $1 AND member = $2",
+				 NCREDIT, types);
+		if (SPI_execute_plan(plan_credit, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: writing credit failed");
+
+		if (p->expiry == EXPIRY_ROLLING && earning && has_expiry && !backdated)
+			rolling_push(p, a, c->at, expires);
+
+		/* tier history: the evaluation steps (when this is the latest state), the upgrade */
+		if (tier_latest)
+			for (int i = 0; i < nsteps; i++)
+				tier_history_write(p, a->member, c->at, &steps[i]);
+		if (upgraded)
+			tier_history_write(p, a->member, c->at, &up);
+
+		a->debt -= repay;
+		a->credited += c->points;
+		a->purchases += orders;
+		if (write_tier)
+		{
+			a->tier = fin;
+			a->has_tier_until = fin_has_until;
+			a->tier_until = fin_until;
+			if (nsteps > 0 || upgraded)
+			{
+				a->has_tier_since = true;
+				a->tier_since = c->at;
+			}
+		}
+		else if (!tier_latest && c->qualifies)
+			tier_replay(p, a, upgraded ? &up : NULL, &st);
 	}
-
-	/*
-	 * rolling expiry: every living lot of the member moves with this earning.
-	 * A back-dated one moves nothing: the lots alive at the last earning
-	 * already have the shared date, and lots that died between this
-	 * earning's time and the last one stay dead (swept or not).
-	 */
-	if (p->expiry == EXPIRY_ROLLING && c->is_earning && has_expiry && !backdated)
-	{
-		Oid			rtypes[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum		rargs[4];
-
-		rargs[0] = args[0];
-		rargs[1] = args[1];
-		rargs[2] = args[2];
-		rargs[3] = TimestampTzGetDatum(expires);
-		plan_get(&plan_roll,
-				 "UPDATE loyalty.lot SET expires_at = $4 "
-				 "WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-				 "  AND expires_at > $3 AND expires_at < $4",
-				 4, rtypes);
-		if (SPI_execute_plan(plan_roll, rargs, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: moving rolling expiry failed");
-	}
-
-	if (tier_changed)
-		tier_history_write(p, a->member, c->at, a->tier, new_tier, "upgrade", has_until, until);
-
-	a->debt -= repay;
-	a->credited += c->points;
-	a->purchases += c->is_purchase ? 1 : 0;
-	a->tier = new_tier;
-	if (c->is_earning && (!a->has_last_earn || c->at > a->last_earn_at))
+	if (earning && (!a->has_last_earn || c->at > a->last_earn_at))
 	{
 		a->has_last_earn = true;
 		a->last_earn_at = c->at;
 	}
-}
-
-/*
- * Spendable points at `at` (lots available and not expired by `at`) minus
- * debt: what redeem and transfer may take.  lots_balance(with_swept) also
- * counts lots expire_points already swept whose expiry is after `at`, so
- * balance() for an earlier instant does not depend on whether the job ran.
- */
-int64
-available_balance(Program *p, const char *member, TimestampTz at, int64 debt, int64 *pending)
-{
-	return lots_balance(p, member, at, debt, pending, false);
-}
-
-int64
-lots_balance(Program *p, const char *member, TimestampTz at, int64 debt, int64 *pending,
-			 bool with_swept)
-{
-	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
-	bool		isnull;
-	int64		avail;
-
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = TimestampTzGetDatum(at);
-	args[3] = BoolGetDatum(with_swept);
-	plan_get(&plan_balance,
-			 "SELECT coalesce(sum(remaining + CASE WHEN $4 THEN expired ELSE 0 END) "
-			 "                FILTER (WHERE available_at <= $3), 0)::int8, "
-			 "       coalesce(sum(remaining + CASE WHEN $4 THEN expired ELSE 0 END) "
-			 "                FILTER (WHERE available_at > $3), 0)::int8 "
-			 "FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
-			 "  AND (remaining > 0 OR ($4 AND expired > 0)) "
-			 "  AND (expires_at IS NULL OR expires_at > $3)",
-			 4, types);
-	if (SPI_execute_plan(plan_balance, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading balance failed");
-	avail = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (pending)
-		*pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return avail - debt;
-}
-
-/*
- * Take up to `points` from the member's living lots at `at`, in this order:
- * the lot `first` (when > 0: a refund's own purchase), then available lots
- * first-to-expire first (ties: oldest; never-expiring last), then, when
- * include_pending, pending lots in the same order.  The arithmetic is done
- * here in C over the fetched lots; one UPDATE writes the takes.  Returns the
- * points taken; the taken lots are returned through out/nout when asked.
- */
-int64
-lots_take(Program *p, const char *member, TimestampTz at, int64 points,
-		  int64 first, bool include_pending, LotTake **out, int *nout)
-{
-	Datum		args[5];
-	Oid			types[5] = {INT4OID, TEXTOID, TIMESTAMPTZOID, BOOLOID, INT8OID};
-	Oid			utypes[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum	   *ids;
-	Datum	   *takes;
-	LotTake    *taken;
-	int			n = 0;
-	int64		left = points;
-
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = TimestampTzGetDatum(at);
-	args[3] = BoolGetDatum(include_pending);
-	args[4] = Int64GetDatum(first);
-	plan_get(&plan_spendable,
-			 "SELECT id, remaining, expires_at, earned_at FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-			 "  AND (expires_at IS NULL OR expires_at > $3) "
-			 "  AND (available_at <= $3 OR $4 OR id = $5) "
-			 "ORDER BY id = $5 DESC, available_at <= $3 DESC, "
-			 "         expires_at ASC NULLS LAST, earned_at, id",
-			 5, types);
-	if (SPI_execute_plan(plan_spendable, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading lots failed");
-	ids = palloc(sizeof(Datum) * (SPI_processed + 1));
-	takes = palloc(sizeof(Datum) * (SPI_processed + 1));
-	taken = palloc(sizeof(LotTake) * (SPI_processed + 1));
-	for (uint64 i = 0; i < SPI_processed && left > 0; i++)
+	if (!a->has_last_at || c->at > a->last_at)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		rem = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-		Datum		d;
-
-		taken[n].id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
-		taken[n].take = Min(rem, left);
-		d = SPI_getbinval(t, td, 3, &isnull);
-		taken[n].has_expiry = !isnull;
-		taken[n].expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-		taken[n].earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 4, &isnull));
-		ids[n] = Int64GetDatum(taken[n].id);
-		takes[n] = Int64GetDatum(taken[n].take);
-		left -= taken[n].take;
-		n++;
+		a->has_last_at = true;
+		a->last_at = c->at;
 	}
-	if (n > 0)
-	{
-		args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_array(takes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		plan_get(&plan_take,
-				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.take "
-				 "FROM unnest($3::int8[], $4::int8[]) AS t(id, take) "
-				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
-				 4, utypes);
-		if (SPI_execute_plan(plan_take, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: spending lots failed");
-	}
-	if (out)
-		*out = taken;
-	if (nout)
-		*nout = n;
-	return points - left;
+#undef NCREDIT
 }
 
 /*
- * Spend exactly `points` from available lots; the caller has checked that
- * enough is available.
+ * One ledger row that is not a credit (debits, refunds, transfers), with
+ * the account's debt (a->debt) and latest business time.
  */
 void
-lots_consume(Program *p, const char *member, TimestampTz at, int64 points)
+ledger_write(Program *p, Account *a, const LedgerRow *r)
 {
-	if (lots_take(p, member, at, points, 0, false, NULL, NULL) != points)
-		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", member);
-}
-
-/* One ledger row that is not a credit (debits, refunds, transfers). */
-void
-ledger_write(Program *p, const char *member, const LedgerRow *r)
-{
-	Datum		args[15];
-	char		nulls[15];
-	Oid			types[15] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
+	Datum		args[18];
+	char		nulls[18];
+	Oid			types[18] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
 		INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
-	NUMERICOID, INT4OID};
+	NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID};
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
+	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(r->at);
 	SET_TEXT(3, r->kind);
 	args[4] = Int64GetDatum(r->points);
@@ -365,19 +385,397 @@ ledger_write(Program *p, const char *member, const LedgerRow *r)
 	SET_TEXT(8, r->original_ref);
 	SET_TEXT(9, r->counterparty);
 	SET_TEXT(10, r->reason);
-	args[11] = TimestampTzGetDatum(r->qual_at);
-	nulls[11] = r->has_qual ? ' ' : 'n';
+	SET_TS(11, r->has_qual, r->qual_at);
 	args[12] = Int64GetDatum(r->qual_points);
 	args[13] = NumericGetDatum(r->qual_spend ? r->qual_spend : num_int64(0));
 	args[14] = Int32GetDatum(r->qual_orders);
+	args[15] = Int64GetDatum(r->pending_points);
+	nulls[15] = r->pending_points != 0 ? ' ' : 'n';
+	SET_TS(16, r->pending_points != 0, r->pending_until);
+	args[17] = Int64GetDatum(a->debt);
 	plan_get(&plan_ledger,
+			 "WITH acc AS (UPDATE loyalty.account SET debt = $18, "
+			 "               last_activity_at = greatest(coalesce(last_activity_at, $3), $3) "
+			 "             WHERE program_id = $1 AND member = $2) "
 			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, "
 			 "  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
-			 "  qual_orders) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-			 15, types);
+			 "  qual_orders, pending_points, pending_until) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+			 18, types);
 	if (SPI_execute_plan(plan_ledger, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loyalty: writing ledger failed");
+	if (!a->has_last_at || r->at > a->last_at)
+	{
+		a->has_last_at = true;
+		a->last_at = r->at;
+	}
+}
+
+/* Ledger corrections of expiry: +points of lot_ids[i] at at[i] (kind 'expire'). */
+void
+lots_write_corrections(Program *p, const char *member, int n, const int64 *lot_ids,
+					   const int64 *points, const TimestampTz *at, const char *reason)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *pts = palloc(sizeof(Datum) * n);
+	Datum	   *ats = palloc(sizeof(Datum) * n);
+	Datum		args[6];
+	Oid			types[6] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTOID};
+
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(lot_ids[i]);
+		pts[i] = Int64GetDatum(points[i]);
+		ats[i] = TimestampTzGetDatum(at[i]);
+	}
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(pts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = PointerGetDatum(construct_array(ats, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[5] = CStringGetTextDatum(reason);
+	plan_get(&plan_corrections,
+			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
+			 "SELECT $1, $2, c.at, 'expire', c.points, c.lot, $6 "
+			 "FROM unnest($3::int8[], $4::int8[], $5::timestamptz[]) AS c(lot, points, at)",
+			 6, types);
+	if (SPI_execute_plan(plan_corrections, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: writing expiry corrections failed");
+}
+
+/*
+ * Take up to `points` from the member's lots usable at `at`, first to
+ * expire first (ties: oldest first; never-expiring last), skipping lot
+ * `exclude` (> 0: a refund's own purchase, taken by the caller).  Reads
+ * only as many lots as it needs (a cursor over the spending order), and
+ * writes the takes in one UPDATE; points taken back from a lot that
+ * expire_points swept early get their correction rows.  Returns the points
+ * taken; the pieces are returned through out/nout when asked.
+ */
+int64
+lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
+		  LotPiece **out, int *nout)
+{
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID};
+	Portal		cur;
+	int			n = 0,
+				cap = 16,
+				ncorr = 0;
+	LotPiece   *pieces = palloc(sizeof(LotPiece) * cap);
+	int64	   *from_rem = palloc(sizeof(int64) * cap);
+	int64	   *from_exp = palloc(sizeof(int64) * cap);
+	int64		left = points;
+
+	if (points <= 0)
+	{
+		if (out)
+			*out = pieces;
+		if (nout)
+			*nout = 0;
+		return 0;
+	}
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	args[3] = Int64GetDatum(exclude);
+	plan_get_opts(&plan_fifo,
+				  "SELECT id, remaining, expired, expires_at, earned_at FROM ("
+				  "  SELECT id, remaining, 0::int8 AS expired, expires_at, earned_at FROM loyalty.lot "
+				  "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+				  "    AND (expires_at IS NULL OR expires_at > $3) AND available_at <= $3 AND id <> $4 "
+				  "  UNION ALL "
+				  "  SELECT id, 0::int8, expired, expires_at, earned_at FROM loyalty.lot "
+				  "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
+				  "    AND expires_at > $3 AND available_at <= $3 AND id <> $4) x "
+				  "ORDER BY expires_at NULLS LAST, earned_at, id",
+				  4, types, CURSOR_OPT_FAST_PLAN);
+	cur = SPI_cursor_open(NULL, plan_fifo, args, NULL, false);
+	while (left > 0)
+	{
+		SPI_cursor_fetch(cur, true, 16);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed && left > 0; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		rem = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+			int64		exp = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+			int64		take = Min(rem + exp, left);
+			Datum		d;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				pieces = repalloc(pieces, sizeof(LotPiece) * cap);
+				from_rem = repalloc(from_rem, sizeof(int64) * cap);
+				from_exp = repalloc(from_exp, sizeof(int64) * cap);
+			}
+			pieces[n].id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+			pieces[n].take = take;
+			d = SPI_getbinval(t, td, 4, &isnull);
+			pieces[n].has_expiry = !isnull;
+			pieces[n].expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+			pieces[n].earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 5, &isnull));
+			from_rem[n] = Min(rem, take);
+			from_exp[n] = take - from_rem[n];
+			if (from_exp[n] > 0)
+				ncorr++;
+			left -= take;
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(cur);
+
+	if (n > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * n);
+		Datum	   *rs = palloc(sizeof(Datum) * n);
+		Datum	   *es = palloc(sizeof(Datum) * n);
+		Datum		uargs[5];
+		Oid			utypes[5] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+
+		for (int i = 0; i < n; i++)
+		{
+			ids[i] = Int64GetDatum(pieces[i].id);
+			rs[i] = Int64GetDatum(from_rem[i]);
+			es[i] = Int64GetDatum(from_exp[i]);
+		}
+		uargs[0] = args[0];
+		uargs[1] = args[1];
+		uargs[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uargs[3] = PointerGetDatum(construct_array(rs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uargs[4] = PointerGetDatum(construct_array(es, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan_get(&plan_take,
+				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, expired = l.expired - t.e "
+				 "FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS t(id, r, e) "
+				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
+				 5, utypes);
+		if (SPI_execute_plan(plan_take, uargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: spending lots failed");
+	}
+	if (ncorr > 0)
+	{
+		int64	   *cids = palloc(sizeof(int64) * ncorr);
+		int64	   *cpts = palloc(sizeof(int64) * ncorr);
+		TimestampTz *cats = palloc(sizeof(TimestampTz) * ncorr);
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (from_exp[i] > 0)
+			{
+				cids[k] = pieces[i].id;
+				cpts[k] = from_exp[i];
+				cats[k++] = pieces[i].expires_at;
+			}
+		lots_write_corrections(p, a->member, ncorr, cids, cpts, cats, "correction");
+	}
+	if (out)
+		*out = pieces;
+	if (nout)
+		*nout = n;
+	return points - left;
+}
+
+/*
+ * Spend exactly `points` from lots usable at `at`; the caller has checked
+ * that enough is available.
+ */
+void
+lots_consume(Program *p, Account *a, TimestampTz at, int64 points)
+{
+	if (lots_take(p, a, at, points, 0, NULL, NULL) != points)
+		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", a->member);
+}
+
+/*
+ * Reserve the member's debt against its lots still pending at `at` (in the
+ * order they become available): they repay it when they become available.
+ * Updates a->debt; the caller writes it (ledger_write).
+ */
+void
+debt_reserve(Program *p, Account *a, TimestampTz at)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	int64	   *ids;
+	int64	   *takes;
+	int			n = 0;
+
+	if (a->debt <= 0)
+		return;
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	plan_get(&plan_pending_lots,
+			 "SELECT id, remaining FROM loyalty.lot "
+			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND available_at > $3 "
+			 "  AND (expires_at IS NULL OR expires_at > $3) "
+			 "ORDER BY available_at, earned_at, id",
+			 3, types);
+	if (SPI_execute_plan(plan_pending_lots, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading pending lots failed");
+	if (SPI_processed == 0)
+		return;
+	ids = palloc(sizeof(int64) * SPI_processed);
+	takes = palloc(sizeof(int64) * SPI_processed);
+	for (uint64 i = 0; i < SPI_processed && a->debt > 0; i++)
+	{
+		bool		isnull;
+		int64		rem = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		ids[n] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		takes[n] = Min(rem, a->debt);
+		a->debt -= takes[n];
+		n++;
+	}
+	if (n > 0)
+	{
+		Datum	   *dids = palloc(sizeof(Datum) * n);
+		Datum	   *dtakes = palloc(sizeof(Datum) * n);
+		Datum		uargs[4];
+		Oid			utypes[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
+
+		for (int i = 0; i < n; i++)
+		{
+			dids[i] = Int64GetDatum(ids[i]);
+			dtakes[i] = Int64GetDatum(takes[i]);
+		}
+		uargs[0] = args[0];
+		uargs[1] = args[1];
+		uargs[2] = PointerGetDatum(construct_array(dids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uargs[3] = PointerGetDatum(construct_array(dtakes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan_get(&plan_reserve,
+				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, repaid = l.repaid + t.r "
+				 "FROM unnest($3::int8[], $4::int8[]) AS t(id, r) "
+				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
+				 4, utypes);
+		if (SPI_execute_plan(plan_reserve, uargs, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: reserving debt failed");
+	}
+}
+
+/*
+ * Write the expiry of a lot that expired (expires_at passed) but was not
+ * swept yet, as expire_points would: its remaining moves to expired and an
+ * 'expire' row of -points is dated at its expires_at.
+ */
+void
+lot_expire_now(Program *p, const char *member, int64 lot_id, TimestampTz expires_at, int64 points)
+{
+	Datum		args[5];
+	Oid			types[5] = {INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID};
+
+	if (points <= 0)
+		return;
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = Int64GetDatum(lot_id);
+	args[3] = TimestampTzGetDatum(expires_at);
+	args[4] = Int64GetDatum(points);
+	plan_get(&plan_expire_now,
+			 "WITH u AS (UPDATE loyalty.lot SET expired = expired + remaining, remaining = 0 "
+			 "           WHERE program_id = $1 AND member = $2 AND id = $3) "
+			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
+			 "VALUES ($1, $2, $4, 'expire', -$5, $3)",
+			 5, types);
+	if (SPI_execute_plan(plan_expire_now, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: expiring a lot failed");
+}
+
+/*
+ * The member's balances at `at` projected from its lots (see the file
+ * header): what an operation at `at` may spend.
+ */
+void
+balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	bool		isnull;
+	HeapTuple	t;
+	TupleDesc	td;
+	int64		usable,
+				pending,
+				reserved;
+
+	memset(b, 0, sizeof(Balance));
+	if (!a->found)
+		return;
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	plan_get(&plan_projected,
+			 "SELECT coalesce(sum(c) FILTER (WHERE usable), 0)::int8, "
+			 "       coalesce(sum(c + rp) FILTER (WHERE NOT usable), 0)::int8, "
+			 "       coalesce(sum(rp) FILTER (WHERE NOT usable), 0)::int8 "
+			 "FROM ("
+			 "  SELECT remaining AS c, repaid AS rp, available_at <= $3 AS usable FROM loyalty.lot "
+			 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+			 "    AND (expires_at IS NULL OR expires_at > $3) "
+			 "  UNION ALL "
+			 "  SELECT expired, repaid, available_at <= $3 FROM loyalty.lot "
+			 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
+			 "    AND expires_at > $3 "
+			 "  UNION ALL "
+			 "  SELECT 0, repaid, false FROM loyalty.lot "
+			 "  WHERE program_id = $1 AND member = $2 AND repaid > 0 AND available_at > $3 "
+			 "    AND remaining = 0 AND expired = 0 AND (expires_at IS NULL OR expires_at > $3)) x",
+			 3, types);
+	if (SPI_execute_plan(plan_projected, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading balance failed");
+	t = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	usable = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+	pending = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+	reserved = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+	b->available = usable - a->debt - reserved;
+	b->pending = pending;
+	b->debt = a->debt + reserved;
+}
+
+/*
+ * balance(program, member, at), SPEC §3: for an instant before the
+ * member's latest operation (and not after now), the balance after the
+ * member's history up to `at`: every ledger row dated <= at, pending
+ * credits counted from their available_at, lots whose expiry passed by
+ * `at` and not yet swept counted as expired; otherwise the lots projected
+ * to `at` (the same number when nothing is dated after `at`).
+ */
+int64
+balance_at(Program *p, const Account *a, TimestampTz at)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	bool		isnull;
+	Balance		b;
+
+	if (!a->found)
+		return 0;
+	if (account_is_latest(a, at) || at > GetCurrentTransactionStartTimestamp())
+	{
+		balance_projected(p, a, at, &b);
+		return b.available;
+	}
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	plan_get(&plan_history,
+			 "SELECT coalesce(sum(points), 0)::int8 "
+			 "     - coalesce(sum(pending_points) FILTER (WHERE pending_until > $3), 0)::int8 "
+			 "     - (SELECT coalesce(sum(l.remaining), 0)::int8 FROM loyalty.lot l "
+			 "        WHERE l.program_id = $1 AND l.member = $2 AND l.remaining > 0 "
+			 "          AND l.expires_at <= $3) "
+			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND at <= $3",
+			 3, types);
+	if (SPI_execute_plan(plan_history, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading balance history failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* {"rules": {"code": points, ...}} for a credit made by rules; NULL when none. */

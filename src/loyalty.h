@@ -190,9 +190,6 @@ typedef struct EarnResult
 extern bool rule_in_force(const Rule *r, TimestampTz at);
 extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
 
-/* ---- configuration checks (config_api.c) ---- */
-extern bool interval_negative(const Interval *iv);
-extern bool interval_positive(const Interval *iv);
 
 /* ---- spi plans (store.c) ---- */
 extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types);
@@ -203,7 +200,9 @@ extern void ly_spi_connect(void);
 /* ---- argument helpers (args.c) ---- */
 extern char *arg_text(FunctionCallInfo fcinfo, int n, const char *name);
 extern char *arg_text_opt(FunctionCallInfo fcinfo, int n);
-extern char *arg_ref(FunctionCallInfo fcinfo, int n, const char *name);
+extern char *arg_key(FunctionCallInfo fcinfo, int n, const char *name);
+extern void check_key(const char *s, const char *name);
+extern const char *cut(const char *s);
 extern Numeric arg_amount(FunctionCallInfo fcinfo, int n, const char *name);
 extern int64 arg_points(FunctionCallInfo fcinfo, int n, const char *name);
 extern TimestampTz arg_at(FunctionCallInfo fcinfo, int n);

@@ -20,7 +20,7 @@
  * the lock).
  * Rerunning with the same as_of finds nothing left to do.
  */
-#include "account.h"
+#include "tiers.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -62,8 +62,6 @@ static struct
 	char	   *member;
 } cursor;
 
-extern void tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
-extern int	tier_for_value(Program *p, Numeric value);
 
 /*
  * A running expiry's cursor moves to the lot (expires_at, id) in columns
@@ -282,89 +280,72 @@ batch_program(int32 id, int32 *last_id, Program **last)
 	return *last;
 }
 
-/* The tier a member holds after evaluation: renewal, or a lowering by policy. */
-static int
-tier_after_evaluation(Program *p, int current, int qualified)
+/* Tier changes of a batch, written in one statement. */
+typedef struct HistBuf
 {
-	if (qualified >= current)
-		return qualified;
-	switch (p->downgrade)
-	{
-		case DOWNGRADE_TO_QUALIFIED:
-			return qualified;
-		case DOWNGRADE_ONE_STEP:
-			return current - 1;
-		case DOWNGRADE_NEVER:
-		default:
-			return current;
-	}
-}
+	int			n;
+	int			cap;
+	int32	   *pids;
+	char	  **members;
+	char	  **from;
+	char	  **to;
+	char	  **reason;
+	TimestampTz *until;
+	bool	   *until_nulls;
+} HistBuf;
 
-/*
- * Until when a tier given by evaluation at as_of holds: one more window (to
- * the end of the window containing as_of); the lowest tier for ever.
- */
-static bool
-evaluated_tier_until(Program *p, int tier, TimestampTz as_of, TimestampTz *until)
-{
-	if (tier <= 0)
-		return false;
-	return tier_window_end(p, as_of, 1, until);
-}
-
-/* The last complete window before as_of: [start, end). */
 static void
-last_window(Program *p, TimestampTz as_of, TimestampTz *start, TimestampTz *end)
+hist_add(HistBuf *h, Program *p, int32 pid, char *member, const TierStep *step)
 {
-	LocalTime	lt;
-	Interval	back = {0};
-
-	if (p->tier_window == WINDOW_CALENDAR_YEAR)
+	if (h->n == h->cap)
 	{
-		local_time(p->tz, as_of, &lt);
-		*start = local_midnight(p->tz, lt.year - 1, 1, 1);
-		*end = local_midnight(p->tz, lt.year, 1, 1);
+		h->cap = h->cap == 0 ? 64 : h->cap * 2;
+		h->pids = h->pids ? repalloc(h->pids, sizeof(int32) * h->cap) : palloc(sizeof(int32) * h->cap);
+		h->members = h->members ? repalloc(h->members, sizeof(char *) * h->cap) : palloc(sizeof(char *) * h->cap);
+		h->from = h->from ? repalloc(h->from, sizeof(char *) * h->cap) : palloc(sizeof(char *) * h->cap);
+		h->to = h->to ? repalloc(h->to, sizeof(char *) * h->cap) : palloc(sizeof(char *) * h->cap);
+		h->reason = h->reason ? repalloc(h->reason, sizeof(char *) * h->cap) : palloc(sizeof(char *) * h->cap);
+		h->until = h->until ? repalloc(h->until, sizeof(TimestampTz) * h->cap) : palloc(sizeof(TimestampTz) * h->cap);
+		h->until_nulls = h->until_nulls ? repalloc(h->until_nulls, sizeof(bool) * h->cap) : palloc(sizeof(bool) * h->cap);
 	}
-	else if (p->tier_window == WINDOW_ROLLING_YEAR)
-	{
-		back.day = -365;
-		*start = local_add_interval(p->tz, as_of, &back);
-		*end = as_of;
-	}
-	else
-		tier_window_of(p, as_of, start, end);
+	h->pids[h->n] = pid;
+	h->members[h->n] = member;
+	h->from[h->n] = p->tiers[step->from].code;
+	h->to[h->n] = p->tiers[step->to].code;
+	h->reason[h->n] = (char *) step->reason;
+	h->until[h->n] = step->until;
+	h->until_nulls[h->n] = !step->has_until;
+	h->n++;
 }
 
 /*
  * _evaluate_batch(as_of, batch_size) -> members evaluated.  Locks the next
- * members whose tier period has ended by as_of, sums their qualifying value
- * over the last complete window, and renews or lowers their tiers.
+ * members whose tier period has ended by as_of and evaluates each period
+ * at its end (tiers.c): the qualifying value over the last complete window
+ * before the period's end renews, raises or lowers the tier, which then
+ * holds one more window; a member whose new period also ended by as_of is
+ * evaluated again.  Changes are dated as_of.
  */
 Datum
 loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
-	Datum		args[7];
+	Datum		args[4];
 	Oid			ltypes[4] = {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
 	Datum	   *tids;
 	int		   *cur;
-	TimestampTz *starts,
+	TimestampTz *ends_of_period,
+			   *starts,
 			   *ends,
 			   *untils;
 	bool	   *until_nulls;
+	bool	   *changed;
 	char	  **new_codes;
-	int32	   *hist_pids;
-	char	  **hist_members,
-			  **hist_from,
-			  **hist_to,
-			  **hist_reason;
-	TimestampTz *hist_until;
-	bool	   *hist_until_nulls;
-	int			nh = 0;
+	HistBuf		h = {0};
 	bool		isnull;
 	int32		last_id = 0;
 	Program    *last = NULL;
@@ -377,7 +358,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
 	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
 	plan_get(&plan_tier_lock,
-			 "SELECT program_id, member, tier, ctid FROM loyalty.account "
+			 "SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account "
 			 "WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) "
 			 "ORDER BY program_id, member LIMIT $2 FOR UPDATE",
 			 4, ltypes);
@@ -391,7 +372,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	}
 	if (cursor.active)
 	{
-		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		cursor.has = true;
@@ -407,18 +387,13 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	tids = palloc(sizeof(Datum) * n);
 	progs = palloc(sizeof(Program *) * n);
 	cur = palloc(sizeof(int) * n);
+	ends_of_period = palloc(sizeof(TimestampTz) * n);
 	starts = palloc(sizeof(TimestampTz) * n);
 	ends = palloc(sizeof(TimestampTz) * n);
 	untils = palloc(sizeof(TimestampTz) * n);
 	until_nulls = palloc(sizeof(bool) * n);
+	changed = palloc(sizeof(bool) * n);
 	new_codes = palloc(sizeof(char *) * n);
-	hist_pids = palloc(sizeof(int32) * n);
-	hist_members = palloc(sizeof(char *) * n);
-	hist_from = palloc(sizeof(char *) * n);
-	hist_to = palloc(sizeof(char *) * n);
-	hist_reason = palloc(sizeof(char *) * n);
-	hist_until = palloc(sizeof(TimestampTz) * n);
-	hist_until_nulls = palloc(sizeof(bool) * n);
 	{
 		SPITupleTable *tt = SPI_tuptable;
 
@@ -429,6 +404,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 			tids[i] = PointerGetDatum(palloc(sizeof(ItemPointerData)));
 			ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
 							(ItemPointer) DatumGetPointer(tids[i]));
+			ends_of_period[i] = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 		}
 		for (int i = 0; i < n; i++)
 		{
@@ -438,7 +414,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 			cur[i] = tier_index(p, SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
 			if (cur[i] < 0)
 				cur[i] = 0;
-			last_window(p, as_of, &starts[i], &ends[i]);
+			tier_last_window(p, ends_of_period[i], &starts[i], &ends[i]);
 		}
 	}
 
@@ -470,29 +446,53 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		HeapTuple	t = sums->vals[i];
 		Numeric		value = DatumGetNumeric(SPI_getbinval(t, sums->tupdesc,
 														  2 + (int) p->tier_basis, &isnull));
-		int			q = tier_for_value(p, value);
-		int			next = p->ntiers > 0 ? tier_after_evaluation(p, cur[i], q) : -1;
+		TierState	st;
+		bool		chg = false;
 
-		until_nulls[i] = next < 0 || !evaluated_tier_until(p, next, as_of, &untils[i]);
-		new_codes[i] = next >= 0 ? p->tiers[next].code : NULL;
-		if (next >= 0 && next != cur[i])
+		if (p->ntiers == 0)
 		{
-			hist_pids[nh] = pids[i];
-			hist_members[nh] = members[i];
-			hist_from[nh] = p->tiers[cur[i]].code;
-			hist_to[nh] = p->tiers[next].code;
-			hist_reason[nh] = next < cur[i] ? "downgrade" : "upgrade";
-			hist_until[nh] = untils[i];
-			hist_until_nulls[nh] = until_nulls[i];
-			nh++;
+			st.tier = -1;
+			st.has_until = false;
 		}
+		else
+		{
+			tier_after_evaluation(p, cur[i], value, ends_of_period[i], &st);
+			if (st.tier != cur[i])
+			{
+				TierStep	first;
+
+				first.from = cur[i];
+				first.to = st.tier;
+				first.has_until = st.has_until;
+				first.until = st.until;
+				first.reason = st.tier < cur[i] ? "downgrade" : "upgrade";
+				hist_add(&h, p, pids[i], members[i], &first);
+				chg = true;
+			}
+			/* a new period that also ended by as_of (the job did not run for a while) */
+			if (st.has_until && st.until <= as_of)
+			{
+				TierStep   *more;
+				int			nmore = tier_evaluate(p, members[i], &st, as_of, &more);
+
+				for (int k = 0; k < nmore; k++)
+					hist_add(&h, p, pids[i], members[i], &more[k]);
+				chg = chg || nmore > 0;
+			}
+		}
+		changed[i] = chg;
+		until_nulls[i] = !st.has_until;
+		untils[i] = st.until;
+		new_codes[i] = st.tier >= 0 ? p->tiers[st.tier].code : NULL;
 	}
 
 	{
-		Oid			utypes[5] = {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
-		Datum		uargs[5];
+		Oid			utypes[6] = {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZOID, BOOLARRAYOID};
+		Datum		uargs[6];
 		Datum	   *codes = palloc(sizeof(Datum) * n);
 		bool	   *code_nulls = palloc(sizeof(bool) * n);
+		Datum	   *chg = palloc(sizeof(Datum) * n);
 		int			dims[1] = {n};
 		int			lbs[1] = {1};
 
@@ -500,6 +500,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		{
 			code_nulls[i] = new_codes[i] == NULL;
 			codes[i] = new_codes[i] ? CStringGetTextDatum(new_codes[i]) : (Datum) 0;
+			chg[i] = BoolGetDatum(changed[i]);
 		}
 		/*
 		 * The rows are found by the ctid the lock returned: a row we hold
@@ -514,14 +515,15 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 													  false, TYPALIGN_INT));
 		uargs[3] = ts_array(untils, until_nulls, n);
 		uargs[4] = TimestampTzGetDatum(as_of);
+		uargs[5] = PointerGetDatum(construct_array(chg, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 		plan_get(&plan_tier_set,
 				 "UPDATE loyalty.account a SET "
-				 "  tier_since = CASE WHEN a.tier IS DISTINCT FROM u.tier THEN $5 ELSE a.tier_since END, "
+				 "  tier_since = CASE WHEN u.changed THEN $5 ELSE a.tier_since END, "
 				 "  tier = u.tier, tier_until = u.until "
-				 "FROM unnest($1::tid[], $2::text[], $3::text[], $4::timestamptz[]) "
-				 "     AS u(tid, member, tier, until) "
+				 "FROM unnest($1::tid[], $2::text[], $3::text[], $4::timestamptz[], $6::bool[]) "
+				 "     AS u(tid, member, tier, until, changed) "
 				 "WHERE a.ctid = u.tid AND a.member = u.member",
-				 5, utypes);
+				 6, utypes);
 		if (SPI_execute_plan(plan_tier_set, uargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: updating tiers failed");
 		if (SPI_processed != (uint64) n)
@@ -529,24 +531,24 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 				 (int) SPI_processed, n);
 	}
 
-	if (nh > 0)
+	if (h.n > 0)
 	{
 		Oid			htypes[7] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID};
 		Datum		hargs[7];
 
-		hargs[0] = int4_array(hist_pids, nh);
-		hargs[1] = text_array(hist_members, nh);
-		hargs[2] = text_array(hist_from, nh);
-		hargs[3] = text_array(hist_to, nh);
-		hargs[4] = ts_array(hist_until, hist_until_nulls, nh);
+		hargs[0] = int4_array(h.pids, h.n);
+		hargs[1] = text_array(h.members, h.n);
+		hargs[2] = text_array(h.from, h.n);
+		hargs[3] = text_array(h.to, h.n);
+		hargs[4] = ts_array(h.until, h.until_nulls, h.n);
 		hargs[5] = TimestampTzGetDatum(as_of);
-		hargs[6] = text_array(hist_reason, nh);
+		hargs[6] = text_array(h.reason, h.n);
 		plan_get(&plan_tier_hist,
 				 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until) "
 				 "SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until "
 				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::text[]) "
-				 "     AS h(program_id, member, f, t, until, reason)",
+				 "     WITH ORDINALITY AS h(program_id, member, f, t, until, reason, ord) ORDER BY h.ord",
 				 7, htypes);
 		if (SPI_execute_plan(plan_tier_hist, hargs, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "loyalty: writing tier history failed");

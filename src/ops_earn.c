@@ -2,20 +2,21 @@
  * ops_earn.c — enroll, earn, quote.
  *
  * earn: check arguments -> lock the member (and an unpaid referrer) ->
- * idempotency by ref -> gather the member facts -> calc_earn() -> one
- * credit (ledger row + lot + account) -> referral payout on the first
- * purchase.  quote runs the same calc_earn() without locking or writing.
+ * idempotency by ref -> gather the member facts at the purchase's time (the
+ * tier in force then) -> calc_earn() -> one credit (ledger row + lot +
+ * account) -> referral payout on the first purchase.  quote runs the same
+ * calc_earn() without locking or writing.
  */
-#include "account.h"
+#include "enroll.h"
 
 #include "catalog/pg_type.h"
-#include "common/jsonapi.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 
+#include "ops.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(loyalty_enroll);
@@ -23,17 +24,6 @@ PG_FUNCTION_INFO_V1(loyalty_earn);
 PG_FUNCTION_INFO_V1(loyalty_quote);
 
 static SPIPlanPtr plan_orders = NULL;
-static SPIPlanPtr plan_referral_paid = NULL;
-
-static char *
-json_quote(const char *s)
-{
-	StringInfoData b;
-
-	initStringInfo(&b);
-	escape_json(&b, s);
-	return b.data;
-}
 
 static bool
 str_eq_null(const char *a, const char *b)
@@ -47,7 +37,7 @@ Datum
 loyalty_enroll(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	TimestampTz at = arg_at(fcinfo, 2);
 	bool		has_birthday = !PG_ARGISNULL(3);
 	DateADT		birthday = has_birthday ? PG_GETARG_DATEADT(3) : 0;
@@ -60,9 +50,11 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 				 errmsg("birthday must be a finite date")));
 	if (referred_by != NULL && referred_by[0] == '\0')
 		referred_by = NULL;
+	if (referred_by != NULL)
+		check_key(referred_by, "referred_by");
 	ly_spi_connect();
 	p = program_get(prog);
-	account_enroll(p, member, at, has_birthday, birthday, referred_by);
+	member_enroll(p, member, at, has_birthday, birthday, referred_by);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -102,16 +94,32 @@ orders_before(Program *p, const char *member, TimestampTz at)
 	return counts;
 }
 
+/*
+ * The facts of a purchase at `at`: the member's tier in force then (for a
+ * member not yet enrolled: the tier its signup points would give it), its
+ * birthday month, whether this is its first purchase, its recent orders.
+ */
 static void
 facts_fill(Program *p, Account *a, Numeric amount, const char *category,
 		   TimestampTz at, EarnFacts *f)
 {
+	TierState	st;
+	TierStep   *steps;
+
 	memset(f, 0, sizeof(EarnFacts));
 	f->amount = amount;
 	f->category = category;
 	f->at = at;
 	local_time(p->tz, at, &f->local);
-	f->tier = a->found ? a->tier : (p->ntiers > 0 ? 0 : -1);
+	tier_at(p, a, at, &st, &steps);
+	f->tier = st.tier;
+	if (!a->found && p->ntiers > 1 && p->tier_basis == BASIS_POINTS)
+	{
+		int64		signup = signup_points(p, at, NULL);
+
+		if (signup > 0)
+			f->tier = Max(f->tier, tier_for_value(p, num_int64(signup)));
+	}
 	f->first_purchase = !a->found || a->purchases == 0;
 	if (a->found && a->has_birthday)
 	{
@@ -162,16 +170,15 @@ lines_json(Program *p, EarnResult *r)
 	return s.data;
 }
 
-Datum
-loyalty_earn(PG_FUNCTION_ARGS)
+/*
+ * One purchase: the whole of earn() after the argument checks, also used
+ * by the orders trigger.  Must be called connected to SPI.  Returns the
+ * points credited (a replay returns the first call's).
+ */
+int64
+op_earn(Program *p, const char *member, Numeric amount, const char *ref,
+		TimestampTz at, const char *category)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
-	Numeric		amount = arg_amount(fcinfo, 2, "amount");
-	char	   *ref = arg_ref(fcinfo, 3, "ref");
-	TimestampTz at = arg_at(fcinfo, 4);
-	char	   *category = arg_text_opt(fcinfo, 5);
-	Program    *p;
 	Account		a,
 				referrer;
 	PriorOp		op;
@@ -180,19 +187,14 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	Credit		c = {0};
 	bool		first_purchase;
 
-	ly_spi_connect();
-	p = program_get(prog);
-	account_get_or_enroll(p, member, at, &a, &referrer);
+	member_get_or_enroll(p, member, at, &a, &referrer);
 
 	prior_op(p, member, ref, &op);
 	if (op.found)
 	{
 		if (strcmp(op.kind, "earn") == 0 && num_eq(op.amount, amount) &&
 			str_eq_null(op.category, category))
-		{
-			SPI_finish();
-			PG_RETURN_INT64(op.result);
-		}
+			return op.result;
 		ref_reused(ref, member, &op, "earn");
 	}
 
@@ -215,60 +217,32 @@ loyalty_earn(PG_FUNCTION_ARGS)
 
 	/* referral: the referrer is paid on the referee's first purchase */
 	if (first_purchase && a.referred_by != NULL && !a.referral_paid)
-	{
-		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		args[2];
+		referral_pay(p, &a, &referrer, res.total, at);
+	return res.total;
+}
 
-		args[0] = Int32GetDatum(p->id);
-		args[1] = CStringGetTextDatum(member);
-		plan_get(&plan_referral_paid,
-				 "UPDATE loyalty.account SET referral_paid = true "
-				 "WHERE program_id = $1 AND member = $2",
-				 2, types);
-		if (SPI_execute_plan(plan_referral_paid, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: updating referral failed");
+Datum
+loyalty_earn(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_key(fcinfo, 1, "member");
+	Numeric		amount = arg_amount(fcinfo, 2, "amount");
+	char	   *ref = arg_key(fcinfo, 3, "ref");
+	TimestampTz at = arg_at(fcinfo, 4);
+	char	   *category = arg_text_opt(fcinfo, 5);
+	int64		points;
 
-		if (referrer.found)
-		{
-			for (int i = 0; i < p->nrules; i++)
-			{
-				Rule	   *r = &p->rules[i];
-				int64		pts;
-				Credit		rc = {0};
-
-				if (r->kind != RULE_REFERRAL || !rule_in_force(r, at))
-					continue;
-				pts = r->referrer_points +
-					num_round_div(num_mul(num_int64(res.total), r->referrer_share),
-								  num_one(), p->rounding);
-				if (pts > 0)
-				{
-					rc.kind = "referral";
-					rc.points = pts;
-					rc.result = pts;
-					rc.at = at;
-					rc.counterparty = member;
-					rc.reason = "referrer";
-					rc.detail = psprintf("{\"rules\": {%s: " INT64_FORMAT "}}",
-										 json_quote(r->code), pts);
-					rc.qualifies = true;
-					rc.is_earning = true;
-					credit_write(p, &referrer, &rc);
-				}
-				break;
-			}
-		}
-	}
-
+	ly_spi_connect();
+	points = op_earn(program_get(prog), member, amount, ref, at, category);
 	SPI_finish();
-	PG_RETURN_INT64(res.total);
+	PG_RETURN_INT64(points);
 }
 
 Datum
 loyalty_quote(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	Numeric		amount = arg_amount(fcinfo, 2, "amount");
 	TimestampTz at = arg_at(fcinfo, 3);
 	char	   *category = arg_text_opt(fcinfo, 4);
@@ -282,8 +256,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	ts = srf_begin(fcinfo, &td);
 	ly_spi_connect();
 	p = program_get(prog);
-	if (!account_peek(p, member, &a))
-		memset(&a, 0, sizeof(a));
+	account_peek(p, member, &a);
 	facts_fill(p, &a, amount, category, at, &f);
 	calc_earn(p, &f, &res);
 	for (int i = 0; i < res.nlines; i++)

@@ -5,21 +5,30 @@
  * claws back exactly what one full refund would:
  *     clawed_total(after) = round_half_up(points * refunded_total / amount)
  * and this call claws clawed_total(after) - clawed_total(before).  It takes
- * from the purchase's own lot first (pending or not: a refund while pending
- * just cancels them), then other living lots first-to-expire first
- * (available before pending), and what is still missing becomes debt, which
- * later credits pay first (lots.c).  The refund counts for tiers at the
- * purchase's time (qual_at), so qualifying values shrink in that window.
+ *  1. from the purchase's own lot: while the lot is pending at the refund's
+ *     time this just cancels pending points (and the debt they were to
+ *     repay is owed again); once the lot has expired, the points are taken
+ *     from the expiry (a correction row), never charged again;
+ *  2. then from the member's other lots usable at the refund's time, first
+ *     to expire first;
+ *  3. what is still missing becomes debt, reserved against lots still
+ *     pending, which later credits repay first (lots.c).
+ * The refund counts for tiers at the purchase's time (qual_at), so
+ * qualifying values shrink in that window.
  *
  * transfer: locks both members in one sorted statement (account.c), spends
- * the sender's lots FIFO and gives the recipient lots with the same expiry
- * dates (available at once).  Both ledger rows carry the same ref.
+ * the sender's lots first to expire first and gives the recipient lots with
+ * the same expiry dates (available at once), which repay the recipient's
+ * debt first.  Both ledger rows carry the same ref.
  */
-#include "account.h"
+#include "enroll.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+
+#include "ops.h"
 
 PG_FUNCTION_INFO_V1(loyalty_refund);
 PG_FUNCTION_INFO_V1(loyalty_transfer);
@@ -27,7 +36,6 @@ PG_FUNCTION_INFO_V1(loyalty_transfer);
 static SPIPlanPtr plan_purchase = NULL;
 static SPIPlanPtr plan_refunded = NULL;
 static SPIPlanPtr plan_lots_in = NULL;
-static SPIPlanPtr plan_lots_in_v0 = NULL;
 
 static bool
 str_eq(const char *a, const char *b)
@@ -35,102 +43,186 @@ str_eq(const char *a, const char *b)
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
-Datum
-loyalty_refund(PG_FUNCTION_ARGS)
+/* The purchase lot a refund is about. */
+typedef struct Purchase
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
-	char	   *original_ref = arg_text(fcinfo, 2, "original_ref");
-	Numeric		amount = arg_amount(fcinfo, 3, "amount");
-	char	   *ref = arg_ref(fcinfo, 4, "ref");
-	TimestampTz at = arg_at(fcinfo, 5);
-	Program    *p;
-	Account		a;
-	PriorOp		op;
-	Datum		args[6];
-	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, INT8OID};
+	int64		id;
+	int64		points;
+	Numeric		amount;
+	Numeric		refunded;
+	int64		clawed_back;
+	TimestampTz earned_at;
+	TimestampTz available_at;
+	bool		has_expiry;
+	TimestampTz expires_at;
+	int64		remaining;
+	int64		expired;
+	int64		repaid;
+} Purchase;
+
+static bool
+purchase_get(Program *p, const char *member, const char *ref, Purchase *o)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	HeapTuple	t;
 	TupleDesc	td;
 	bool		isnull;
-	int64		lot_id,
-				points,
-				clawed_before,
-				clawed_after,
-				claw,
-				taken;
-	Numeric		paid,
-				refunded,
-				left,
+	Datum		d;
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(ref);
+	plan_get(&plan_purchase,
+			 "SELECT id, points, amount, refunded, clawed_back, earned_at, available_at, "
+			 "       expires_at, remaining, expired, repaid FROM loyalty.lot "
+			 "WHERE program_id = $1 AND member = $2 AND ref = $3 AND source = 'earn'",
+			 3, types);
+	if (SPI_execute_plan(plan_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading purchase failed");
+	if (SPI_processed == 0)
+		return false;
+	t = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	o->id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+	o->points = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+	o->amount = DatumGetNumericCopy(SPI_getbinval(t, td, 3, &isnull));
+	o->refunded = DatumGetNumericCopy(SPI_getbinval(t, td, 4, &isnull));
+	o->clawed_back = DatumGetInt64(SPI_getbinval(t, td, 5, &isnull));
+	o->earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 6, &isnull));
+	o->available_at = DatumGetTimestampTz(SPI_getbinval(t, td, 7, &isnull));
+	d = SPI_getbinval(t, td, 8, &isnull);
+	o->has_expiry = !isnull;
+	o->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	o->remaining = DatumGetInt64(SPI_getbinval(t, td, 9, &isnull));
+	o->expired = DatumGetInt64(SPI_getbinval(t, td, 10, &isnull));
+	o->repaid = DatumGetInt64(SPI_getbinval(t, td, 11, &isnull));
+	return true;
+}
+
+/*
+ * A refund of `amount` of the member's purchase `original_ref`, at `at`:
+ * the whole of refund() after the argument checks, also used by the orders
+ * trigger.  Returns the points clawed back by this call.
+ */
+int64
+op_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
+		  const char *ref, TimestampTz at)
+{
+	Account		a;
+	PriorOp		op;
+	Purchase	o;
+	int64		clawed_after,
+				claw;
+	int64		take_rem = 0,
+				take_exp = 0,
+				take_repaid = 0,
+				from_expiry = 0,
+				pending_part = 0,
+				taken_other,
+				missing;
+	Numeric		left,
 				refunded_after;
-	TimestampTz earned_at;
 	LedgerRow	r = {0};
 
-	ly_spi_connect();
-	p = program_get(prog);
 	require_member(p, member, &a);
 	prior_op(p, member, ref, &op);
 	if (op.found)
 	{
 		if (strcmp(op.kind, "refund") == 0 && str_eq(op.original_ref, original_ref) &&
 			op.amount != NULL && num_eq(op.amount, amount))
-		{
-			SPI_finish();
-			PG_RETURN_INT64(op.result);
-		}
+			return op.result;
 		ref_reused(ref, member, &op, "refund");
 	}
-
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(original_ref);
-	plan_get(&plan_purchase,
-			 "SELECT id, points, amount, refunded, clawed_back, earned_at FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 AND ref = $3 AND source = 'earn'",
-			 3, types);
-	if (SPI_execute_plan(plan_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading purchase failed");
-	if (SPI_processed == 0)
+	if (!purchase_get(p, member, original_ref, &o))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_ORIGINAL),
 				 errmsg("unknown original_ref \"%s\" for member \"%s\" in program \"%s\"",
-						original_ref, member, p->code),
+						cut(original_ref), cut(member), cut(p->code)),
 				 errhint("original_ref is the ref of the member's earn() call.")));
-	t = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	lot_id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
-	points = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-	paid = DatumGetNumericCopy(SPI_getbinval(t, td, 3, &isnull));
-	refunded = DatumGetNumericCopy(SPI_getbinval(t, td, 4, &isnull));
-	clawed_before = DatumGetInt64(SPI_getbinval(t, td, 5, &isnull));
-	earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 6, &isnull));
 
-	left = num_sub(paid, refunded);
+	left = num_sub(o.amount, o.refunded);
 	if (num_cmp(amount, left) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_OVER_REFUND),
 				 errmsg("refund of %s is more than the %s left of order \"%s\"",
-						num_to_cstring(amount), num_to_cstring(left), original_ref),
+						cut(num_to_cstring(amount)), num_to_cstring(left), cut(original_ref)),
 				 errdetail("The order was %s; %s has been refunded already.",
-						   num_to_cstring(paid), num_to_cstring(refunded))));
+						   num_to_cstring(o.amount), num_to_cstring(o.refunded))));
 
-	refunded_after = num_add(refunded, amount);
-	clawed_after = num_round_div(num_mul(num_int64(points), refunded_after), paid, ROUND_HALF_UP);
-	claw = Max(clawed_after - clawed_before, 0);
-	taken = claw > 0 ? lots_take(p, member, at, claw, lot_id, true, NULL, NULL) : 0;
+	refunded_after = num_add(o.refunded, amount);
+	clawed_after = num_round_div(num_mul(num_int64(o.points), refunded_after), o.amount, ROUND_HALF_UP);
+	claw = Max(clawed_after - o.clawed_back, 0);
 
-	args[3] = NumericGetDatum(amount);
-	args[4] = Int64GetDatum(claw);
-	args[5] = Int64GetDatum(claw - taken);
-	args[2] = Int64GetDatum(lot_id);
-	plan_get(&plan_refunded,
-			 "WITH l AS (UPDATE loyalty.lot SET refunded = refunded + $4, "
-			 "                                  clawed_back = clawed_back + $5 "
-			 "           WHERE program_id = $1 AND member = $2 AND id = $3) "
-			 "UPDATE loyalty.account SET debt = debt + $6 "
-			 "WHERE program_id = $1 AND member = $2",
-			 6, (Oid[]) {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID});
-	if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: recording refund failed");
+	if (claw > 0)
+	{
+		int64		want = claw;
+
+		if (!o.has_expiry || o.expires_at > at)
+		{
+			/* 1. the purchase's own lot, living at the refund's time */
+			bool		pending = o.available_at > at;
+
+			take_rem = Min(o.remaining, want);
+			want -= take_rem;
+			if (o.expired > 0)	/* swept early: expires only after `at` */
+			{
+				take_exp = Min(o.expired, want);
+				want -= take_exp;
+			}
+			if (pending)
+			{
+				take_repaid = Min(o.repaid, want);
+				want -= take_repaid;
+				a.debt += take_repaid;	/* the debt it was to repay is owed again */
+				pending_part = take_rem + take_exp + take_repaid;
+			}
+			if (take_exp > 0)
+				lots_write_corrections(p, member, 1, &o.id, &take_exp, &o.expires_at, "correction");
+		}
+		else
+		{
+			/* 1'. the purchase's points expired: take them from the expiry */
+			if (o.remaining > 0)
+			{
+				lot_expire_now(p, member, o.id, o.expires_at, o.remaining);
+				o.expired += o.remaining;
+				o.remaining = 0;
+			}
+			from_expiry = Min(o.expired, want);
+			take_exp = from_expiry;
+			want -= from_expiry;
+			if (from_expiry > 0)
+				lots_write_corrections(p, member, 1, &o.id, &from_expiry, &at, "refund");
+		}
+		/* 2. other lots usable at `at`, 3. debt */
+		taken_other = lots_take(p, &a, at, want, o.id, NULL, NULL);
+		missing = want - taken_other;
+		a.debt += missing;
+		debt_reserve(p, &a, at);
+	}
+
+	{
+		Datum		args[8];
+		Oid			types[8] = {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID,
+		INT8OID, INT8OID};
+
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(member);
+		args[2] = Int64GetDatum(o.id);
+		args[3] = NumericGetDatum(amount);
+		args[4] = Int64GetDatum(claw);
+		args[5] = Int64GetDatum(take_rem);
+		args[6] = Int64GetDatum(take_exp);
+		args[7] = Int64GetDatum(take_repaid);
+		plan_get(&plan_refunded,
+				 "UPDATE loyalty.lot SET refunded = refunded + $4, clawed_back = clawed_back + $5, "
+				 "  remaining = remaining - $6, expired = expired - $7, repaid = repaid - $8 "
+				 "WHERE program_id = $1 AND member = $2 AND id = $3",
+				 8, types);
+		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: recording refund failed");
+	}
 
 	r.kind = "refund";
 	r.points = -claw;
@@ -140,12 +232,29 @@ loyalty_refund(PG_FUNCTION_ARGS)
 	r.amount = amount;
 	r.original_ref = original_ref;
 	r.has_qual = true;
-	r.qual_at = earned_at;
+	r.qual_at = o.earned_at;
 	r.qual_points = -claw;
 	r.qual_spend = num_sub(num_int64(0), amount);
-	r.qual_orders = num_cmp(refunded_after, paid) == 0 ? -1 : 0;
-	ledger_write(p, member, &r);
+	r.qual_orders = num_cmp(refunded_after, o.amount) == 0 ? -1 : 0;
+	r.pending_points = -pending_part;
+	r.pending_until = o.available_at;
+	ledger_write(p, &a, &r);
+	return claw;
+}
 
+Datum
+loyalty_refund(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_key(fcinfo, 1, "member");
+	char	   *original_ref = arg_key(fcinfo, 2, "original_ref");
+	Numeric		amount = arg_amount(fcinfo, 3, "amount");
+	char	   *ref = arg_key(fcinfo, 4, "ref");
+	TimestampTz at = arg_at(fcinfo, 5);
+	int64		claw;
+
+	ly_spi_connect();
+	claw = op_refund(program_get(prog), member, original_ref, amount, ref, at);
 	SPI_finish();
 	PG_RETURN_INT64(claw);
 }
@@ -154,42 +263,44 @@ Datum
 loyalty_transfer(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *from = arg_text(fcinfo, 1, "from_member");
-	char	   *to = arg_text(fcinfo, 2, "to_member");
+	char	   *from = arg_key(fcinfo, 1, "from_member");
+	char	   *to = arg_key(fcinfo, 2, "to_member");
 	int64		points = arg_points(fcinfo, 3, "points");
-	char	   *ref = arg_ref(fcinfo, 4, "ref");
+	char	   *ref = arg_key(fcinfo, 4, "ref");
 	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
 	Account		af,
 				at_;
 	PriorOp		op;
-	int64		avail;
-	LotTake    *taken;
+	Balance		b;
+	LotPiece   *taken;
 	int			n;
 	Datum	   *takes,
+			   *rems,
+			   *repaids,
 			   *expires,
 			   *earned;
 	bool	   *exp_nulls;
 	int			dims[1];
 	int			lbs[1] = {1};
-	Datum		args[7];
-	Oid			types[7] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[10];
+	Oid			types[10] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
 	LedgerRow	r = {0};
 
 	if (strcmp(from, to) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("member \"%s\" cannot transfer points to itself", from)));
+				 errmsg("member \"%s\" cannot transfer points to itself", cut(from))));
 
 	ly_spi_connect();
 	p = program_get(prog);
 	if (!account_peek(p, from, &af))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_MEMBER),
-				 errmsg("unknown member \"%s\" in program \"%s\"", from, p->code)));
+				 errmsg("unknown member \"%s\" in program \"%s\"", cut(from), cut(p->code))));
 	if (!account_peek(p, to, &at_))
-		account_enroll(p, to, at, false, 0, NULL);
+		member_enroll(p, to, at, false, 0, NULL);
 	accounts_lock_pair(p, from, to, &af, &at_);
 	if (!af.found || !at_.found)
 		elog(ERROR, "loyalty: transfer members vanished");
@@ -210,24 +321,36 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	if (op.found)
 		ref_reused(ref, to, &op, "transfer");
 
-	avail = available_balance(p, from, at, af.debt, NULL);
-	if (points > avail)
+	balance_projected(p, &af, at, &b);
+	if (points > b.available)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_INSUFFICIENT),
 				 errmsg("member \"%s\" has " INT64_FORMAT " points available, not " INT64_FORMAT,
-						from, avail, points),
-				 errdetail("Program \"%s\"; pending and expired points cannot be transferred.", p->code)));
-	if (lots_take(p, from, at, points, 0, false, &taken, &n) != points)
+						cut(from), b.available, points),
+				 errdetail("Program \"%s\"; pending and expired points cannot be transferred.",
+						   cut(p->code))));
+	check_credit_range(&at_, points);
+	if (lots_take(p, &af, at, points, 0, &taken, &n) != points)
 		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", from);
 
-	/* the recipient's lots keep the expiry dates (and ages) of the sender's */
+	/*
+	 * The recipient's lots keep the expiry dates (and ages) of the sender's;
+	 * they repay the recipient's debt first, soonest-expiring first.
+	 */
 	takes = palloc(sizeof(Datum) * n);
+	rems = palloc(sizeof(Datum) * n);
+	repaids = palloc(sizeof(Datum) * n);
 	expires = palloc(sizeof(Datum) * n);
 	earned = palloc(sizeof(Datum) * n);
 	exp_nulls = palloc(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
+		int64		repay = Min(taken[i].take, at_.debt);
+
+		at_.debt -= repay;
 		takes[i] = Int64GetDatum(taken[i].take);
+		rems[i] = Int64GetDatum(taken[i].take - repay);
+		repaids[i] = Int64GetDatum(repay);
 		expires[i] = TimestampTzGetDatum(taken[i].expires_at);
 		exp_nulls[i] = !taken[i].has_expiry;
 		earned[i] = TimestampTzGetDatum(taken[i].earned_at);
@@ -241,40 +364,33 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	args[5] = PointerGetDatum(construct_md_array(expires, exp_nulls, 1, dims, lbs, TIMESTAMPTZOID,
 												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[6] = PointerGetDatum(construct_array(earned, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	check_credit_range(&at_, points);
-#define Q_LOTS_IN \
-	"INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, " \
-	"                         points, remaining, source, ref) " \
-	"SELECT $1, $2, t.earned, $3, t.expires, t.take, t.take, 'transfer_in', $4 " \
-	"FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[]) AS t(take, expires, earned) "
-	if (at_.credited_column)
-	{
-		plan_get(&plan_lots_in,
-				 "WITH l AS (" Q_LOTS_IN "RETURNING points) "
-				 "UPDATE loyalty.account SET credited = credited + (SELECT sum(points) FROM l)::int8 "
-				 "WHERE program_id = $1 AND member = $2",
-				 7, types);
-		if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: writing transferred lots failed");
-	}
-	else
-	{
-		/* a database still on the 0.1.0 schema (ALTER EXTENSION ... UPDATE pending) */
-		plan_get(&plan_lots_in_v0, Q_LOTS_IN, 7, types);
-		if (SPI_execute_plan(plan_lots_in_v0, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "loyalty: writing transferred lots failed");
-	}
+	args[7] = PointerGetDatum(construct_array(rems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[8] = PointerGetDatum(construct_array(repaids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[9] = Int64GetDatum(points);
+	plan_get(&plan_lots_in,
+			 "WITH l AS (INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, "
+			 "             expires_at, points, remaining, repaid, source, ref) "
+			 "           SELECT $1, $2, t.earned, $3, t.expires, t.take, t.rem, t.repaid, "
+			 "                  'transfer_in', $4 "
+			 "           FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[], "
+			 "                       $8::int8[], $9::int8[]) AS t(take, expires, earned, rem, repaid)) "
+			 "UPDATE loyalty.account SET credited = credited + $10 "
+			 "WHERE program_id = $1 AND member = $2",
+			 10, types);
+	if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "loyalty: writing transferred lots failed");
+	at_.credited += points;
 
 	r.kind = "transfer_out";
 	r.points = -points;
 	r.at = at;
 	r.ref = ref;
 	r.counterparty = to;
-	ledger_write(p, from, &r);
+	ledger_write(p, &af, &r);
 	r.kind = "transfer_in";
 	r.points = points;
 	r.counterparty = from;
-	ledger_write(p, to, &r);
+	ledger_write(p, &at_, &r);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -1,11 +1,17 @@
 /*
  * ops_spend.c — redeem, redeem_value, adjust, balance, tier_of.
+ *
+ * Spending at `at` may use the points of lots usable at `at` (available
+ * and not expired then), first to expire first, minus the debt: what
+ * balance_projected() says.  Each returns the balance at its own `at`
+ * right after the operation (what balance() then says).
  */
-#include "account.h"
+#include "lots.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(loyalty_redeem);
 PG_FUNCTION_INFO_V1(loyalty_redeem_value);
@@ -13,55 +19,61 @@ PG_FUNCTION_INFO_V1(loyalty_adjust);
 PG_FUNCTION_INFO_V1(loyalty_balance);
 PG_FUNCTION_INFO_V1(loyalty_tier_of);
 
-/* One debit ledger row (redeem, adjust); lots were consumed already. */
 static void
-debit_write(Program *p, const char *member, const char *kind, int64 points,
-			TimestampTz at, const char *ref, int64 result, const char *reason,
-			Numeric amount)
-{
-	LedgerRow	r = {0};
-
-	r.kind = kind;
-	r.points = -points;
-	r.at = at;
-	r.ref = ref;
-	r.result = result;
-	r.reason = reason;
-	r.amount = amount;
-	ledger_write(p, member, &r);
-}
-
-static void
-not_enough(Program *p, const char *member, int64 available, int64 wanted)
+not_enough(Program *p, const char *member, int64 available, int64 wanted, TimestampTz at)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_INSUFFICIENT),
 			 errmsg("member \"%s\" has " INT64_FORMAT " points available, not " INT64_FORMAT,
-					member, available, wanted),
-			 errdetail("Program \"%s\"; pending and expired points cannot be spent.", p->code)));
+					cut(member), available, wanted),
+			 errdetail("Program \"%s\", at %s; pending and expired points cannot be spent, "
+					   "nor points spent or owed since.",
+					   cut(p->code), timestamptz_to_str(at))));
 }
 
-/* Spend `points` of a locked member; returns the new available balance. */
+/* The balance at `at` before an operation of the member at `at`. */
+static int64
+balance_before(Program *p, Account *a, TimestampTz at, const Balance *projected)
+{
+	if (account_is_latest(a, at))
+		return projected->available;
+	return balance_at(p, a, at);
+}
+
+/*
+ * Spend `points` of a locked member at `at` (redeem, negative adjust):
+ * lots first to expire first, one debit row.  Returns the balance at `at`
+ * after it.
+ */
 static int64
 spend(Program *p, Account *a, const char *kind, int64 points, TimestampTz at,
 	  const char *ref, const char *reason, Numeric value)
 {
-	int64		avail = available_balance(p, a->member, at, a->debt, NULL);
+	Balance		b;
+	LedgerRow	r = {0};
 
-	if (points > avail)
-		not_enough(p, a->member, avail, points);
-	lots_consume(p, a->member, at, points);
-	debit_write(p, a->member, kind, points, at, ref, avail - points, reason, value);
-	return avail - points;
+	balance_projected(p, a, at, &b);
+	if (points > b.available)
+		not_enough(p, a->member, b.available, points, at);
+	r.result = balance_before(p, a, at, &b) - points;
+	lots_consume(p, a, at, points);
+	r.kind = kind;
+	r.points = -points;
+	r.at = at;
+	r.ref = ref;
+	r.reason = reason;
+	r.amount = value;
+	ledger_write(p, a, &r);
+	return r.result;
 }
 
 Datum
 loyalty_redeem(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	int64		points = arg_points(fcinfo, 2, "points");
-	char	   *ref = arg_ref(fcinfo, 3, "ref");
+	char	   *ref = arg_key(fcinfo, 3, "ref");
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
@@ -90,15 +102,17 @@ Datum
 loyalty_redeem_value(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	Numeric		value = arg_amount(fcinfo, 2, "value");
-	char	   *ref = arg_ref(fcinfo, 3, "ref");
+	char	   *ref = arg_key(fcinfo, 3, "ref");
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
 	PriorOp		op;
 	Numeric		rate;
 	int64		points;
+	TierState	st;
+	TierStep   *steps;
 
 	ly_spi_connect();
 	p = program_get(prog);
@@ -113,12 +127,14 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 		}
 		ref_reused(ref, member, &op, "redeem_value");
 	}
-	rate = (a.tier >= 0) ? p->tiers[a.tier].points_per_value : p->points_per_value;
+	/* the rate of the tier in force at the redemption's time */
+	tier_at(p, &a, at, &st, &steps);
+	rate = (st.tier >= 0) ? p->tiers[st.tier].points_per_value : p->points_per_value;
 	points = num_round_div(num_mul(value, rate), num_one(), ROUND_CEIL);
 	if (points <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("value %s is worth no points", num_to_cstring(value))));
+				 errmsg("value %s is worth no points", cut(num_to_cstring(value)))));
 	spend(p, &a, "redeem", points, at, ref, NULL, value);
 	SPI_finish();
 	PG_RETURN_INT64(points);
@@ -128,10 +144,10 @@ Datum
 loyalty_adjust(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	int64		points;
 	char	   *reason = arg_text(fcinfo, 3, "reason");
-	char	   *ref = arg_ref(fcinfo, 4, "ref");
+	char	   *ref = arg_key(fcinfo, 4, "ref");
 	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
 	Account		a;
@@ -167,8 +183,11 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 	else
 	{
 		Credit		c = {0};
-		int64		before = available_balance(p, member, at, a.debt, NULL);
+		Balance		b;
+		int64		before;
 
+		balance_projected(p, &a, at, &b);
+		before = balance_before(p, &a, at, &b);
 		c.kind = "adjust";
 		c.points = points;
 		c.at = at;
@@ -178,10 +197,10 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 		if (pg_add_s64_overflow(before, points, &c.result))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("adjusting member \"%s\" by %lld points is out of range",
-							member, (long long) points),
-					 errdetail("Its balance is %lld points; a balance must fit in bigint.",
-							   (long long) before)));
+					 errmsg("adjusting member \"%s\" by " INT64_FORMAT " points is out of range",
+							cut(member), points),
+					 errdetail("Its balance is " INT64_FORMAT " points; a balance must fit in bigint.",
+							   before)));
 		credit_write(p, &a, &c);
 		result = c.result;
 	}
@@ -193,33 +212,40 @@ Datum
 loyalty_balance(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
 	TimestampTz at = arg_at(fcinfo, 2);
 	Program    *p;
 	Account		a;
-	int64		result = 0;
+	int64		result;
 
 	ly_spi_connect();
 	p = program_get(prog);
-	if (account_peek(p, member, &a))
-		result = lots_balance(p, member, at, a.debt, NULL, true);
+	account_peek(p, member, &a);
+	result = balance_at(p, &a, at);
 	SPI_finish();
 	PG_RETURN_INT64(result);
 }
 
+/* tier_of(program, member, at): the tier in force at `at` (tiers.c). */
 Datum
 loyalty_tier_of(PG_FUNCTION_ARGS)
 {
 	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_text(fcinfo, 1, "member");
+	char	   *member = arg_key(fcinfo, 1, "member");
+	TimestampTz at = PG_NARGS() > 2 ? arg_at(fcinfo, 2) : GetCurrentTransactionStartTimestamp();
 	Program    *p;
 	Account		a;
+	TierState	st;
+	TierStep   *steps;
 	int			tier = -1;
 
 	ly_spi_connect();
 	p = program_get(prog);
 	if (account_peek(p, member, &a))
-		tier = a.tier;
+	{
+		tier_at(p, &a, at, &st, &steps);
+		tier = st.tier;
+	}
 	SPI_finish();
 	/* the program lives in the configuration cache, beyond SPI_finish */
 	if (tier < 0)

@@ -1,21 +1,39 @@
 /*
- * tiers.c — qualifying values and upgrades inside an operation.
+ * tiers.c — qualifying values, the tier in force at an instant, upgrades
+ * inside operations and evaluation at the end of a tier period.
  *
  * The qualifying value is read from the ledger's qual_* columns: every row
  * that counts for tiers carries its points / spend / orders and the instant
  * it counts at (qual_at: a clawback counts at its purchase's time).
+ *
+ * Tiers in business time:
+ *  - loyalty.tier_change is the tier history; a change dated t is in force
+ *    from t on.  The account row caches the latest-dated state (tier,
+ *    tier_since = date of the last change, tier_until = end of its period).
+ *  - The tier in force at t (tier_at) is the history's tier at t; when that
+ *    tier's period has ended by t it is evaluated as evaluate_tiers would
+ *    at the period's end, so earning never depends on whether the nightly
+ *    job ran.  An evaluation is anchored at the period's end e: the window
+ *    is the last complete one before e (calendar_year: the calendar year
+ *    before e's; rolling_year: the 365 days before e), the result holds one
+ *    more window after e (the lowest tier for ever), and a period that ends
+ *    again before t is evaluated again.
+ *  - Upgrades happen inside the operation that crosses a threshold, dated
+ *    at the operation's time, and hold to the end of the next window.
  */
-#include "account.h"
+#include "tiers.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 
 static SPIPlanPtr plan_qual = NULL;
+static SPIPlanPtr plan_last_qual = NULL;
 static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_tier_at = NULL;
 
 /* The tier window containing `at`: [start, end). */
-void		tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
-
 void
 tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end)
 {
@@ -68,8 +86,34 @@ tier_window_end(Program *p, TimestampTz at, int ahead, TimestampTz *until)
 	return false;
 }
 
-Numeric
-qualifying_value(Program *p, const char *member, TimestampTz start, TimestampTz end);
+/*
+ * The last complete window before a tier period ending at `e`: the
+ * calendar year before e's local year, or the 365 days before e.
+ */
+void
+tier_last_window(Program *p, TimestampTz e, TimestampTz *start, TimestampTz *end)
+{
+	LocalTime	lt;
+	Interval	back = {0};
+
+	if (p->tier_window == WINDOW_CALENDAR_YEAR)
+	{
+		local_time(p->tz, e, &lt);
+		*start = local_midnight(p->tz, lt.year - 1, 1, 1);
+		*end = local_midnight(p->tz, lt.year, 1, 1);
+	}
+	else if (p->tier_window == WINDOW_ROLLING_YEAR)
+	{
+		back.day = -365;
+		*start = local_add_interval(p->tz, e, &back);
+		*end = e;
+	}
+	else
+	{
+		*start = DT_NOBEGIN;
+		*end = DT_NOEND;
+	}
+}
 
 Numeric
 qualifying_value(Program *p, const char *member, TimestampTz start, TimestampTz end)
@@ -94,10 +138,29 @@ qualifying_value(Program *p, const char *member, TimestampTz start, TimestampTz 
 											 1 + (int) p->tier_basis, &isnull));
 }
 
-/* The highest tier whose threshold the value reaches. */
-int
-tier_for_value(Program *p, Numeric value);
+/* The latest instant at which anything counts for the member's tier. */
+static bool
+last_qualifying_at(Program *p, const char *member, TimestampTz *last)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, TEXTOID};
+	bool		isnull;
+	Datum		d;
 
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	plan_get(&plan_last_qual,
+			 "SELECT max(qual_at) FROM loyalty.ledger "
+			 "WHERE program_id = $1 AND member = $2 AND qual_at IS NOT NULL",
+			 2, types);
+	if (SPI_execute_plan(plan_last_qual, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading qualifying values failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*last = isnull ? 0 : DatumGetTimestampTz(d);
+	return !isnull;
+}
+
+/* The highest tier whose threshold the value reaches. */
 int
 tier_for_value(Program *p, Numeric value)
 {
@@ -110,14 +173,162 @@ tier_for_value(Program *p, Numeric value)
 }
 
 /*
- * The member's tier after a credit adding to its qualifying value: a higher
- * tier when a threshold is crossed (holding to the end of the next window),
- * else the current one.
+ * The tier after evaluating a period ending at e with the window's
+ * qualifying value: at or above the current tier it renews (or raises) it;
+ * below it, to_qualified sets it, one_step lowers one rank, never keeps it.
+ * The result holds one more window after e; the lowest tier for ever.
+ */
+void
+tier_after_evaluation(Program *p, int current, Numeric value, TimestampTz e, TierState *next)
+{
+	int			q = tier_for_value(p, value);
+	int			t;
+
+	if (q >= current)
+		t = q;
+	else
+		switch (p->downgrade)
+		{
+			case DOWNGRADE_TO_QUALIFIED:
+				t = q;
+				break;
+			case DOWNGRADE_ONE_STEP:
+				t = current - 1;
+				break;
+			case DOWNGRADE_NEVER:
+			default:
+				t = current;
+				break;
+		}
+	next->tier = t;
+	next->has_until = t > 0 && tier_window_end(p, e, 1, &next->until);
+}
+
+static void
+add_step(TierStep **steps, int *n, int *cap, int from, const TierState *to)
+{
+	if (*n == *cap)
+	{
+		*cap = *cap == 0 ? 4 : *cap * 2;
+		*steps = *steps ? repalloc(*steps, sizeof(TierStep) * *cap)
+			: palloc(sizeof(TierStep) * *cap);
+	}
+	(*steps)[*n].from = from;
+	(*steps)[*n].to = to->tier;
+	(*steps)[*n].has_until = to->has_until;
+	(*steps)[*n].until = to->until;
+	(*steps)[*n].reason = to->tier < from ? "downgrade" : "upgrade";
+	(*n)++;
+}
+
+/*
+ * Evaluate every tier period of the member that ends by `upto`, starting
+ * from st (whose period ends at st->until), and leave the result in st.
+ * Returns the number of changes of tier, described in *steps (palloc'd).
+ * Windows after the member's last qualifying row are worth 0 without a
+ * query, so a far-away `upto` costs no more than the member's history.
  */
 int
-tier_after_credit(Program *p, Account *a, TimestampTz at,
-				  int64 add_points, Numeric add_spend, int add_orders,
-				  TimestampTz *until, bool *has_until)
+tier_evaluate(Program *p, const char *member, TierState *st, TimestampTz upto,
+			  TierStep **steps)
+{
+	int			n = 0,
+				cap = 0;
+	bool		have_last = false;
+	bool		looked = false;
+	TimestampTz last = 0;
+	Numeric		zero = NULL;
+
+	*steps = NULL;
+	while (st->tier >= 0 && st->has_until && st->until <= upto)
+	{
+		TimestampTz start,
+					end;
+		Numeric		value;
+		TierState	next;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!looked)
+		{
+			have_last = last_qualifying_at(p, member, &last);
+			looked = true;
+			zero = num_int64(0);
+		}
+		tier_last_window(p, st->until, &start, &end);
+		if (!have_last || last < start)
+			value = zero;
+		else
+			value = qualifying_value(p, member, start, end);
+		tier_after_evaluation(p, st->tier, value, st->until, &next);
+		if (next.has_until && next.until <= st->until)
+			elog(ERROR, "loyalty: tier period does not advance");
+		if (next.tier != st->tier)
+			add_step(steps, &n, &cap, st->tier, &next);
+		*st = next;
+	}
+	return n;
+}
+
+/*
+ * The tier in force for member a at `at` (see the file header), and the
+ * evaluation steps that led to it from the history's state (returned count;
+ * *steps palloc'd, NULL when none).  An unknown member (a->found false) is
+ * in the lowest tier.
+ */
+int
+tier_at(Program *p, const Account *a, TimestampTz at, TierState *st, TierStep **steps)
+{
+	*steps = NULL;
+	memset(st, 0, sizeof(TierState));
+	st->tier = p->ntiers > 0 ? 0 : -1;
+	if (!a->found || p->ntiers == 0)
+		return 0;
+	if (!a->has_tier_since || at >= a->tier_since)
+	{
+		st->tier = a->tier;
+		st->has_until = a->has_tier_until;
+		st->until = a->tier_until;
+	}
+	else
+	{
+		/* an instant before the latest change: the history's row at `at` */
+		Datum		args[3];
+		Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(a->member);
+		args[2] = TimestampTzGetDatum(at);
+		plan_get(&plan_tier_at,
+				 "SELECT to_tier, valid_until FROM loyalty.tier_change "
+				 "WHERE program_id = $1 AND member = $2 AND at <= $3 "
+				 "ORDER BY at DESC, id DESC LIMIT 1",
+				 3, types);
+		if (SPI_execute_plan(plan_tier_at, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: reading tier history failed");
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+			Datum		d;
+
+			st->tier = tier_index(p, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+			if (st->tier < 0)
+				st->tier = 0;	/* tier removed from configuration */
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			st->has_until = !isnull;
+			st->until = isnull ? 0 : DatumGetTimestampTz(d);
+		}
+	}
+	return tier_evaluate(p, a->member, st, at, steps);
+}
+
+/*
+ * Whether a credit adding to the member's qualifying value at `at` crosses
+ * a higher threshold than the tier in force (st); if so *step is the
+ * upgrade, holding to the end of the next window.
+ */
+bool
+tier_upgrade(Program *p, const Account *a, const TierState *st, TimestampTz at,
+			 int64 add_points, Numeric add_spend, int add_orders, TierStep *step)
 {
 	TimestampTz start,
 				end;
@@ -125,41 +336,45 @@ tier_after_credit(Program *p, Account *a, TimestampTz at,
 	Numeric		add;
 	int			target;
 
-	if (p->ntiers < 2 || a->tier >= p->ntiers - 1)
-		return a->tier;
+	if (p->ntiers < 2 || st->tier >= p->ntiers - 1)
+		return false;
 	switch (p->tier_basis)
 	{
 		case BASIS_POINTS:
 			if (add_points <= 0)
-				return a->tier;
+				return false;
 			add = num_int64(add_points);
 			break;
 		case BASIS_SPEND:
 			if (num_sign(add_spend) <= 0)
-				return a->tier;
+				return false;
 			add = add_spend;
 			break;
 		case BASIS_ORDERS:
 		default:
 			if (add_orders <= 0)
-				return a->tier;
+				return false;
 			add = num_int64(add_orders);
 			break;
 	}
-	/* cheap exit: even the whole addition cannot reach the next threshold */
+	/* the value reached at `at`: what counts up to then (a back-dated credit
+	 * does not see purchases dated after it) */
 	tier_window_of(p, at, &start, &end);
-	value = num_add(qualifying_value(p, a->member, start, end), add);
+	if (end > at + 1)
+		end = at + 1;
+	value = num_add(a->found ? qualifying_value(p, a->member, start, end) : num_int64(0), add);
 	target = tier_for_value(p, value);
-	if (target <= a->tier)
-		return a->tier;
-	/* an upgrade holds to the end of the next window */
-	*has_until = tier_window_end(p, at, 2, until);
-	return target;
+	if (target <= st->tier)
+		return false;
+	step->from = st->tier;
+	step->to = target;
+	step->has_until = tier_window_end(p, at, 2, &step->until);
+	step->reason = "upgrade";
+	return true;
 }
 
 void
-tier_history_write(Program *p, const char *member, TimestampTz at, int from, int to,
-				   const char *reason, bool has_until, TimestampTz until)
+tier_history_write(Program *p, const char *member, TimestampTz at, const TierStep *step)
 {
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -168,14 +383,14 @@ tier_history_write(Program *p, const char *member, TimestampTz at, int from, int
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = TimestampTzGetDatum(at);
-	if (from >= 0)
-		args[3] = CStringGetTextDatum(p->tiers[from].code);
+	if (step->from >= 0)
+		args[3] = CStringGetTextDatum(p->tiers[step->from].code);
 	else
 		nulls[3] = 'n';
-	args[4] = CStringGetTextDatum(p->tiers[to].code);
-	args[5] = CStringGetTextDatum(reason);
-	args[6] = TimestampTzGetDatum(until);
-	nulls[6] = has_until ? ' ' : 'n';
+	args[4] = CStringGetTextDatum(p->tiers[step->to].code);
+	args[5] = CStringGetTextDatum(step->reason);
+	args[6] = TimestampTzGetDatum(step->until);
+	nulls[6] = step->has_until ? ' ' : 'n';
 	plan_get(&plan_history,
 			 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until) "
 			 "VALUES ($1, $2, $3, $4, $5, $6, $7)",

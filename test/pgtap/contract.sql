@@ -24,7 +24,7 @@ SELECT has_function('loyalty', 'redeem', ARRAY['text','text','bigint','text','ti
 SELECT has_function('loyalty', 'redeem_value', ARRAY['text','text','numeric','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'adjust', ARRAY['text','text','bigint','text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'balance', ARRAY['text','text','timestamp with time zone']);
-SELECT has_function('loyalty', 'tier_of', ARRAY['text','text']);
+SELECT has_function('loyalty', 'tier_of', ARRAY['text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'verify', ARRAY[]::text[]);
 
 -- return types
@@ -35,7 +35,7 @@ SELECT function_returns('loyalty', 'earn', ARRAY['text','text','numeric','text',
 SELECT function_returns('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone'], 'bigint');
 SELECT function_returns('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'bigint');
 SELECT function_returns('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'bigint');
-SELECT function_returns('loyalty', 'tier_of', ARRAY['text','text'], 'text');
+SELECT function_returns('loyalty', 'tier_of', ARRAY['text','text','timestamp with time zone'], 'text');
 SELECT function_returns('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'setof record');
 
 -- the hot paths are C, nothing on them is PL/pgSQL

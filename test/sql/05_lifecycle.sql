@@ -45,8 +45,12 @@ SELECT member, kind, points, at FROM pg_temp.ledger('fx') WHERE kind = 'expire';
 -- balances for earlier instants do not depend on whether the job ran
 SELECT loyalty.balance('fx', 'a', '2029-03-01 09:59:59.999999+08') AS just_before_after_sweep,
        loyalty.balance('fx', 'a', '2029-03-01 10:00+08') AS at_expiry_after_sweep;
--- but swept points cannot be spent by a back-dated redeem
+-- a redeem dated before the expiry may still spend the swept points (SPEC §3
+-- job independence): the sweep is corrected by a new row, +1 at the expiry
 SELECT pg_temp.err($$SELECT loyalty.redeem('fx', 'a', 1, 'late', '2029-01-01')$$);
+SELECT member, kind, points, at FROM pg_temp.ledger('fx') WHERE kind IN ('expire', 'redeem');
+SELECT loyalty.balance('fx', 'a', '2029-01-02') AS after_late_redeem,
+       loyalty.balance('fx', 'a', '2029-03-01 10:00+08') AS at_expiry;
 -- a rerun changes nothing
 CALL loyalty.expire_points('2029-03-01 10:00+08');
 SELECT count(*) AS expire_rows_after_rerun FROM pg_temp.ledger('fx') WHERE kind = 'expire';
@@ -241,7 +245,9 @@ SELECT loyalty.earn('bs', 's', 0.01, 'b', '2026-05-02') AS zero_points;
 SELECT loyalty.tier_of('bs', 's') AS reached_1000_spend;
 SELECT loyalty.refund('bs', 's', 'a', 500, 'ra', '2027-01-05') AS refund_next_year;
 CALL loyalty.evaluate_tiers('2028-01-01');
-SELECT loyalty.tier_of('bs', 's') AS spend_2026_was_500;
+-- the change is dated 2028-01-01: in force from then on, not before
+SELECT loyalty.tier_of('bs', 's', '2028-01-01') AS spend_2026_was_500,
+       loyalty.tier_of('bs', 's', '2027-12-31') AS vip_until_then;
 SELECT loyalty.create_program('bo', tier_basis => 'orders') > 0 AS ok;
 SELECT loyalty.add_tier('bo', 'basic', 0), loyalty.add_tier('bo', 'regular', 3);
 SELECT loyalty.earn('bo', 'o', 10, 'a', '2026-05-01'), loyalty.earn('bo', 'o', 10, 'b', '2026-05-02');

@@ -1,0 +1,390 @@
+-- loyalty 0.2.0 -> 0.3.0: business time (SPEC §3), hardening.
+\echo Use "ALTER EXTENSION loyalty UPDATE TO '0.3.0'" to load this file. \quit
+
+-- As in every update: the account table first, for the whole update, so live
+-- operations wait here instead of deadlocking with the index builds below.
+LOCK TABLE loyalty.account IN EXCLUSIVE MODE;
+
+-- ledger: the part of a row's points that counts only from pending_until (a
+-- pending credit; a refund that cancels pending points).  Rows written by
+-- 0.2.0 for credits still pending at their time get it from their lot; a
+-- 0.2.0 refund of pending points is not split (balance() of an instant
+-- inside such a pending period may differ from 0.3.0's by that refund).
+ALTER TABLE loyalty.ledger ADD COLUMN pending_points bigint, ADD COLUMN pending_until timestamptz;
+ALTER TABLE loyalty.ledger DISABLE TRIGGER ledger_append_only;
+UPDATE loyalty.ledger e SET pending_points = e.points, pending_until = l.available_at
+FROM loyalty.lot l
+WHERE l.program_id = e.program_id AND l.member = e.member AND l.id = e.lot_id
+  AND e.kind IN ('earn', 'event', 'referral') AND e.points > 0 AND l.available_at > e.at;
+ALTER TABLE loyalty.ledger ENABLE TRIGGER ledger_append_only;
+
+-- lot.repaid: debt a lot repaid (counted from its available_at).  0.2.0
+-- lots repaid debt at once and kept no record: 0 for them.
+ALTER TABLE loyalty.lot ADD COLUMN repaid bigint NOT NULL DEFAULT 0;
+ALTER TABLE loyalty.lot ADD CONSTRAINT lot_parts_check
+  CHECK (expired >= 0 AND repaid >= 0 AND remaining + expired + repaid <= points);
+-- spending order with the age tie-break in the index; lots swept or that
+-- repaid debt, for operations dated before their expiry / availability
+DROP INDEX loyalty.lot_open_idx;
+CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
+  WHERE remaining > 0;
+CREATE INDEX lot_swept_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
+  WHERE expired > 0;
+CREATE INDEX lot_repaid_idx ON loyalty.lot (program_id, member, available_at)
+  WHERE repaid > 0;
+
+-- account.last_activity_at: the latest business time of the member's
+-- operations (expiry excluded), so an operation knows whether it is the
+-- member's latest.
+UPDATE loyalty.account a SET last_activity_at = s.last_at
+FROM (SELECT program_id, member, max(at) AS last_at FROM loyalty.ledger
+      WHERE kind <> 'expire' GROUP BY program_id, member) s
+WHERE a.program_id = s.program_id AND a.member = s.member;
+
+-- create_program: every setting defaults to NULL (keep / the documented default)
+DROP FUNCTION loyalty.create_program(text, text, text, numeric, numeric, text, text, numeric, numeric,
+                                     text, interval, text, interval, text, text, text, text);
+CREATE FUNCTION loyalty.create_program(
+  code             text,
+  -- NULL (or not given): a new program gets the default in the comment, an
+  -- existing one keeps its setting (SPEC §2)
+  name             text     DEFAULT NULL,
+  currency         text     DEFAULT NULL,  -- 'CNY'
+  points_per_unit  numeric  DEFAULT NULL,  -- 1
+  unit             numeric  DEFAULT NULL,  -- 1
+  rounding         text     DEFAULT NULL,  -- 'floor'
+  stacking         text     DEFAULT NULL,  -- 'multiply'
+  max_multiplier   numeric  DEFAULT NULL,  -- none; 'infinity' removes a cap
+  points_per_value numeric  DEFAULT NULL,  -- 100
+  expiry           text     DEFAULT NULL,  -- 'none'
+  expiry_after     interval DEFAULT NULL,  -- none
+  expiry_period    text     DEFAULT NULL,  -- 'year'
+  pending_for      interval DEFAULT NULL,  -- '0'
+  tier_basis       text     DEFAULT NULL,  -- 'points'
+  tier_window      text     DEFAULT NULL,  -- 'calendar_year'
+  downgrade        text     DEFAULT NULL,  -- 'to_qualified'
+  timezone         text     DEFAULT NULL   -- 'UTC'
+) RETURNS integer
+  AS 'MODULE_PATHNAME', 'loyalty_create_program'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION
+  loyalty.create_program(text, text, text, numeric, numeric, text, text, numeric, numeric,
+                         text, interval, text, interval, text, text, text, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.create_program(text, text, text, numeric, numeric, text, text, numeric, numeric,
+                         text, interval, text, interval, text, text, text, text)
+  TO loyalty_admin;
+
+-- tier_of(program, member, at): the tier in force at an instant
+DROP FUNCTION loyalty.tier_of(text, text);
+CREATE FUNCTION loyalty.tier_of(program text, member text, at timestamptz DEFAULT pg_catalog.now())
+  RETURNS text
+  AS 'MODULE_PATHNAME', 'loyalty_tier_of'
+  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+REVOKE ALL ON FUNCTION loyalty.tier_of(text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loyalty.tier_of(text, text, timestamptz) TO loyalty_writer;
+
+CREATE OR REPLACE FUNCTION loyalty.verify()
+  RETURNS TABLE(program text, member text, problem text, expected bigint, actual bigint)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH l AS (
+    SELECT program_id, member, sum(points)::bigint AS total
+    FROM loyalty.ledger GROUP BY program_id, member
+  ), t AS (
+    SELECT program_id, member, sum(remaining)::bigint AS remaining,
+           sum(points) AS credited,
+           count(*) FILTER (WHERE remaining < 0 OR expired < 0 OR repaid < 0
+                            OR remaining + expired + repaid > points) AS bad_lots
+    FROM loyalty.lot GROUP BY program_id, member
+  ), m AS (
+    SELECT a.program_id, a.member, a.debt, a.credited,
+           coalesce(l.total, 0) AS ledger_total,
+           coalesce(t.remaining, 0) AS lots_total,
+           coalesce(t.credited, 0) AS lots_credited,
+           coalesce(t.bad_lots, 0) AS bad_lots
+    FROM loyalty.account a
+    LEFT JOIN l USING (program_id, member)
+    LEFT JOIN t USING (program_id, member)
+  )
+  SELECT p.code, m.member, x.problem, x.expected, x.actual
+  FROM m JOIN loyalty.program p ON p.id = m.program_id
+  CROSS JOIN LATERAL (VALUES
+      ('ledger sum differs from lots minus debt', m.lots_total - m.debt, m.ledger_total,
+       m.ledger_total <> m.lots_total - m.debt),
+      ('negative debt', 0::bigint, m.debt, m.debt < 0),
+      ('lot remaining + expired + repaid outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
+      ('account credited differs from its lots'' points',
+       least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited)
+  ) AS x(problem, expected, actual, bad)
+  WHERE x.bad
+  UNION ALL
+  SELECT p.code, o.member, 'ledger or lots without an account', NULL::bigint, NULL::bigint
+  FROM (SELECT program_id, member FROM loyalty.ledger
+        UNION SELECT program_id, member FROM loyalty.lot) o
+  JOIN loyalty.program p ON p.id = o.program_id
+  WHERE NOT EXISTS (SELECT 1 FROM loyalty.account a
+                    WHERE a.program_id = o.program_id AND a.member = o.member)
+$$;
+
+
+-- views: state as of now(), business-time order, tiers at now()
+-- The tier a member holds at now(): the account's latest state, or, when a
+-- change is dated in the future (evaluate_tiers with a later as_of), the
+-- history's row at now().
+CREATE VIEW loyalty._tier_now AS
+SELECT a.program_id, a.member,
+       coalesce(CASE WHEN a.tier_since IS NULL OR a.tier_since <= now() THEN a.tier
+                     ELSE (SELECT c.to_tier FROM loyalty.tier_change c
+                           WHERE c.program_id = a.program_id AND c.member = a.member AND c.at <= now()
+                           ORDER BY c.at DESC, c.id DESC LIMIT 1) END,
+                (SELECT t.code FROM loyalty.tier t WHERE t.program_id = a.program_id
+                 ORDER BY t.threshold LIMIT 1)) AS tier
+FROM loyalty.account a;
+REVOKE ALL ON loyalty._tier_now FROM PUBLIC;
+
+CREATE OR REPLACE VIEW loyalty.member_summary AS
+SELECT p.code AS program, a.member,
+       tn.tier,
+       l.usable - a.debt - l.reserved AS available,
+       l.pending,
+       a.debt + l.reserved AS debt,
+       g.earned AS lifetime_earned,
+       g.redeemed AS lifetime_redeemed,
+       g.expired + l.expired_unswept AS lifetime_expired,
+       q.qualifying,
+       nx.code AS next_tier,
+       CASE WHEN nx.code IS NOT NULL THEN greatest(nx.threshold - q.qualifying, 0) END AS to_next_tier,
+       l.next_expiry_at,
+       ne.points AS next_expiry_points,
+       a.joined_at,
+       g.last_activity_at
+FROM loyalty.account a
+JOIN loyalty.program p ON p.id = a.program_id
+JOIN loyalty._tier_now tn ON tn.program_id = a.program_id AND tn.member = a.member
+-- the lots as of now: points usable now, pending (with the debt they will
+-- repay), expired but not yet swept, and the next expiry
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(x.c) FILTER (WHERE x.available_at <= now()), 0)::bigint AS usable,
+         coalesce(sum(x.c + x.rp) FILTER (WHERE x.available_at > now()), 0)::bigint AS pending,
+         coalesce(sum(x.rp) FILTER (WHERE x.available_at > now()), 0)::bigint AS reserved,
+         coalesce(sum(x.unswept), 0)::bigint AS expired_unswept,
+         min(x.expires_at) FILTER (WHERE x.c > 0) AS next_expiry_at
+  FROM (SELECT CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.remaining ELSE 0 END AS c,
+               CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.repaid ELSE 0 END AS rp,
+               CASE WHEN y.expires_at <= now() THEN y.remaining ELSE 0 END AS unswept,
+               y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
+        UNION ALL
+        SELECT y.expired, y.repaid, 0, y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.expired > 0
+          AND y.remaining = 0 AND y.expires_at > now()
+        UNION ALL
+        SELECT 0, y.repaid, 0, y.available_at, y.expires_at
+        FROM loyalty.lot y
+        WHERE y.program_id = a.program_id AND y.member = a.member AND y.repaid > 0
+          AND y.remaining = 0 AND y.expired = 0 AND y.available_at > now()
+          AND (y.expires_at IS NULL OR y.expires_at > now())) x) l
+LEFT JOIN LATERAL (
+  SELECT sum(CASE WHEN y.remaining > 0 THEN y.remaining ELSE y.expired END)::bigint AS points
+  FROM loyalty.lot y
+  WHERE y.program_id = a.program_id AND y.member = a.member AND y.expires_at = l.next_expiry_at
+    AND (y.remaining > 0 OR y.expired > 0)) ne ON true
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
+         coalesce(-sum(e.points) FILTER (WHERE e.kind = 'expire'), 0)::bigint AS expired,
+         max(e.at) FILTER (WHERE e.kind <> 'expire') AS last_activity_at
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member AND e.at <= now()) g
+CROSS JOIN LATERAL (
+  SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(e.qual_points)::numeric
+                                    WHEN 'spend' THEN sum(e.qual_spend)
+                                    ELSE sum(e.qual_orders)::numeric END, 0) AS qualifying
+  FROM loyalty.ledger e
+  WHERE e.program_id = a.program_id AND e.member = a.member
+    AND e.qual_at <= now() AND e.at <= now()
+    AND e.qual_at >= CASE p.tier_window
+          WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
+          WHEN 'rolling_year' THEN now() - interval '365 days'
+          ELSE '-infinity'::timestamptz END) q
+LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
+                   WHERE t.program_id = a.program_id
+                     AND t.threshold > coalesce((SELECT c.threshold FROM loyalty.tier c
+                                                 WHERE c.program_id = a.program_id
+                                                   AND c.code = tn.tier), 0)
+                   ORDER BY t.threshold LIMIT 1) nx ON true;
+
+-- A member's ledger in business-time order (ties: the order written), as of
+-- now(): balance_after runs in that order.
+CREATE OR REPLACE VIEW loyalty.statement AS
+SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
+       sum(e.points) OVER (PARTITION BY p.code, e.member ORDER BY e.at, e.id)::bigint AS balance_after,
+       e.ref,
+       jsonb_strip_nulls(jsonb_build_object(
+         'amount', e.amount, 'category', e.category, 'event', e.event,
+         'original_ref', e.original_ref, 'counterparty', e.counterparty,
+         'reason', e.reason, 'lines', e.detail)) AS detail
+FROM loyalty.ledger e
+JOIN loyalty.program p ON p.id = e.program_id
+WHERE e.at <= now();
+
+CREATE OR REPLACE VIEW loyalty.expiring_points AS
+SELECT p.code AS program, l.member, l.expires_at,
+       sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)::bigint AS points
+FROM loyalty.lot l
+JOIN loyalty.program p ON p.id = l.program_id
+WHERE (l.remaining > 0 OR l.expired > 0) AND l.expires_at > now()
+GROUP BY p.code, l.member, l.expires_at;
+
+CREATE OR REPLACE VIEW loyalty.liability AS
+SELECT p.code AS program,
+       coalesce(m.outstanding, 0)::bigint AS outstanding_points,
+       coalesce(m.value, 0)::numeric(20, 2) AS outstanding_value,
+       coalesce(g.earned, 0)::bigint AS earned,
+       coalesce(g.redeemed, 0)::bigint AS redeemed,
+       (coalesce(g.expired, 0) + coalesce(m.unswept, 0))::bigint AS expired,
+       CASE WHEN coalesce(g.earned, 0) > 0
+            THEN round((coalesce(g.expired, 0) + coalesce(m.unswept, 0))::numeric / g.earned, 4)
+            ELSE 0 END AS breakage_rate
+FROM loyalty.program p
+LEFT JOIN LATERAL (
+  SELECT sum(b.points) AS outstanding, sum(b.points / b.rate) AS value, sum(b.unswept) AS unswept
+  FROM (SELECT coalesce(x.live, 0) - a.debt AS points,
+               coalesce(x.unswept, 0) AS unswept,
+               coalesce(t.points_per_value, p.points_per_value) AS rate
+        FROM loyalty.account a
+        LEFT JOIN (SELECT l.member,
+                          sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)
+                            FILTER (WHERE l.expires_at IS NULL OR l.expires_at > now()) AS live,
+                          sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS unswept
+                   FROM loyalty.lot l
+                   WHERE l.program_id = p.id AND (l.remaining > 0 OR l.expired > 0)
+                   GROUP BY l.member) x ON x.member = a.member
+        -- each member's points at its current tier's rate; members enrolled
+        -- before any tier existed are in the lowest tier
+        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id
+              AND t.code = coalesce(a.tier, (SELECT lo.code FROM loyalty.tier lo
+                                             WHERE lo.program_id = a.program_id
+                                             ORDER BY lo.threshold LIMIT 1))
+        WHERE a.program_id = p.id) b) m ON true
+LEFT JOIN LATERAL (
+  SELECT sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')) AS earned,
+         -sum(e.points) FILTER (WHERE e.kind = 'redeem') AS redeemed,
+         -sum(e.points) FILTER (WHERE e.kind = 'expire') AS expired
+  FROM loyalty.ledger e WHERE e.program_id = p.id AND e.at <= now()) g ON true;
+
+CREATE OR REPLACE VIEW loyalty.activity_daily AS
+SELECT p.code AS program, d.day,
+       coalesce(e.earned, 0)::bigint AS earned,
+       coalesce(e.redeemed, 0)::bigint AS redeemed,
+       (coalesce(e.expired, 0) + coalesce(u.unswept, 0))::bigint AS expired,
+       coalesce(e.clawed_back, 0)::bigint AS clawed_back,
+       e.active_members,
+       n.new_members
+FROM loyalty.program p
+CROSS JOIN LATERAL (
+  SELECT (least((SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id),
+                (SELECT min(a.joined_at) FROM loyalty.account a WHERE a.program_id = p.id))
+            AT TIME ZONE p.timezone)::date AS first_day,
+         -- as of now: nothing dated after today is shown
+         (least(greatest((SELECT max(x.at) FROM loyalty.ledger x
+                          WHERE x.program_id = p.id AND x.at <= now()),
+                         (SELECT max(a.joined_at) FROM loyalty.account a
+                          WHERE a.program_id = p.id AND a.joined_at <= now()),
+                         (SELECT max(l.expires_at) FROM loyalty.lot l
+                          WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now())),
+                now())
+            AT TIME ZONE p.timezone)::date AS last_day) b
+CROSS JOIN LATERAL generate_series(b.first_day::timestamp, b.last_day::timestamp, interval '1 day') AS s(ts)
+CROSS JOIN LATERAL (SELECT s.ts::date AS day) d
+CROSS JOIN LATERAL (
+  SELECT sum(x.points) FILTER (WHERE x.kind IN ('earn', 'event', 'referral')) AS earned,
+         -sum(x.points) FILTER (WHERE x.kind = 'redeem') AS redeemed,
+         -sum(x.points) FILTER (WHERE x.kind = 'expire') AS expired,
+         -sum(x.points) FILTER (WHERE x.kind = 'refund') AS clawed_back,
+         count(DISTINCT x.member) FILTER (WHERE x.kind NOT IN ('expire')) AS active_members,
+         count(*) AS n
+  FROM loyalty.ledger x
+  WHERE x.program_id = p.id
+    AND x.at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND x.at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+    AND x.at <= now()) e
+CROSS JOIN LATERAL (
+  SELECT count(*) AS new_members FROM loyalty.account a
+  WHERE a.program_id = p.id
+    AND a.joined_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND a.joined_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+    AND a.joined_at <= now()) n
+-- points whose expiry passed but that expire_points has not swept yet count
+-- as expired on their expiry day, as in balance() and the other views
+CROSS JOIN LATERAL (
+  SELECT sum(l.remaining) AS unswept FROM loyalty.lot l
+  WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
+    AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
+    AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) u
+WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
+
+CREATE OR REPLACE VIEW loyalty.tier_distribution AS
+SELECT p.code AS program, t.code AS tier, count(tn.member) AS members
+FROM loyalty.program p
+JOIN loyalty.tier t ON t.program_id = p.id
+LEFT JOIN loyalty._tier_now tn ON tn.program_id = p.id AND tn.tier = t.code
+GROUP BY p.code, t.code, t.threshold;
+
+CREATE OR REPLACE VIEW loyalty.tier_history AS
+SELECT p.code AS program, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.valid_until
+FROM loyalty.tier_change c
+JOIN loyalty.program p ON p.id = c.program_id
+WHERE c.at <= now();
+
+-- Points earned in each local month (earn, events, referral), net of what
+-- refunds of those purchases clawed back, whenever they were refunded.
+CREATE OR REPLACE VIEW loyalty.leaderboard AS
+SELECT p.code AS program, m.month, r.rank, r.member, r.points
+FROM loyalty.program p
+CROSS JOIN LATERAL (
+  SELECT (SELECT min(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id) AS first_at,
+         (SELECT max(x.at) FROM loyalty.ledger x WHERE x.program_id = p.id AND x.at <= now()) AS last_at) b
+CROSS JOIN LATERAL generate_series(date_trunc('month', b.first_at AT TIME ZONE p.timezone),
+                                   date_trunc('month', b.last_at AT TIME ZONE p.timezone),
+                                   interval '1 month') AS s(ts)
+CROSS JOIN LATERAL (SELECT s.ts::date AS month) m
+CROSS JOIN LATERAL (
+  SELECT row_number() OVER (ORDER BY sum(e.points) DESC, e.member) AS rank,
+         e.member, sum(e.points)::bigint AS points
+  FROM (SELECT x.member, x.points FROM loyalty.ledger x
+        WHERE x.program_id = p.id AND x.kind IN ('earn', 'event', 'referral')
+          AND x.at >= m.month::timestamp AT TIME ZONE p.timezone
+          AND x.at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+          AND x.at <= now()
+        UNION ALL
+        -- clawbacks count in the month of the purchase they refund (qual_at)
+        SELECT x.member, x.points FROM loyalty.ledger x
+        WHERE x.program_id = p.id AND x.kind = 'refund'
+          AND x.qual_at >= m.month::timestamp AT TIME ZONE p.timezone
+          AND x.qual_at < (m.month + interval '1 month')::timestamp AT TIME ZONE p.timezone
+          AND x.at <= now()) e
+  GROUP BY e.member
+  ORDER BY sum(e.points) DESC, e.member
+  LIMIT 10) r;
+
+CREATE OR REPLACE VIEW loyalty.rule_stats AS
+SELECT p.code AS program, r.code AS rule,
+       count(u.id) AS purchases,
+       coalesce(sum(u.points), 0)::bigint AS points
+FROM loyalty.rule r
+JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN LATERAL (
+  SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code AND e.at <= now()
+  UNION ALL
+  SELECT e.id, (e.detail ->> 'base')::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
+GROUP BY p.code, r.code, r.id;

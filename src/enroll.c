@@ -1,0 +1,240 @@
+/*
+ * enroll.c — enrolment (explicit or by a first credit), signup event
+ * points, referee and referrer points.
+ *
+ * A member is created in the lowest tier; event rules on 'signup' pay on
+ * enrolment and only then; a referred member gets the referral rule's
+ * referee_points at enrolment, and its referrer is paid on the referee's
+ * first purchase (the referrer's account is locked with the referee's, in
+ * one sorted statement: account.c).
+ */
+#include "enroll.h"
+
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "utils/builtins.h"
+
+static SPIPlanPtr plan_enroll = NULL;
+static SPIPlanPtr plan_birthday = NULL;
+static SPIPlanPtr plan_exists = NULL;
+static SPIPlanPtr plan_referral_paid = NULL;
+
+static bool
+member_exists(Program *p, const char *member)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, TEXTOID};
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	plan_get(&plan_exists,
+			 "SELECT 1 FROM loyalty.account WHERE program_id = $1 AND member = $2",
+			 2, types);
+	if (SPI_execute_plan(plan_exists, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading account failed");
+	return SPI_processed > 0;
+}
+
+static const Rule *
+referral_rule(Program *p, TimestampTz at)
+{
+	for (int i = 0; i < p->nrules; i++)
+		if (p->rules[i].kind == RULE_REFERRAL && rule_in_force(&p->rules[i], at))
+			return &p->rules[i];
+	return NULL;
+}
+
+int64
+signup_points(Program *p, TimestampTz at, char **detail)
+{
+	int64		total = 0;
+	const char **codes = palloc(sizeof(char *) * Max(p->nrules, 1));
+	int64	   *pts = palloc(sizeof(int64) * Max(p->nrules, 1));
+	int			n = 0;
+
+	for (int i = 0; i < p->nrules; i++)
+	{
+		Rule	   *r = &p->rules[i];
+
+		if (r->kind == RULE_EVENT && strcmp(r->event, "signup") == 0 && rule_in_force(r, at))
+		{
+			total += r->points;
+			codes[n] = r->code;
+			pts[n++] = r->points;
+		}
+	}
+	if (detail)
+		*detail = rules_json(n, codes, pts);
+	return total;
+}
+
+/*
+ * Create the member's account if it does not exist; credit the signup event
+ * and the referee's referral points.  Returns true when this call created it.
+ * An existing member only gets a missing birthday filled in (its referrer,
+ * if given, is ignored and not checked).
+ */
+bool
+member_enroll(Program *p, const char *member, TimestampTz at,
+			  bool has_birthday, DateADT birthday, const char *referred_by)
+{
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			types[5] = {INT4OID, TEXTOID, TIMESTAMPTZOID, DATEOID, TEXTOID};
+	Account		a;
+	int64		signup;
+	char	   *signup_detail;
+	const Rule *ref_rule;
+
+	if (referred_by != NULL && !member_exists(p, member))
+	{
+		if (strcmp(referred_by, member) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("member \"%s\" cannot refer itself", cut(member))));
+		if (!member_exists(p, referred_by))
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_NO_MEMBER),
+					 errmsg("unknown referrer \"%s\" in program \"%s\"", cut(referred_by), cut(p->code)),
+					 errhint("The referrer must be enrolled before the members it refers.")));
+	}
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = TimestampTzGetDatum(at);
+	args[3] = DateADTGetDatum(birthday);
+	nulls[3] = has_birthday ? ' ' : 'n';
+	args[4] = referred_by ? CStringGetTextDatum(referred_by) : (Datum) 0;
+	nulls[4] = referred_by ? ' ' : 'n';
+	plan_get(&plan_enroll,
+			 "INSERT INTO loyalty.account (program_id, member, joined_at, birthday, referred_by, tier) "
+			 "VALUES ($1, $2, $3, $4, $5, "
+			 "  (SELECT t.code FROM loyalty.tier t WHERE t.program_id = $1 "
+			 "   ORDER BY t.threshold LIMIT 1)) "
+			 "ON CONFLICT (program_id, member) DO NOTHING",
+			 5, types);
+	if (SPI_execute_plan(plan_enroll, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "loyalty: enrolling member failed");
+	if (SPI_processed == 0)
+	{
+		if (has_birthday)
+		{
+			Oid			btypes[3] = {INT4OID, TEXTOID, DATEOID};
+			Datum		bargs[3];
+
+			bargs[0] = args[0];
+			bargs[1] = args[1];
+			bargs[2] = args[3];
+			plan_get(&plan_birthday,
+					 "UPDATE loyalty.account SET birthday = $3 "
+					 "WHERE program_id = $1 AND member = $2 AND birthday IS NULL",
+					 3, btypes);
+			if (SPI_execute_plan(plan_birthday, bargs, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "loyalty: updating birthday failed");
+		}
+		return false;
+	}
+
+	/* a new member: signup event and referee points, as credits */
+	signup = signup_points(p, at, &signup_detail);
+	ref_rule = referred_by ? referral_rule(p, at) : NULL;
+	if (signup > 0 || (ref_rule && ref_rule->referee_points > 0))
+	{
+		account_lock(p, member, &a, NULL);
+		if (signup > 0)
+		{
+			Credit		c = {0};
+
+			c.kind = "event";
+			c.event = "signup";
+			c.detail = signup_detail;
+			c.points = signup;
+			c.result = signup;
+			c.at = at;
+			c.qualifies = true;
+			c.is_earning = true;
+			credit_write(p, &a, &c);
+		}
+		if (ref_rule && ref_rule->referee_points > 0)
+		{
+			Credit		c = {0};
+
+			c.kind = "referral";
+			c.points = ref_rule->referee_points;
+			c.detail = rules_json(1, (const char *const[]) {ref_rule->code}, &c.points);
+			c.result = c.points;
+			c.at = at;
+			c.counterparty = referred_by;
+			c.reason = "referee";
+			c.qualifies = true;
+			c.is_earning = true;
+			credit_write(p, &a, &c);
+		}
+	}
+	return true;
+}
+
+/* Lock the member, enrolling it first when unknown (earning operations). */
+void
+member_get_or_enroll(Program *p, const char *member, TimestampTz at,
+					 Account *a, Account *referrer)
+{
+	if (account_lock(p, member, a, referrer))
+		return;
+	member_enroll(p, member, at, false, 0, NULL);
+	if (!account_lock(p, member, a, referrer))
+		elog(ERROR, "loyalty: member \"%s\" vanished after enrolment", member);
+}
+
+/*
+ * The referee's first purchase (purchase_points credited) pays its
+ * referrer referrer_points + rounding(points × referrer_share), once.
+ */
+void
+referral_pay(Program *p, Account *referee, Account *referrer, int64 purchase_points,
+			 TimestampTz at)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
+	const Rule *r;
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(referee->member);
+	plan_get(&plan_referral_paid,
+			 "UPDATE loyalty.account SET referral_paid = true "
+			 "WHERE program_id = $1 AND member = $2",
+			 2, types);
+	if (SPI_execute_plan(plan_referral_paid, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "loyalty: updating referral failed");
+	referee->referral_paid = true;
+
+	r = referral_rule(p, at);
+	if (referrer->found && r != NULL)
+	{
+		int64		pts;
+		int64		share;
+		Credit		rc = {0};
+
+		share = num_round_div(num_mul(num_int64(purchase_points), r->referrer_share),
+							  num_one(), p->rounding);
+		if (pg_add_s64_overflow(r->referrer_points, share, &pts))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("referral payout of rule \"%s\" is out of range", cut(r->code)),
+					 errdetail("The referee's first purchase earned " INT64_FORMAT " points.",
+							   purchase_points)));
+		if (pts > 0)
+		{
+			rc.kind = "referral";
+			rc.points = pts;
+			rc.result = pts;
+			rc.at = at;
+			rc.counterparty = referee->member;
+			rc.reason = "referrer";
+			rc.detail = rules_json(1, (const char *const[]) {r->code}, &pts);
+			rc.qualifies = true;
+			rc.is_earning = true;
+			credit_write(p, referrer, &rc);
+		}
+	}
+}

@@ -1,0 +1,17 @@
+/*
+ * ops.h — the operations as C functions, for callers inside the extension
+ * (the orders trigger).  They run connected to SPI, with the extension's
+ * privileges, after the caller checked the arguments like the SQL
+ * functions do.
+ */
+#ifndef LOYALTY_OPS_H
+#define LOYALTY_OPS_H
+
+#include "loyalty.h"
+
+extern int64 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
+					 TimestampTz at, const char *category);
+extern int64 op_refund(Program *p, const char *member, const char *original_ref,
+					   Numeric amount, const char *ref, TimestampTz at);
+
+#endif
