@@ -6,6 +6,7 @@
  */
 #include "loyalty.h"
 
+#include "common/int.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 
@@ -66,8 +67,12 @@ local_midnight(pg_tz *tz, int year, int month, int day)
 }
 
 /*
- * t + iv computed on the local calendar: "3 years" from 2026-03-01 10:00
- * local is 2029-03-01 10:00 local, whatever the DST offsets in between.
+ * t + iv as PostgreSQL's timestamptz + interval computes it with the
+ * program's zone as TimeZone: months and days are calendar steps on the
+ * local calendar ("3 years" from 2026-03-01 10:00 local is 2029-03-01 10:00
+ * local, "1 day" is the same local time the next day, whatever the DST
+ * offsets in between), then hours, minutes and seconds are elapsed time
+ * ("24 hours" is 24 real hours across a DST change).
  */
 TimestampTz
 local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv)
@@ -78,39 +83,54 @@ local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv)
 	Timestamp	local;
 	Timestamp	shifted = 0;
 	TimestampTz result;
+	Interval	calendar = *iv;
 
+	calendar.time = 0;
 	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
 		tm2timestamp(&tm, fsec, NULL, &local) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	PG_TRY();
+	if (calendar.month == 0 && calendar.day == 0)
+		result = t;
+	else
 	{
-		shifted = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
-														TimestampGetDatum(local),
-														PointerGetDatum(iv)));
+		PG_TRY();
+		{
+			shifted = DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval,
+															TimestampGetDatum(local),
+															PointerGetDatum(&calendar)));
+		}
+		PG_CATCH();
+		{
+			/* replace "timestamp out of range" by one naming the values */
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("date out of range: %s + %s",
+							timestamptz_to_str(t),
+							DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
+		}
+		PG_END_TRY();
+		if (TIMESTAMP_NOT_FINITE(shifted) ||
+			timestamp2tm(shifted, NULL, &tm, &fsec, NULL, NULL) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("date out of range: %s + %s", timestamptz_to_str(t),
+							DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
+		tzoff = DetermineTimeZoneOffset(&tm, tz);
+		if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0 || !IS_VALID_TIMESTAMP(result))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("date out of range for expiry")));
 	}
-	PG_CATCH();
+	if (iv->time != 0)
 	{
-		/* replace "timestamp out of range" by one naming the values */
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("date out of range: %s + %s",
-						timestamptz_to_str(t),
-						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
+		if (pg_add_s64_overflow(result, iv->time, &result) || !IS_VALID_TIMESTAMP(result))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("date out of range: %s + %s", timestamptz_to_str(t),
+							DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
 	}
-	PG_END_TRY();
-	if (TIMESTAMP_NOT_FINITE(shifted) ||
-		timestamp2tm(shifted, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("date out of range: %s + %s", timestamptz_to_str(t),
-						DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(iv))))));
-	tzoff = DetermineTimeZoneOffset(&tm, tz);
-	if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0 || !IS_VALID_TIMESTAMP(result))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("date out of range for expiry")));
 	return result;
 }

@@ -302,3 +302,17 @@ WHERE p.code = 'ranges' AND member = 'friend';
 -- an existing member's referrer is ignored, even an unknown one
 SELECT pg_temp.err($$SELECT loyalty.enroll('ranges', 'friend', '2026-01-05', referred_by => 'nobody')$$);
 SELECT * FROM loyalty.verify();
+
+------------------------------------------------------------------------------
+-- #9.9 durations: days are calendar steps, hours are elapsed time (DST)
+------------------------------------------------------------------------------
+SELECT loyalty.create_program('dst_h', timezone => 'America/New_York', pending_for => '24 hours',
+                              expiry => 'fixed', expiry_after => '2 days 2 hours') > 0 AS ok;
+SELECT loyalty.create_program('dst_d', timezone => 'America/New_York', pending_for => '1 day') > 0 AS ok;
+-- 2026-03-08 02:00 local: clocks go forward one hour
+SELECT loyalty.earn('dst_h', 'm', 10, 'o', '2026-03-07 12:00-05'), loyalty.earn('dst_d', 'm', 10, 'o', '2026-03-07 12:00-05');
+SELECT p.code, l.available_at - l.earned_at AS pending_real_time,
+       l.available_at AT TIME ZONE 'America/New_York' AS available_local,
+       l.expires_at AT TIME ZONE 'America/New_York' AS expires_local
+FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
+WHERE p.code IN ('dst_h', 'dst_d') ORDER BY p.code;
