@@ -388,3 +388,17 @@ LEFT JOIN LATERAL (
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.code, r.id;
+
+-- unschedule_maintenance(), and DROP EXTENSION removes the pg_cron job
+CREATE FUNCTION loyalty.unschedule_maintenance() RETURNS boolean
+  AS 'MODULE_PATHNAME', 'loyalty_unschedule_maintenance'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+-- DROP EXTENSION loyalty removes the pg_cron job first (SPEC §4).
+CREATE FUNCTION loyalty._on_drop_extension() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_on_drop_extension'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER loyalty_drop_extension ON ddl_command_start
+  WHEN TAG IN ('DROP EXTENSION') EXECUTE FUNCTION loyalty._on_drop_extension();
+REVOKE ALL ON FUNCTION loyalty.unschedule_maintenance() FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty._on_drop_extension() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loyalty.unschedule_maintenance() TO loyalty_admin;

@@ -390,6 +390,15 @@ CREATE PROCEDURE loyalty.run_maintenance(as_of timestamptz DEFAULT pg_catalog.no
 CREATE FUNCTION loyalty.schedule_maintenance(schedule text DEFAULT '5 0 * * *') RETURNS bigint
   AS 'MODULE_PATHNAME', 'loyalty_schedule_maintenance'
   LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.unschedule_maintenance() RETURNS boolean
+  AS 'MODULE_PATHNAME', 'loyalty_unschedule_maintenance'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+-- DROP EXTENSION loyalty removes the pg_cron job first (SPEC §4).
+CREATE FUNCTION loyalty._on_drop_extension() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_on_drop_extension'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER loyalty_drop_extension ON ddl_command_start
+  WHEN TAG IN ('DROP EXTENSION') EXECUTE FUNCTION loyalty._on_drop_extension();
 
 -- verify(): members whose ledger, lots and debt disagree (none, ever).
 CREATE FUNCTION loyalty.verify()
@@ -738,6 +747,7 @@ GRANT EXECUTE ON FUNCTION
   loyalty._expire_batch(timestamptz, integer),
   loyalty._evaluate_batch(timestamptz, integer),
   loyalty.schedule_maintenance(text),
+  loyalty.unschedule_maintenance(),
   loyalty.track_orders(regclass, text, name, name, name, name, name, name, boolean),
   loyalty.untrack_orders(regclass)
   TO loyalty_admin;

@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/event_trigger.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
@@ -37,6 +38,8 @@ PG_FUNCTION_INFO_V1(loyalty_expire_points);
 PG_FUNCTION_INFO_V1(loyalty_evaluate_tiers);
 PG_FUNCTION_INFO_V1(loyalty_run_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
+PG_FUNCTION_INFO_V1(loyalty_unschedule_maintenance);
+PG_FUNCTION_INFO_V1(loyalty_on_drop_extension);
 
 static SPIPlanPtr plan_expire_lock = NULL;
 static SPIPlanPtr plan_expire_do = NULL;
@@ -673,6 +676,14 @@ loyalty_run_maintenance(PG_FUNCTION_ARGS)
 	return run_procedure(fcinfo, 10000, fns);
 }
 
+static bool
+pg_cron_installed(void)
+{
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading pg_extension failed");
+	return SPI_processed > 0;
+}
+
 /*
  * schedule_maintenance(schedule) -> pg_cron job id.  One job named
  * 'loyalty-maintenance' in this database: calling again changes its
@@ -688,9 +699,7 @@ loyalty_schedule_maintenance(PG_FUNCTION_ARGS)
 	int64		jobid;
 
 	ly_spi_connect();
-	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading pg_extension failed");
-	if (SPI_processed == 0)
+	if (!pg_cron_installed())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_cron is not installed in database \"%s\"",
@@ -705,4 +714,68 @@ loyalty_schedule_maintenance(PG_FUNCTION_ARGS)
 	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	PG_RETURN_INT64(jobid);
+}
+
+/* Remove this database's 'loyalty-maintenance' jobs; returns how many. */
+static int64
+unschedule(void)
+{
+	bool		isnull;
+
+	if (!pg_cron_installed())
+		return 0;
+	if (SPI_execute("SELECT count(cron.unschedule(j.jobid))::int8 FROM cron.job j "
+					"WHERE j.jobname = 'loyalty-maintenance' "
+					"  AND j.database = pg_catalog.current_database()",
+					false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: cron.unschedule failed");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* unschedule_maintenance() -> true when a job was removed. */
+Datum
+loyalty_unschedule_maintenance(PG_FUNCTION_ARGS)
+{
+	int64		n;
+
+	ly_spi_connect();
+	n = unschedule();
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/*
+ * Event trigger on DROP EXTENSION (ddl_command_start): dropping loyalty
+ * removes its pg_cron job, so nothing is left to fail every night.  Runs
+ * before the drop, in its transaction (a failed DROP keeps the job).
+ */
+Datum
+loyalty_on_drop_extension(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trig;
+	DropStmt   *drop;
+	ListCell   *lc;
+	bool		ours = false;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "loyalty._on_drop_extension: not called as an event trigger");
+	trig = (EventTriggerData *) fcinfo->context;
+	if (trig->parsetree == NULL || !IsA(trig->parsetree, DropStmt))
+		PG_RETURN_VOID();
+	drop = (DropStmt *) trig->parsetree;
+	if (drop->removeType != OBJECT_EXTENSION)
+		PG_RETURN_VOID();
+	foreach(lc, drop->objects)
+	{
+		Node	   *o = lfirst(lc);
+
+		if (IsA(o, String) && strcmp(strVal(o), "loyalty") == 0)
+			ours = true;
+	}
+	if (!ours)
+		PG_RETURN_VOID();
+	ly_spi_connect();
+	unschedule();
+	SPI_finish();
+	PG_RETURN_VOID();
 }

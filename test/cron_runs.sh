@@ -6,7 +6,7 @@
 # .ci/run sets these).
 set -euo pipefail
 psql_q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-echo "1..3"
+echo "1..6"
 psql_q >/dev/null 2>&1 <<'SQL'
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 DROP EXTENSION IF EXISTS loyalty CASCADE;
@@ -27,5 +27,19 @@ if [ "$n" = "1" ]; then echo "ok 2 - the job expired the lot"; else
 status=$(psql_q -c "SELECT status FROM cron.job_run_details WHERE jobid = $job ORDER BY runid DESC LIMIT 1")
 if [ "$status" = "succeeded" ]; then echo "ok 3 - pg_cron reports the run succeeded"; else
   echo "not ok 3 - run status: $status"; exit 1; fi
-psql_q -c "SELECT cron.unschedule('loyalty-maintenance')" >/dev/null
-psql_q -c "DROP EXTENSION loyalty CASCADE; DROP EXTENSION pg_cron" >/dev/null
+# unschedule_maintenance() removes it (true), then there is nothing (false)
+r=$(psql_q -c "SELECT loyalty.unschedule_maintenance()::text || ' ' || loyalty.unschedule_maintenance()::text")
+jobs=$(psql_q -c "SELECT count(*) FROM cron.job WHERE jobname = 'loyalty-maintenance'")
+if [ "$r" = "true false" ] && [ "$jobs" = 0 ]; then echo "ok 4 - unschedule_maintenance() removed the job"; else
+  echo "not ok 4 - unschedule_maintenance() said '$r', $jobs jobs left"; exit 1; fi
+# DROP EXTENSION leaves no job behind that would fail every night
+psql_q -c "SELECT loyalty.schedule_maintenance('5 0 * * *')" >/dev/null
+psql_q -c "BEGIN; DROP EXTENSION loyalty CASCADE; ROLLBACK" >/dev/null
+jobs=$(psql_q -c "SELECT count(*) FROM cron.job WHERE jobname = 'loyalty-maintenance'")
+if [ "$jobs" = 1 ]; then echo "ok 5 - a DROP EXTENSION that rolls back keeps the job"; else
+  echo "not ok 5 - $jobs jobs after a rolled-back DROP EXTENSION"; exit 1; fi
+psql_q -c "DROP EXTENSION loyalty CASCADE" >/dev/null
+jobs=$(psql_q -c "SELECT count(*) FROM cron.job WHERE jobname = 'loyalty-maintenance'")
+if [ "$jobs" = 0 ]; then echo "ok 6 - DROP EXTENSION loyalty removed the pg_cron job"; else
+  echo "not ok 6 - $jobs jobs left after DROP EXTENSION"; exit 1; fi
+psql_q -c "DROP EXTENSION pg_cron" >/dev/null

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(48);
+SELECT plan(51);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -26,6 +26,10 @@ SELECT has_function('loyalty', 'adjust', ARRAY['text','text','bigint','text','te
 SELECT has_function('loyalty', 'balance', ARRAY['text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'tier_of', ARRAY['text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'verify', ARRAY[]::text[]);
+SELECT has_function('loyalty', 'unschedule_maintenance', ARRAY[]::text[]);
+SELECT function_returns('loyalty', 'unschedule_maintenance', ARRAY[]::text[], 'boolean');
+SELECT function_privs_are('loyalty', 'unschedule_maintenance', ARRAY[]::text[],
+                          'loyalty_writer', ARRAY[]::text[]);
 
 -- return types
 SELECT function_returns('loyalty', 'create_program',
