@@ -5,7 +5,7 @@
 #ifndef LOYALTY_ACCOUNT_H
 #define LOYALTY_ACCOUNT_H
 
-#include "loyalty.h"
+#include "config_words.h"
 
 typedef struct Account
 {

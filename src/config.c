@@ -123,17 +123,6 @@ cache_reset(void)
 	cache_valid = true;
 }
 
-int
-tier_index(Program *p, const char *code)
-{
-	if (code == NULL)
-		return p->ntiers > 0 ? 0 : -1;
-	for (int i = 0; i < p->ntiers; i++)
-		if (strcmp(p->tiers[i].code, code) == 0)
-			return i;
-	return -1;
-}
-
 static Numeric
 copy_num(HeapTuple tup, TupleDesc td, int col, bool *isnull)
 {

@@ -33,3 +33,15 @@ interval_positive(const Interval *iv)
 {
 	return !interval_negative(iv) && (iv->month > 0 || iv->day > 0 || iv->time > 0);
 }
+
+/* The tier with this code (-1 when unknown; NULL: the lowest). */
+int
+tier_index(Program *p, const char *code)
+{
+	if (code == NULL)
+		return p->ntiers > 0 ? 0 : -1;
+	for (int i = 0; i < p->ntiers; i++)
+		if (strcmp(p->tiers[i].code, code) == 0)
+			return i;
+	return -1;
+}

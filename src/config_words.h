@@ -28,6 +28,8 @@ extern int	word_index(const char *val, const char *const *words, int n);
 #define AMOUNT_MAX	"1000000000000" /* thresholds, min_amount */
 #define POINTS_MAX	INT64CONST(1000000000000)	/* points of a rule */
 
+extern int	tier_index(Program *p, const char *code);	/* -1 when unknown; NULL -> 0 */
+
 extern bool interval_negative(const Interval *iv);
 extern bool interval_positive(const Interval *iv);
 

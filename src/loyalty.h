@@ -123,7 +123,6 @@ extern Program *program_get_by_id(int32 id);
 extern void config_invalidate_all(void);
 extern uint64 config_current_generation(void);
 extern Oid	loyalty_program_relid(void);
-extern int	tier_index(Program *p, const char *code);	/* -1 when unknown; NULL -> 0 */
 
 /* ---- config_parse.c: checking rule params into a Rule ---- */
 extern void rule_parse(Program *p, const char *code, const char *kind,
