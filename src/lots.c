@@ -34,9 +34,10 @@
  */
 #include "lots.h"
 
+#include "arrays.h"
+
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
@@ -416,25 +417,16 @@ void
 lots_write_corrections(Program *p, const char *member, int n, const int64 *lot_ids,
 					   const int64 *points, const TimestampTz *at, const char *reason)
 {
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *pts = palloc(sizeof(Datum) * n);
-	Datum	   *ats = palloc(sizeof(Datum) * n);
 	Datum		args[6];
 	Oid			types[6] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTOID};
 
 	if (n == 0)
 		return;
-	for (int i = 0; i < n; i++)
-	{
-		ids[i] = Int64GetDatum(lot_ids[i]);
-		pts[i] = Int64GetDatum(points[i]);
-		ats[i] = TimestampTzGetDatum(at[i]);
-	}
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(pts, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[4] = PointerGetDatum(construct_array(ats, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = int8_array(lot_ids, n);
+	args[3] = int8_array(points, n);
+	args[4] = ts_array(at, NULL, n);
 	args[5] = CStringGetTextDatum(reason);
 	plan_get(&plan_corrections,
 			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
@@ -534,23 +526,17 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 
 	if (n > 0)
 	{
-		Datum	   *ids = palloc(sizeof(Datum) * n);
-		Datum	   *rs = palloc(sizeof(Datum) * n);
-		Datum	   *es = palloc(sizeof(Datum) * n);
+		int64	   *ids = palloc(sizeof(int64) * n);
 		Datum		uargs[5];
 		Oid			utypes[5] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		for (int i = 0; i < n; i++)
-		{
-			ids[i] = Int64GetDatum(pieces[i].id);
-			rs[i] = Int64GetDatum(from_rem[i]);
-			es[i] = Int64GetDatum(from_exp[i]);
-		}
+			ids[i] = pieces[i].id;
 		uargs[0] = args[0];
 		uargs[1] = args[1];
-		uargs[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		uargs[3] = PointerGetDatum(construct_array(rs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		uargs[4] = PointerGetDatum(construct_array(es, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uargs[2] = int8_array(ids, n);
+		uargs[3] = int8_array(from_rem, n);
+		uargs[4] = int8_array(from_exp, n);
 		plan_get(&plan_take,
 				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, expired = l.expired - t.e "
 				 "FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS t(id, r, e) "
@@ -636,20 +622,13 @@ debt_reserve(Program *p, Account *a, TimestampTz at)
 	}
 	if (n > 0)
 	{
-		Datum	   *dids = palloc(sizeof(Datum) * n);
-		Datum	   *dtakes = palloc(sizeof(Datum) * n);
 		Datum		uargs[4];
 		Oid			utypes[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
 
-		for (int i = 0; i < n; i++)
-		{
-			dids[i] = Int64GetDatum(ids[i]);
-			dtakes[i] = Int64GetDatum(takes[i]);
-		}
 		uargs[0] = args[0];
 		uargs[1] = args[1];
-		uargs[2] = PointerGetDatum(construct_array(dids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		uargs[3] = PointerGetDatum(construct_array(dtakes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uargs[2] = int8_array(ids, n);
+		uargs[3] = int8_array(takes, n);
 		plan_get(&plan_reserve,
 				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, repaid = l.repaid + t.r "
 				 "FROM unnest($3::int8[], $4::int8[]) AS t(id, r) "

@@ -22,6 +22,8 @@
  */
 #include "tiers.h"
 
+#include "arrays.h"
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -98,39 +100,6 @@ arg_batch(FunctionCallInfo fcinfo, int n)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be greater than 0, not %d", b)));
 	return b;
-}
-
-static Datum
-int4_array(int32 *v, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Int32GetDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
-}
-
-static Datum
-text_array(char **v, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(v[i]);
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-ts_array(TimestampTz *v, bool *nulls, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-		d[i] = TimestampTzGetDatum(v[i]);
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 static TimestampTz
@@ -493,18 +462,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		Oid			utypes[6] = {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 		TIMESTAMPTZOID, BOOLARRAYOID};
 		Datum		uargs[6];
-		Datum	   *codes = palloc(sizeof(Datum) * n);
-		bool	   *code_nulls = palloc(sizeof(bool) * n);
-		Datum	   *chg = palloc(sizeof(Datum) * n);
-		int			dims[1] = {n};
-		int			lbs[1] = {1};
 
-		for (int i = 0; i < n; i++)
-		{
-			code_nulls[i] = new_codes[i] == NULL;
-			codes[i] = new_codes[i] ? CStringGetTextDatum(new_codes[i]) : (Datum) 0;
-			chg[i] = BoolGetDatum(changed[i]);
-		}
 		/*
 		 * The rows are found by the ctid the lock returned: a row we hold
 		 * locked FOR UPDATE cannot get a new version until we commit, so its
@@ -514,11 +472,10 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		uargs[0] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData), false,
 												   TYPALIGN_SHORT));
 		uargs[1] = text_array(members, n);
-		uargs[2] = PointerGetDatum(construct_md_array(codes, code_nulls, 1, dims, lbs, TEXTOID, -1,
-													  false, TYPALIGN_INT));
+		uargs[2] = text_array(new_codes, n);
 		uargs[3] = ts_array(untils, until_nulls, n);
 		uargs[4] = TimestampTzGetDatum(as_of);
-		uargs[5] = PointerGetDatum(construct_array(chg, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+		uargs[5] = bool_array(changed, n);
 		plan_get(&plan_tier_set,
 				 "UPDATE loyalty.account a SET "
 				 "  tier_since = CASE WHEN u.changed THEN $5 ELSE a.tier_since END, "

@@ -23,9 +23,10 @@
  */
 #include "enroll.h"
 
+#include "arrays.h"
+
 #include "catalog/pg_type.h"
 #include "common/int.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "ops.h"
@@ -275,14 +276,12 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	Balance		b;
 	LotPiece   *taken;
 	int			n;
-	Datum	   *takes,
+	int64	   *takes,
 			   *rems,
-			   *repaids,
-			   *expires,
+			   *repaids;
+	TimestampTz *expires,
 			   *earned;
 	bool	   *exp_nulls;
-	int			dims[1];
-	int			lbs[1] = {1};
 	Datum		args[10];
 	Oid			types[10] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID,
 		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
@@ -337,35 +336,33 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	 * The recipient's lots keep the expiry dates (and ages) of the sender's;
 	 * they repay the recipient's debt first, soonest-expiring first.
 	 */
-	takes = palloc(sizeof(Datum) * n);
-	rems = palloc(sizeof(Datum) * n);
-	repaids = palloc(sizeof(Datum) * n);
-	expires = palloc(sizeof(Datum) * n);
-	earned = palloc(sizeof(Datum) * n);
+	takes = palloc(sizeof(int64) * n);
+	rems = palloc(sizeof(int64) * n);
+	repaids = palloc(sizeof(int64) * n);
+	expires = palloc(sizeof(TimestampTz) * n);
+	earned = palloc(sizeof(TimestampTz) * n);
 	exp_nulls = palloc(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
 		int64		repay = Min(taken[i].take, at_.debt);
 
 		at_.debt -= repay;
-		takes[i] = Int64GetDatum(taken[i].take);
-		rems[i] = Int64GetDatum(taken[i].take - repay);
-		repaids[i] = Int64GetDatum(repay);
-		expires[i] = TimestampTzGetDatum(taken[i].expires_at);
+		takes[i] = taken[i].take;
+		rems[i] = taken[i].take - repay;
+		repaids[i] = repay;
+		expires[i] = taken[i].expires_at;
 		exp_nulls[i] = !taken[i].has_expiry;
-		earned[i] = TimestampTzGetDatum(taken[i].earned_at);
+		earned[i] = taken[i].earned_at;
 	}
-	dims[0] = n;
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(to);
 	args[2] = TimestampTzGetDatum(at);
 	args[3] = CStringGetTextDatum(ref);
-	args[4] = PointerGetDatum(construct_array(takes, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[5] = PointerGetDatum(construct_md_array(expires, exp_nulls, 1, dims, lbs, TIMESTAMPTZOID,
-												 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[6] = PointerGetDatum(construct_array(earned, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[7] = PointerGetDatum(construct_array(rems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[8] = PointerGetDatum(construct_array(repaids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = int8_array(takes, n);
+	args[5] = ts_array(expires, exp_nulls, n);
+	args[6] = ts_array(earned, NULL, n);
+	args[7] = int8_array(rems, n);
+	args[8] = int8_array(repaids, n);
 	args[9] = Int64GetDatum(points);
 	plan_get(&plan_lots_in,
 			 "WITH l AS (INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, "
