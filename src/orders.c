@@ -1242,12 +1242,14 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
-		if (td->tg_newtable == NULL)
+		if (td->tg_trigger->tgnewtable == NULL)
 			no_transition_table(td);
 		c.what = "INSERT into";
 		slot_new = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		transition_rewind(td->tg_newtable);
-		while (tuplestore_gettupleslot(td->tg_newtable, true, false, slot_new))
+		if (td->tg_newtable != NULL)	/* NULL: no rows */
+			transition_rewind(td->tg_newtable);
+		while (td->tg_newtable != NULL &&
+			   tuplestore_gettupleslot(td->tg_newtable, true, false, slot_new))
 		{
 			MemoryContextReset(rowcxt);
 			old = MemoryContextSwitchTo(rowcxt);
@@ -1265,11 +1267,11 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 		int64		nold,
 					nnew;
 
-		if (td->tg_oldtable == NULL || td->tg_newtable == NULL)
+		if (td->tg_trigger->tgoldtable == NULL || td->tg_trigger->tgnewtable == NULL)
 			no_transition_table(td);
 		c.what = "UPDATE of";
-		nold = tuplestore_tuple_count(td->tg_oldtable);
-		nnew = tuplestore_tuple_count(td->tg_newtable);
+		nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
+		nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
 		if (nold != nnew)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1279,9 +1281,12 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 					 errhint("Let every row of a tracked table that an UPDATE moves arrive in its new partition.")));
 		slot_old = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		slot_new = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		transition_rewind(td->tg_oldtable);
-		transition_rewind(td->tg_newtable);
-		for (;;)
+		if (nold > 0)
+		{
+			transition_rewind(td->tg_oldtable);
+			transition_rewind(td->tg_newtable);
+		}
+		while (nold > 0)
 		{
 			bool		has_old = tuplestore_gettupleslot(td->tg_oldtable, true, false, slot_old);
 			bool		has_new = tuplestore_gettupleslot(td->tg_newtable, true, false, slot_new);
@@ -1306,12 +1311,14 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
-		if (td->tg_oldtable == NULL)
+		if (td->tg_trigger->tgoldtable == NULL)
 			no_transition_table(td);
 		c.what = "DELETE from";
 		slot_old = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		transition_rewind(td->tg_oldtable);
-		while (tuplestore_gettupleslot(td->tg_oldtable, true, false, slot_old))
+		if (td->tg_oldtable != NULL)	/* NULL: no rows */
+			transition_rewind(td->tg_oldtable);
+		while (td->tg_oldtable != NULL &&
+			   tuplestore_gettupleslot(td->tg_oldtable, true, false, slot_old))
 		{
 			MemoryContextReset(rowcxt);
 			old = MemoryContextSwitchTo(rowcxt);
