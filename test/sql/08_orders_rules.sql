@@ -23,14 +23,14 @@ CREATE FUNCTION pg_temp.rows(prog text) RETURNS bigint LANGUAGE sql AS $f$
   SELECT count(*) FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
   WHERE p.code = prog
 $f$;
-SELECT loyalty.create_program('r') > 0 AS ok;
+SELECT loyalty.create_program('o_r') > 0 AS ok;
 
 -------------------------------------------------------------------------------
 -- 1: NULL member or ref in an UPDATE, rows from before and after tracking
 -------------------------------------------------------------------------------
 CREATE TABLE ord2 (no text, cust text, amt numeric, refunded numeric DEFAULT 0);
 INSERT INTO ord2 VALUES ('n1', 'k1', 100, 0);
-SELECT loyalty.track_orders('ord2', 'r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true);
+SELECT loyalty.track_orders('ord2', 'o_r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true);
 SELECT pg_temp.err($$UPDATE ord2 SET cust = NULL, refunded = 100$$);
 SELECT pg_temp.err($$UPDATE ord2 SET no = NULL$$);
 SELECT pg_temp.err($$INSERT INTO ord2 VALUES (NULL, 'k1', 10, 0)$$);
@@ -41,25 +41,25 @@ SELECT * FROM ord2 ORDER BY no;
 -- rows from before tracking, never backfilled: outside the program
 CREATE TABLE ord3 (no text, cust text, amt numeric, refunded numeric DEFAULT 0);
 INSERT INTO ord3 VALUES (NULL, 'k2', 40, 0), ('m1', 'k2', 30, 0), ('m2', NULL, 20, 0);
-SELECT loyalty.track_orders('ord3', 'r', 'cust', 'amt', 'no', refund_column => 'refunded');
+SELECT loyalty.track_orders('ord3', 'o_r', 'cust', 'amt', 'no', refund_column => 'refunded');
 SELECT pg_temp.err($$UPDATE ord3 SET refunded = 10 WHERE no IS NULL$$);
 SELECT pg_temp.err($$UPDATE ord3 SET cust = NULL WHERE no = 'm1'$$);
 SELECT pg_temp.err($$UPDATE ord3 SET amt = NULL, refunded = NULL$$);
 SELECT pg_temp.err($$DELETE FROM ord3 WHERE no = 'm2'$$);
-SELECT count(*) AS ord3_ledger_rows FROM loyalty.ledger WHERE ref IN ('m1', 'm2');
+SELECT count(*) AS ord3_ledger_rows FROM pg_temp.ledger('o_r') WHERE ref IN ('m1', 'm2');
 -- a backfill earns what can earn and fails on a row that cannot
-SELECT pg_temp.err($$SELECT loyalty.track_orders('ord3', 'r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
+SELECT pg_temp.err($$SELECT loyalty.track_orders('ord3', 'o_r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
 DELETE FROM ord3 WHERE no IS NULL OR cust IS NULL;
-SELECT pg_temp.err($$SELECT loyalty.track_orders('ord3', 'r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
-SELECT * FROM pg_temp.ledger('r');
+SELECT pg_temp.err($$SELECT loyalty.track_orders('ord3', 'o_r', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
+SELECT * FROM pg_temp.ledger('o_r');
 
 -------------------------------------------------------------------------------
 -- 16: member, ref and amount changes, TRUNCATE
 -------------------------------------------------------------------------------
-SELECT loyalty.create_program('mv', points_per_unit => 2) > 0 AS ok;
+SELECT loyalty.create_program('o_mv', points_per_unit => 2) > 0 AS ok;
 CREATE TABLE sales (id serial PRIMARY KEY, member text, amount numeric(10, 2), ref text,
                     refunded numeric(10, 2) DEFAULT 0, cat text, at timestamptz DEFAULT '2026-03-01');
-SELECT loyalty.track_orders('sales', 'mv', 'member', 'amount', 'ref', 'at', 'cat', 'refunded');
+SELECT loyalty.track_orders('sales', 'o_mv', 'member', 'amount', 'ref', 'at', 'cat', 'refunded');
 INSERT INTO sales (member, amount, ref) VALUES ('amy', 100, 'S1'), ('ben', 200, 'S2'), ('ben', 50, 'S3');
 UPDATE sales SET refunded = 20 WHERE ref = 'S1';
 -- another member: amy's order is reversed (what is left of it), cat earns it
@@ -70,8 +70,8 @@ UPDATE sales SET ref = 'S2b' WHERE ref = 'S2';
 UPDATE sales SET member = 'dan', ref = 'S3d', refunded = 10 WHERE ref = 'S3';
 -- the changed order refunds exactly on DELETE
 DELETE FROM sales WHERE ref = 'S1';
-SELECT member, kind, points, ref, amount FROM pg_temp.ledger('mv');
-SELECT m, loyalty.balance('mv', m) FROM unnest(ARRAY['amy', 'ben', 'cat', 'dan']) m;
+SELECT member, kind, points, ref, amount FROM pg_temp.ledger('o_mv');
+SELECT m, loyalty.balance('o_mv', m) FROM unnest(ARRAY['amy', 'ben', 'cat', 'dan']) m;
 -- the amount of an order cannot change; a category or time change recomputes nothing
 SELECT pg_temp.err($$UPDATE sales SET amount = 150 WHERE ref = 'S2b'$$);
 SELECT pg_temp.err($$UPDATE sales SET amount = NULL WHERE ref = 'S2b'$$);
@@ -87,26 +87,39 @@ SELECT pg_temp.err($$INSERT INTO sales (member, amount, ref) VALUES ('eve', 5, '
 -- TRUNCATE is refused; DELETE refunds
 SELECT pg_temp.err($$TRUNCATE sales$$);
 SELECT count(*) AS rows_kept FROM sales;
-SELECT member, kind, points, ref FROM pg_temp.ledger('mv') WHERE kind = 'refund' OR ref LIKE 'E%';
+SELECT member, kind, points, ref FROM pg_temp.ledger('o_mv') WHERE kind = 'refund' OR ref LIKE 'E%';
 -- INSERT ... ON CONFLICT DO UPDATE: the update part is an UPDATE
 CREATE UNIQUE INDEX sales_ref ON sales (member, ref);
 INSERT INTO sales (member, amount, ref, refunded) VALUES ('ben', 200, 'S2b', 50), ('fay', 30, 'F1', 0)
 ON CONFLICT (member, ref) DO UPDATE SET refunded = EXCLUDED.refunded;
-SELECT member, kind, points, ref FROM pg_temp.ledger('mv') WHERE ref LIKE 'S2b%' OR ref LIKE 'F1%';
+SELECT member, kind, points, ref FROM pg_temp.ledger('o_mv') WHERE ref LIKE 'S2b%' OR ref LIKE 'F1%';
+-- MERGE: its inserts earn, its deletes refund; statements that change no row do nothing
+CREATE TEMP TABLE incoming (member text, amount numeric, ref text);
+INSERT INTO incoming VALUES ('fay', 30, 'F1'), ('gus', 40, 'G1');
+MERGE INTO sales s USING incoming i ON s.member = i.member AND s.ref = i.ref
+WHEN MATCHED THEN DELETE
+WHEN NOT MATCHED THEN INSERT (member, amount, ref) VALUES (i.member, i.amount, i.ref);
+UPDATE sales SET refunded = 1 WHERE false;
+DELETE FROM sales WHERE false;
+INSERT INTO sales (member, amount, ref) SELECT member, amount, ref FROM incoming WHERE false;
+SELECT member, kind, points, ref FROM pg_temp.ledger('o_mv') WHERE ref LIKE 'F1%' OR ref LIKE 'G1%';
+-- two rows swapping their orders: each new order is known already
+DROP INDEX sales_ref;
+SELECT pg_temp.err($$UPDATE sales SET member = CASE member WHEN 'ben' THEN 'eve' ELSE 'ben' END WHERE ref = 'S2b'$$);
 
 -------------------------------------------------------------------------------
 -- 7: refunds in steps, re-tracking, a refund column that goes down
 -------------------------------------------------------------------------------
-SELECT loyalty.create_program('rf') > 0 AS ok;
+SELECT loyalty.create_program('o_rf') > 0 AS ok;
 CREATE TABLE refunds (no text, cust text, amt numeric(10, 2), refunded numeric(10, 2) DEFAULT 0);
-SELECT loyalty.track_orders('refunds', 'rf', 'cust', 'amt', 'no', refund_column => 'refunded');
+SELECT loyalty.track_orders('refunds', 'o_rf', 'cust', 'amt', 'no', refund_column => 'refunded');
 INSERT INTO refunds VALUES ('A-9', 'm', 100, 0);
 UPDATE refunds SET refunded = 10;
 UPDATE refunds SET refunded = 25;
-SELECT pg_temp.rows('rf') AS rows_before \gset
-SELECT pg_temp.err($$SELECT loyalty.track_orders('refunds', 'rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
-SELECT pg_temp.err($$SELECT loyalty.track_orders('refunds', 'rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
-SELECT pg_temp.rows('rf') = :rows_before AS backfill_wrote_nothing;
+SELECT pg_temp.rows('o_rf') AS rows_before \gset
+SELECT pg_temp.err($$SELECT loyalty.track_orders('refunds', 'o_rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
+SELECT pg_temp.err($$SELECT loyalty.track_orders('refunds', 'o_rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true)$$);
+SELECT pg_temp.rows('o_rf') = :rows_before AS backfill_wrote_nothing;
 -- 0 -> 20 -> 10: a refund cannot be taken back; -> 20 again changes nothing; -> 30 refunds 10
 INSERT INTO refunds VALUES ('B-1', 'm', 100, 0);
 UPDATE refunds SET refunded = 20 WHERE no = 'B-1';
@@ -116,13 +129,13 @@ SELECT pg_temp.err($$UPDATE refunds SET refunded = 20 WHERE no = 'B-1'$$);
 SELECT pg_temp.err($$UPDATE refunds SET refunded = 30 WHERE no = 'B-1'$$);
 SELECT pg_temp.err($$UPDATE refunds SET refunded = 101 WHERE no = 'B-1'$$);
 -- a refund made by a direct call is reconciled: the column is a cumulative target
-SELECT loyalty.refund('rf', 'm', 'B-1', 5, 'manual-1');
+SELECT loyalty.refund('o_rf', 'm', 'B-1', 5, 'manual-1');
 SELECT pg_temp.err($$UPDATE refunds SET refunded = 40 WHERE no = 'B-1'$$);
 -- an order inserted already partly refunded; too much refunded is LY006
 INSERT INTO refunds VALUES ('C-1', 'm', 80, 30);
 SELECT pg_temp.err($$INSERT INTO refunds VALUES ('C-2', 'm', 80, 90)$$);
 SELECT pg_temp.err($$INSERT INTO refunds VALUES ('C-2', 'm', 80, -1)$$);
-SELECT member, kind, points, ref, amount FROM pg_temp.ledger('rf');
+SELECT member, kind, points, ref, amount FROM pg_temp.ledger('o_rf');
 -- changes made while untracked: a refund raised is picked up by the backfill;
 -- an order whose row now disagrees with the ledger is left alone (one WARNING)
 SELECT loyalty.untrack_orders('refunds');
@@ -130,53 +143,54 @@ UPDATE refunds SET refunded = 50 WHERE no = 'C-1';
 UPDATE refunds SET amt = 120 WHERE no = 'A-9';
 UPDATE refunds SET refunded = 0 WHERE no = 'B-1';
 INSERT INTO refunds VALUES ('D-1', 'm', 10, 0);
-SELECT loyalty.track_orders('refunds', 'rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true);
-SELECT member, kind, points, ref, amount FROM pg_temp.ledger('rf') WHERE ref LIKE 'C-1%' OR ref LIKE 'D-1%';
-SELECT loyalty.balance('rf', 'm') AS balance_m;
+SELECT loyalty.track_orders('refunds', 'o_rf', 'cust', 'amt', 'no', refund_column => 'refunded', backfill => true);
+SELECT member, kind, points, ref, amount FROM pg_temp.ledger('o_rf') WHERE ref LIKE 'C-1%' OR ref LIKE 'D-1%';
+SELECT loyalty.balance('o_rf', 'm') AS balance_m;
 
 -------------------------------------------------------------------------------
 -- 15: a timestamp at column is the program's local time, a date its local
 -- midnight, whatever the session's TimeZone
 -------------------------------------------------------------------------------
-SELECT loyalty.create_program('sh', timezone => 'Asia/Shanghai') > 0 AS ok;
+SELECT loyalty.create_program('o_sh', timezone => 'Asia/Shanghai') > 0 AS ok;
 CREATE TABLE naive (no text, cust text, amt numeric, at timestamp, day date);
 INSERT INTO naive VALUES ('T0', 'm', 10, '2026-03-01 10:00', '2026-03-01');
 SET TIME ZONE 'America/New_York';
-SELECT loyalty.track_orders('naive', 'sh', 'cust', 'amt', 'no', 'at', backfill => true);
+SELECT loyalty.track_orders('naive', 'o_sh', 'cust', 'amt', 'no', 'at', backfill => true);
 INSERT INTO naive VALUES ('T1', 'm', 10, '2026-03-01 10:00', '2026-03-01');
 SET TIME ZONE 'Europe/Berlin';
 INSERT INTO naive VALUES ('T2', 'm', 10, '2026-07-01 23:30', '2026-07-01');
 SELECT pg_temp.err($$INSERT INTO naive VALUES ('T3', 'm', 10, 'infinity', '2026-07-01')$$);
 CREATE TABLE dated (no text, cust text, amt numeric, day date);
-SELECT loyalty.track_orders('dated', 'sh', 'cust', 'amt', 'no', 'day');
+SELECT loyalty.track_orders('dated', 'o_sh', 'cust', 'amt', 'no', 'day');
 INSERT INTO dated VALUES ('D1', 'm', 10, '2026-03-01');
 SET TIME ZONE 'UTC';
 SELECT ref, at FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-WHERE p.code = 'sh' ORDER BY l.id;
+WHERE p.code = 'o_sh' ORDER BY l.id;
 
 -------------------------------------------------------------------------------
 -- column types: integers, char(n), varchar, floats, domains
 -------------------------------------------------------------------------------
-SELECT loyalty.create_program('ty') > 0 AS ok;
+SELECT loyalty.create_program('o_ty') > 0 AS ok;
 CREATE DOMAIN price AS numeric(10, 2) CHECK (VALUE >= 0);
 CREATE DOMAIN order_no AS varchar(30);
 CREATE TABLE typed (cust bigint, amt price, no order_no, code char(8), qty int, f float8, cat smallint);
-SELECT loyalty.track_orders('typed', 'ty', 'cust', 'amt', 'no', category_column => 'cat');
+SELECT loyalty.track_orders('typed', 'o_ty', 'cust', 'amt', 'no', category_column => 'cat');
 INSERT INTO typed VALUES (42, 12.50, 'N-1', 'AB', 1, 0.1, 7);
-SELECT loyalty.track_orders('typed', 'ty', 'cust', 'f', 'code');
+SELECT loyalty.track_orders('typed', 'o_ty', 'cust', 'f', 'code');
 INSERT INTO typed VALUES (42, 1, 'N-2', 'AB', 1, 0.5, 7), (43, 1, 'N-3', 'CD', 1, 20.75, 7);
-SELECT loyalty.track_orders('typed', 'ty', 'qty', 'qty', 'cust');
+SELECT loyalty.track_orders('typed', 'o_ty', 'qty', 'qty', 'cust');
 INSERT INTO typed VALUES (44, 1, 'N-4', 'EF', 3, 1, 7);
 SELECT member, kind, points, ref, amount, category
-FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'ty' ORDER BY l.id;
+FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'o_ty' ORDER BY l.id;
 -- refs of 200 characters: the refund refs derived from them stay within 200
 CREATE TABLE longref (cust text, amt numeric, no text, refunded numeric DEFAULT 0);
-SELECT loyalty.track_orders('longref', 'ty', 'cust', 'amt', 'no', refund_column => 'refunded');
+SELECT loyalty.track_orders('longref', 'o_ty', 'cust', 'amt', 'no', refund_column => 'refunded');
 INSERT INTO longref VALUES ('L', 100, repeat('x', 200)), ('L', 100, repeat('y', 195));
 UPDATE longref SET refunded = 10;
 DELETE FROM longref;
 SELECT kind, points, length(ref) AS ref_length, left(ref, 5) || '...' || right(ref, 12) AS ref
-FROM loyalty.ledger WHERE member = 'L' ORDER BY id;
+FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
+WHERE p.code = 'o_ty' AND l.member = 'L' ORDER BY l.id;
 SELECT pg_temp.err($$INSERT INTO longref VALUES ('L', 100, repeat('z', 201))$$);
 SELECT pg_temp.err($$INSERT INTO longref VALUES ('L', 100, '')$$);
 SELECT pg_temp.err($$INSERT INTO longref VALUES ('L', 'NaN', 'nan')$$);
@@ -184,9 +198,9 @@ SELECT pg_temp.err($$INSERT INTO longref VALUES ('L', 'NaN', 'nan')$$);
 -------------------------------------------------------------------------------
 -- bulk INSERT ... SELECT and COPY, transition tables spilled to disk
 -------------------------------------------------------------------------------
-SELECT loyalty.create_program('bulk') > 0 AS ok;
+SELECT loyalty.create_program('o_bulk') > 0 AS ok;
 CREATE TABLE bulk (member text, amount numeric, ref text, placed timestamptz);
-SELECT loyalty.track_orders('bulk', 'bulk', 'member', 'amount', 'ref', 'placed');
+SELECT loyalty.track_orders('bulk', 'o_bulk', 'member', 'amount', 'ref', 'placed');
 SET work_mem = '64kB';
 INSERT INTO bulk SELECT 'b' || (g % 100), 10 + g % 7, 'R' || g,
                         timestamptz '2026-05-01' + g * interval '1 minute'
@@ -595,16 +609,17 @@ c29	4.99	CP399	2026-06-08 15:00:00+00
 c30	5.00	CP400	2026-06-09 16:00:00+00
 \.
 SELECT count(*) AS orders, sum(floor(amount)) AS expected_points FROM bulk;
-SELECT count(*) AS earns, sum(points) AS points FROM pg_temp.ledger('bulk') WHERE kind = 'earn';
-SELECT count(*) AS at_from_rows FROM loyalty.ledger l JOIN bulk b ON b.ref = l.ref AND b.placed = l.at;
+SELECT count(*) AS earns, sum(points) AS points FROM pg_temp.ledger('o_bulk') WHERE kind = 'earn';
+SELECT count(*) AS at_from_rows FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
+JOIN bulk b ON b.ref = l.ref AND b.placed = l.at WHERE p.code = 'o_bulk';
 DELETE FROM bulk WHERE ref LIKE 'CP%';
-SELECT count(*) AS refunds, sum(points) AS points FROM pg_temp.ledger('bulk') WHERE kind = 'refund';
+SELECT count(*) AS refunds, sum(points) AS points FROM pg_temp.ledger('o_bulk') WHERE kind = 'refund';
 
 -------------------------------------------------------------------------------
 -- loyalty.tracked_orders
 -------------------------------------------------------------------------------
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'loyalty' AND table_name = 'tracked_orders' ORDER BY ordinal_position;
-SELECT * FROM loyalty.tracked_orders ORDER BY relid::text;
+SELECT * FROM loyalty.tracked_orders WHERE program LIKE 'o\_%' ORDER BY relid::text;
 
 SELECT * FROM loyalty.verify();
