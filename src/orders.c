@@ -2002,8 +2002,8 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("loyalty._orders_dropped() must be called as an event trigger")));
-	/* DROP EXTENSION loyalty, or an update in the middle: nothing to keep right */
-	if (!tracked_table_exists())
+	/* DROP EXTENSION loyalty, loyalty's own update scripts: nothing to keep right */
+	if (creating_extension || !tracked_table_exists())
 		PG_RETURN_VOID();
 
 	ly_spi_connect();

@@ -70,6 +70,17 @@ SELECT loyalty.track_orders('att.porders', 'o_sec', 'cust', 'amt', 'no', 'day');
 INSERT INTO att.porders VALUES ('m1', 100, 'p1', '2026-02-01'), ('m1', 50, 'p2', '2026-08-01');
 SELECT pg_temp.err($$ALTER TABLE att.porders ALTER COLUMN no TYPE att.ref2 USING ROW(no)::att.ref2$$);
 SELECT pg_temp.err($$DELETE FROM att.porders WHERE no = 'p1'$$);
+-- the backfill reads as the caller: an owner that revoked its own SELECT cannot backfill
+CREATE TABLE att.closed (cust text, amt numeric, no text);
+INSERT INTO att.closed VALUES ('m2', 5, 'c1');
+REVOKE SELECT ON att.closed FROM ly_attacker;
+SELECT pg_temp.err($$SELECT loyalty.track_orders('att.closed', 'o_sec', 'cust', 'amt', 'no', backfill => true)$$);
+-- a backfill that fails half-way (a row that cannot earn) leaves the caller who it was
+GRANT SELECT ON att.closed TO ly_attacker;
+INSERT INTO att.closed VALUES (NULL, 5, 'c2');
+SELECT pg_temp.err($$SELECT loyalty.track_orders('att.closed', 'o_sec', 'cust', 'amt', 'no', backfill => true)$$);
+SELECT current_user;
+SELECT count(*) AS closed_tracked FROM loyalty.tracked_orders WHERE relid = 'att.closed'::regclass;
 -- the view of tracked tables is readable by loyalty_admin
 SELECT relid, program, member_column, amount_column, ref_column, at_column FROM loyalty.tracked_orders
 WHERE program = 'o_sec';
