@@ -108,8 +108,7 @@ JOIN loyalty.program p ON p.id = t.program_id;
 -- trigger); track/untrack run as their caller; two event trigger functions.
 CREATE OR REPLACE FUNCTION loyalty._orders_trigger() RETURNS trigger
   AS 'MODULE_PATHNAME', 'loyalty_orders_trigger'
-  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-  SET enable_seqscan = off;
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION loyalty.track_orders(orders regclass, program text,
                                      member_column name, amount_column name, ref_column name,
                                      at_column name DEFAULT NULL,
