@@ -57,15 +57,29 @@
  * caller's user id.  The trigger functions are SECURITY DEFINER and evaluate
  * nothing the app defined: the transition tuplestores are read directly,
  * the column types are checked to be built-in ones (or domains over them)
- * and the values converted by built-in C functions, never by a cast.
+ * and the values converted by built-in C functions, never by a cast.  The
+ * event trigger functions are SECURITY DEFINER too, so that a partition
+ * gets the triggers whoever creates or attaches it; they read catalogs and
+ * loyalty's tables and run CREATE TRIGGER, nothing else.
+ *
+ * Locking
+ * -------
+ * track_orders and untrack_orders take SHARE ROW EXCLUSIVE on the table and
+ * its partitions (what CREATE TRIGGER takes) after the privilege checks and
+ * before reading it, so the app's writes wait for the tracking and its
+ * backfill to commit and no row falls in between.  The trigger locks
+ * nothing itself: earn() and refund() lock the member.  Two transactions
+ * inserting the same order: the second one's earn() replays the first's,
+ * which order_new() notices (the earn row is not its transaction's): LY005.
  *
  * Memory and SPI
  * --------------
  * Every SPI call switches CurrentMemoryContext back to the SPI procedure
  * context and keeps its result until freed, so the helpers that call SPI
  * restore the caller's context and free their results; the row loops work
- * in a context reset per row, so a COPY of a million rows runs in constant
- * memory.  The tracked-table configuration is cached per backend and
+ * in a context reset per row, so the memory of a statement does not grow
+ * with its number of rows (the transition tables spill to disk past
+ * work_mem).  The tracked-table configuration is cached per backend and
  * dropped whenever the configuration generation moves (config.c); callers
  * get a copy, so a reload in the middle of a statement cannot pull it away.
  */
@@ -358,7 +372,7 @@ loyalty_namespace(void)
 	return get_namespace_oid("loyalty", true);
 }
 
-/* loyalty.tracked_table, InvalidOid when it is not there (mid-upgrade, dropped). */
+/* Whether loyalty.tracked_table is there (not during DROP EXTENSION or an update script). */
 static bool
 tracked_table_exists(void)
 {
@@ -1627,7 +1641,10 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	fn = orders_trigger_fn();
 	if (!OidIsValid(fn))
-		elog(ERROR, "loyalty: function loyalty._orders_trigger() is missing");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("function loyalty._orders_trigger() does not exist"),
+				 errhint("Reinstall the extension (ALTER EXTENSION loyalty UPDATE, or DROP and CREATE EXTENSION).")));
 	user_switch_init(&u);
 	as_owner(&u);
 	c.p = program_get(prog);
