@@ -134,5 +134,8 @@ TRUNCATE po;
 
 SELECT m, loyalty.balance('o_pt', m) FROM unnest(ARRAY['ann', 'bob', 'cy', 'dee', 'eve', 'fay', 'gil', 'hal']) m;
 SELECT * FROM loyalty.verify();
+DROP TABLE plain, dom_orders;
+DROP DOMAIN pt_amount;
+SELECT count(*) AS still_tracked FROM loyalty.tracked_orders WHERE program = 'o_pt';
 DROP SERVER ly_dummy;
 DROP FOREIGN DATA WRAPPER ly_dummy;

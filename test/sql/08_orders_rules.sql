@@ -620,6 +620,7 @@ SELECT count(*) AS refunds, sum(points) AS points FROM pg_temp.ledger('o_bulk') 
 -------------------------------------------------------------------------------
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'loyalty' AND table_name = 'tracked_orders' ORDER BY ordinal_position;
-SELECT * FROM loyalty.tracked_orders WHERE program LIKE 'o\_%' ORDER BY relid::text;
+SELECT * FROM loyalty.tracked_orders
+WHERE program IN ('o_r', 'o_mv', 'o_rf', 'o_sh', 'o_ty', 'o_bulk') ORDER BY relid::text;
 
 SELECT * FROM loyalty.verify();
