@@ -69,18 +69,6 @@ CREATE TABLE loyalty.rule (
   PRIMARY KEY (program_id, code)
 );
 
--- Orders tables of the app that earn points through loyalty._orders_trigger.
-CREATE TABLE loyalty.tracked_orders (
-  relid           regclass PRIMARY KEY,      -- regclass: survives dump and restore
-  program_id      integer  NOT NULL REFERENCES loyalty.program(id) ON DELETE CASCADE,
-  member_column   text     NOT NULL,
-  amount_column   text     NOT NULL,
-  ref_column      text     NOT NULL,
-  at_column       text,
-  category_column text,
-  refund_column   text
-);
-
 -------------------------------------------------------------------------------
 -- Member-scoped tables: (program_id, member) leads every primary and unique
 -- key, so they can be distributed by member.
@@ -221,8 +209,6 @@ CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loya
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 CREATE TRIGGER rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.rule
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
-CREATE TRIGGER tracked_orders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_orders
-  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 
 -------------------------------------------------------------------------------
 -- Configuration API
@@ -345,8 +331,33 @@ CREATE FUNCTION loyalty.tier_of(program text, member text, at timestamptz DEFAUL
   SET enable_seqscan = off;
 
 -------------------------------------------------------------------------------
--- Orders tables the app already has
+-- Orders tables the app already has (src/orders.c; README "Orders tables the
+-- app already has").  track_orders / untrack_orders run as their caller, who
+-- must own the table; loyalty._orders_trigger() is put on the table and on
+-- every partition as four statement triggers (AFTER INSERT / UPDATE / DELETE
+-- with transition tables, BEFORE TRUNCATE); two event triggers keep them
+-- right when partitions come and go, columns change or tables are dropped.
 -------------------------------------------------------------------------------
+CREATE TABLE loyalty.tracked_table (
+  relid           regclass PRIMARY KEY,      -- regclass: survives dump and restore
+  program_id      integer  NOT NULL REFERENCES loyalty.program(id) ON DELETE CASCADE,
+  member_column   text     NOT NULL,
+  amount_column   text     NOT NULL,
+  ref_column      text     NOT NULL,
+  at_column       text,
+  category_column text,
+  refund_column   text
+);
+CREATE TRIGGER tracked_table_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_table', '');
+
+CREATE VIEW loyalty.tracked_orders AS
+SELECT t.relid, p.code AS program, t.member_column, t.amount_column, t.ref_column,
+       t.at_column, t.category_column, t.refund_column
+FROM loyalty.tracked_table t
+JOIN loyalty.program p ON p.id = t.program_id;
+
 CREATE FUNCTION loyalty._orders_trigger() RETURNS trigger
   AS 'MODULE_PATHNAME', 'loyalty_orders_trigger'
   LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
@@ -357,10 +368,22 @@ CREATE FUNCTION loyalty.track_orders(orders regclass, program text,
                                      refund_column name DEFAULT NULL,
                                      backfill boolean DEFAULT false) RETURNS void
   AS 'MODULE_PATHNAME', 'loyalty_track_orders'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION loyalty.untrack_orders(orders regclass) RETURNS void
   AS 'MODULE_PATHNAME', 'loyalty_untrack_orders'
-  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION loyalty._orders_ddl() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_orders_ddl'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty._orders_dropped() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_orders_dropped'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER loyalty_orders_ddl ON ddl_command_end
+  WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE', 'ALTER FOREIGN TABLE')
+  EXECUTE FUNCTION loyalty._orders_ddl();
+CREATE EVENT TRIGGER loyalty_orders_dropped ON sql_drop
+  EXECUTE FUNCTION loyalty._orders_dropped();
 
 -------------------------------------------------------------------------------
 -- Scheduled work.  The procedures commit per batch, so they cannot be
@@ -774,7 +797,8 @@ GRANT EXECUTE ON FUNCTION
   loyalty.schedule_maintenance(text),
   loyalty.unschedule_maintenance(),
   loyalty.track_orders(regclass, text, name, name, name, name, name, name, boolean),
-  loyalty.untrack_orders(regclass)
+  loyalty.untrack_orders(regclass),
+  loyalty._orders_trigger()        -- track_orders creates the triggers as the table's owner
   TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
   loyalty.expire_points(timestamptz, integer),
@@ -786,6 +810,7 @@ GRANT SELECT ON loyalty.member_summary, loyalty.statement, loyalty.expiring_poin
   loyalty.activity_daily, loyalty.tier_distribution, loyalty.tier_history,
   loyalty.leaderboard, loyalty.rule_stats
   TO loyalty_reader;
+GRANT SELECT ON loyalty.tracked_orders TO loyalty_admin;
 
 -------------------------------------------------------------------------------
 -- pg_dump: extension tables are dumped with their data
@@ -793,7 +818,6 @@ GRANT SELECT ON loyalty.member_summary, loyalty.statement, loyalty.expiring_poin
 SELECT pg_catalog.pg_extension_config_dump('loyalty.program', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.rule', '');
-SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_orders', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.account', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.lot', '');

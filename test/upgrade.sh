@@ -57,7 +57,7 @@ FROM pg_extension WHERE extname = 'loyalty'
 ORDER BY 1"
 
 # The figures compared before and after (test/fixtures/state.sql).
-state=$(cat test/fixtures/state.sql)
+state=$(sed "s/TIER_OF/loyalty.tier_of(p.code, a.member, '2027-06-01')/" test/fixtures/state.sql)
 
 nold=$(echo "$olds" | grep -c . || true)
 echo "1..$((1 + 6 * nold + $(echo "$olds" | grep -cx 0.1.0 || true)))"
@@ -102,6 +102,18 @@ for from in $olds; do
   n=$((n + 1))
   if q -d $db >/dev/null 2>"$tmp/err" <<'SQL'
 SELECT loyalty.earn('p', 'm7', 800, 'after-upgrade', '2027-01-05');
+-- the app's tracked orders table goes on earning through the new triggers
+INSERT INTO app.orders VALUES ('t4', 'c3', 70, 0, '2027-01-06');
+DO $$ BEGIN
+  IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass
+        AND tgfoid = 'loyalty._orders_trigger()'::regprocedure) <> 4 THEN
+    RAISE 'app.orders does not have the four orders triggers';
+  END IF;
+  IF (SELECT loyalty.balance('p', 'c3', '2027-01-07')) <> 70 THEN RAISE 'tracked insert did not earn'; END IF;
+  IF (SELECT count(*) FROM loyalty.tracked_orders WHERE relid = 'app.orders'::regclass) <> 1 THEN
+    RAISE 'tracked_orders lost app.orders';
+  END IF;
+END $$;
 SELECT loyalty.earn('p', 'new', 10, 'after-upgrade', '2027-01-05');
 CALL loyalty.run_maintenance('2028-01-02');
 DO $$ BEGIN
@@ -109,7 +121,7 @@ DO $$ BEGIN
   IF (SELECT loyalty.balance('p', 'new', '2027-02-01')) <> 10 THEN RAISE 'new member balance wrong'; END IF;
 END $$;
 SQL
-  then ok $n "$from -> $cur: earning and maintenance work after the update"
+  then ok $n "$from -> $cur: earning, the tracked orders table and maintenance work after the update"
   else nok $n "$from -> $cur: the upgraded database fails"; sed 's/^/# /' "$tmp/err"; fi
   q -c "DROP DATABASE $db"
   if [ "$from" = 0.1.0 ]; then

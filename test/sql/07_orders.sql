@@ -43,6 +43,8 @@ SELECT loyalty.track_orders('shop_orders', 'ord', 'customer', 'total', 'order_no
                             at_column => 'placed_at', category_column => 'dept',
                             refund_column => 'refunded', backfill => true);
 SELECT * FROM pg_temp.ledger();
+SELECT relid, program, member_column, amount_column, ref_column, at_column, category_column, refund_column
+FROM loyalty.tracked_orders;
 
 -- the app changes nothing: inserts earn, bulk inserts and COPY too
 INSERT INTO shop_orders (customer, total, order_no, placed_at) VALUES (1, 250, 'B1', '2026-02-01 10:00');
@@ -93,7 +95,7 @@ SELECT loyalty.track_orders('part_orders', 'part', 'buyer', 'total', 'no', 'plac
 INSERT INTO part_orders VALUES ('ann', '2026-03-01', 50, 'P2'), ('bob', '2026-08-01', 70, 'P3');
 UPDATE part_orders SET refunded = 20 WHERE no = 'P3';
 DELETE FROM part_orders WHERE no = 'P2';
--- a partition-key UPDATE moves the row (a DELETE + INSERT for triggers): no refund, no new points
+-- a partition-key UPDATE moves the row (an old/new pair of the UPDATE): no refund, no new points
 UPDATE part_orders SET placed = '2026-03-15' WHERE no = 'P3';
 SELECT tableoid::regclass AS p3_now_in FROM part_orders WHERE no = 'P3';
 SELECT member, kind, points, ref FROM loyalty.statement WHERE program = 'part' ORDER BY id;
