@@ -84,6 +84,7 @@
  * get a copy, so a reload in the middle of a statement cannot pull it away.
  */
 #include "orders.h"
+#include "ops.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -111,6 +112,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
@@ -204,8 +206,6 @@ static SPIPlanPtr plan_tracked = NULL;
 static SPIPlanPtr plan_track_put = NULL;
 static SPIPlanPtr plan_track_del = NULL;
 static SPIPlanPtr plan_state = NULL;
-static SPIPlanPtr plan_earn = NULL;
-static SPIPlanPtr plan_refund = NULL;
 static SPIPlanPtr plan_ddl_commands = NULL;
 static SPIPlanPtr plan_dropped = NULL;
 
@@ -836,45 +836,40 @@ order_state(Program *p, const char *member, const char *ref, OrderState *st)
 	SPI_tuptable = NULL;
 }
 
+/*
+ * The operations are called directly (ops.h), with the extension's rights
+ * (the trigger is SECURITY DEFINER, track_orders switches to the owner) and
+ * with enable_seqscan = off like the SQL functions, so the plans they keep
+ * for this backend are the index plans whichever path made them first.
+ */
+static int
+ops_guc_begin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
 void
 order_earn(Program *p, const char *member, Numeric amount, const char *ref,
 		   TimestampTz at, const char *category)
 {
-	Datum		args[6];
-	char		nulls[7] = "      ";
-	Oid			types[6] = {TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	int			nest = ops_guc_begin();
 
-	args[0] = CStringGetTextDatum(p->code);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = NumericGetDatum(amount);
-	args[3] = CStringGetTextDatum(ref);
-	args[4] = TimestampTzGetDatum(at);
-	if (category != NULL)
-		args[5] = CStringGetTextDatum(category);
-	else
-	{
-		args[5] = (Datum) 0;
-		nulls[5] = 'n';
-	}
-	plan_keep(&plan_earn, "SELECT loyalty.earn($1, $2, $3, $4, $5, $6)", 6, types);
-	plan_run(plan_earn, args, nulls, SPI_OK_SELECT, "earning for an order");
+	(void) op_earn(p, member, amount, ref, at, category);
+	AtEOXact_GUC(true, nest);
 }
 
 void
 order_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
 			 const char *ref, TimestampTz at)
 {
-	Datum		args[6];
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+	int			nest = ops_guc_begin();
 
-	args[0] = CStringGetTextDatum(p->code);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(original_ref);
-	args[3] = NumericGetDatum(amount);
-	args[4] = CStringGetTextDatum(ref);
-	args[5] = TimestampTzGetDatum(at);
-	plan_keep(&plan_refund, "SELECT loyalty.refund($1, $2, $3, $4, $5, $6)", 6, types);
-	plan_run(plan_refund, args, NULL, SPI_OK_SELECT, "refunding an order");
+	(void) op_refund(p, member, original_ref, amount, ref, at);
+	AtEOXact_GUC(true, nest);
 }
 
 /* ------------------------------------------------------------------------
