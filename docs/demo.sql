@@ -83,7 +83,7 @@ FROM loyalty.member_summary WHERE program = 'telunsu' AND member = 'm42';
 \echo '== Member m42: points detail (statement)'
 SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS at, kind, points, balance_after, ref,
        coalesce(detail ->> 'amount', detail ->> 'event', detail ->> 'counterparty', '') AS about
-FROM loyalty.statement WHERE program = 'telunsu' AND member = 'm42' ORDER BY id;
+FROM loyalty.statement WHERE program = 'telunsu' AND member = 'm42' ORDER BY at, id;
 \echo '== Member m42: expiring points'
 SELECT expires_at::date AS expires, points FROM loyalty.expiring_points
 WHERE program = 'telunsu' AND member = 'm42' ORDER BY expires_at;
