@@ -1,0 +1,70 @@
+-- harness.sql — installed by test/fuzz.sh into fuzz_a and fuzz_b (after
+-- CREATE EXTENSION loyalty), and at the top of every reproducer.
+--   fuzz.dropped  oids of orders tables the sequence dropped (op o_stale)
+--   fuzz.digest() what the checks compare between the two databases
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS fuzz;
+CREATE TABLE IF NOT EXISTS fuzz.dropped (id serial PRIMARY KEY, oid oid);
+
+-- the value of a query, or its error's SQLSTATE: a check goes on past a
+-- member whose balance() fails
+CREATE OR REPLACE FUNCTION fuzz.try(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v text;
+BEGIN
+  EXECUTE q INTO v;
+  RETURN coalesce(v, '<null>');
+EXCEPTION WHEN OTHERS THEN
+  RETURN 'ERROR ' || SQLSTATE;
+END $$;
+
+-- One line per fact, in a fixed order; fuzz_a (swept) and fuzz_b (never
+-- swept) must give the same lines:
+--   verify|...             a row of loyalty.verify() (there must be none)
+--   bal|member|instant|n   balance(program, member, instant); instant 'now' = default
+--   tier|member|instant|t  tier_of (at each instant when tier_of takes an at)
+--   ledger|member|kind|sum|count   the ledger without the expiry rows
+--   summary|member|{...}   member_summary: tier, available, pending, debt, ...
+CREATE OR REPLACE FUNCTION fuzz.digest(prog text, instants timestamptz[], pool text[])
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  r record; m text; i int; members text[];
+  tier_at boolean := to_regprocedure('loyalty.tier_of(text,text,timestamptz)') IS NOT NULL;
+BEGIN
+  FOR r IN SELECT * FROM loyalty.verify() v LOOP
+    RETURN NEXT 'verify|' || row_to_json(r)::text;
+  END LOOP;
+  SELECT array_agg(x ORDER BY x) INTO members
+  FROM (SELECT unnest(pool) AS x
+        UNION SELECT s.member FROM loyalty.member_summary s WHERE s.program = prog) q;
+  FOREACH m IN ARRAY coalesce(members, '{}') LOOP
+    RETURN NEXT format('bal|%s|now|%s', m, fuzz.try(format('SELECT loyalty.balance(%L, %L)', prog, m)));
+    FOR i IN 1 .. coalesce(array_length(instants, 1), 0) LOOP
+      RETURN NEXT format('bal|%s|%s|%s', m, instants[i] AT TIME ZONE 'UTC',
+                         fuzz.try(format('SELECT loyalty.balance(%L, %L, %L::timestamptz)', prog, m, instants[i])));
+    END LOOP;
+    RETURN NEXT format('tier|%s|now|%s', m, fuzz.try(format('SELECT loyalty.tier_of(%L, %L)', prog, m)));
+    IF tier_at THEN
+      FOR i IN 1 .. coalesce(array_length(instants, 1), 0) LOOP
+        RETURN NEXT format('tier|%s|%s|%s', m, instants[i] AT TIME ZONE 'UTC',
+                           fuzz.try(format('SELECT loyalty.tier_of(%L, %L, %L::timestamptz)', prog, m, instants[i])));
+      END LOOP;
+    END IF;
+  END LOOP;
+  FOR r IN SELECT s.member, s.kind, sum(s.points) AS pts, count(*) AS n
+           FROM loyalty.statement s
+           WHERE s.program = prog AND s.kind <> 'expire'
+           GROUP BY s.member, s.kind ORDER BY s.member, s.kind LOOP
+    RETURN NEXT format('ledger|%s|%s|%s|%s', r.member, r.kind, r.pts, r.n);
+  END LOOP;
+  FOR r IN SELECT s.member, to_jsonb(s) AS j FROM loyalty.member_summary s
+           WHERE s.program = prog ORDER BY s.member LOOP
+    RETURN NEXT format('summary|%s|%s', r.member,
+                       jsonb_build_object('tier', r.j -> 'tier', 'available', r.j -> 'available',
+                                          'pending', r.j -> 'pending', 'debt', r.j -> 'debt',
+                                          'lifetime_earned', r.j -> 'lifetime_earned',
+                                          'lifetime_redeemed', r.j -> 'lifetime_redeemed',
+                                          'lifetime_expired', r.j -> 'lifetime_expired',
+                                          'qualifying', r.j -> 'qualifying'));
+  END LOOP;
+END $$;
+RESET client_min_messages;
