@@ -482,18 +482,78 @@ CREATE INDEX ledger_refund_qual_idx ON loyalty.ledger (program_id, qual_at) WHER
 -- "day BETWEEN ..." or "month = ..." on them reads only those rows, and a
 -- lone row in year 5 or 20260 costs one probe, not the days between.
 
--- The tier a member holds at now(): the account's latest state, or, when a
--- change is dated in the future (evaluate_tiers with a later as_of), the
--- history's row at now().
+-- The tier a member holds at now(), as tier_of(program, member) says: the
+-- history's state at now() (the account's latest one, or the tier_change row
+-- in force when a later one is dated in the future), and when its period
+-- ended by now() and was not evaluated yet, that period evaluated at its end
+-- exactly as evaluate_tiers would (src/tiers.c): the qualifying value of the
+-- last complete window before the end gives the qualified tier; at or above
+-- the current it renews or raises it, below it to_qualified / one_step /
+-- never; the result holds one more window (the lowest tier for ever), and a
+-- period that also ended is evaluated again.  So the views do not depend on
+-- whether the nightly job ran.
 CREATE VIEW loyalty._tier_now AS
 SELECT a.program_id, a.member,
-       coalesce(CASE WHEN a.tier_since IS NULL OR a.tier_since <= now() THEN a.tier
-                     ELSE (SELECT c.to_tier FROM loyalty.tier_change c
-                           WHERE c.program_id = a.program_id AND c.member = a.member AND c.at <= now()
-                           ORDER BY c.at DESC, c.id DESC LIMIT 1) END,
+       coalesce(CASE WHEN h.until <= now() THEN (
+                  WITH RECURSIVE tiers AS (
+                    SELECT t.code, t.threshold,
+                           (row_number() OVER (ORDER BY t.threshold, t.code) - 1)::int AS idx
+                    FROM loyalty.tier t WHERE t.program_id = a.program_id
+                  ), ev(tier, until, n) AS (
+                    SELECT h.tier, h.until, 0
+                    UNION ALL
+                    SELECT nx.tier, nx.until, ev.n + 1
+                    FROM ev
+                    -- the period's end, local, and the current tier's rank
+                    CROSS JOIN LATERAL (
+                      SELECT ev.until AT TIME ZONE p.timezone AS e_local,
+                             coalesce((SELECT x.idx FROM tiers x WHERE x.code = ev.tier), 0) AS cur) e
+                    -- the qualifying value of the last complete window before it
+                    CROSS JOIN LATERAL (
+                      SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(l.qual_points)::numeric
+                                                        WHEN 'spend' THEN sum(l.qual_spend)
+                                                        ELSE sum(l.qual_orders)::numeric END, 0) AS value
+                      FROM loyalty.ledger l
+                      WHERE l.program_id = a.program_id AND l.member = a.member
+                        AND l.qual_at >= CASE p.tier_window
+                              WHEN 'calendar_year'
+                                THEN (date_trunc('year', e.e_local) - interval '1 year') AT TIME ZONE p.timezone
+                              ELSE (e.e_local - interval '365 days') AT TIME ZONE p.timezone END
+                        AND l.qual_at < CASE p.tier_window
+                              WHEN 'calendar_year' THEN date_trunc('year', e.e_local) AT TIME ZONE p.timezone
+                              ELSE ev.until END) v
+                    -- the tier it qualifies for, and the policy
+                    CROSS JOIN LATERAL (
+                      SELECT CASE WHEN q.idx >= e.cur THEN q.idx
+                                  WHEN p.downgrade = 'to_qualified' THEN q.idx
+                                  WHEN p.downgrade = 'one_step' THEN e.cur - 1
+                                  ELSE e.cur END AS idx
+                      FROM (SELECT coalesce(max(x.idx), 0) AS idx FROM tiers x
+                            WHERE v.value >= x.threshold) q) nt
+                    -- which holds one more window (the lowest tier for ever)
+                    CROSS JOIN LATERAL (
+                      SELECT (SELECT x.code FROM tiers x WHERE x.idx = nt.idx) AS tier,
+                             CASE WHEN nt.idx = 0 THEN NULL
+                                  WHEN p.tier_window = 'calendar_year'
+                                    THEN (date_trunc('year', e.e_local) + interval '1 year') AT TIME ZONE p.timezone
+                                  ELSE (e.e_local + interval '12 months') AT TIME ZONE p.timezone END AS until) nx
+                    WHERE ev.until <= now() AND ev.n < 10000
+                  )
+                  SELECT ev.tier FROM ev ORDER BY ev.n DESC LIMIT 1)
+                ELSE h.tier END,
                 (SELECT t.code FROM loyalty.tier t WHERE t.program_id = a.program_id
-                 ORDER BY t.threshold LIMIT 1)) AS tier
-FROM loyalty.account a;
+                 ORDER BY t.threshold, t.code LIMIT 1)) AS tier
+FROM loyalty.account a
+JOIN loyalty.program p ON p.id = a.program_id
+-- the history's state at now()
+CROSS JOIN LATERAL (
+  SELECT CASE WHEN a.tier_since IS NULL OR a.tier_since <= now() THEN a.tier ELSE c.to_tier END AS tier,
+         CASE WHEN a.tier_since IS NULL OR a.tier_since <= now() THEN a.tier_until ELSE c.valid_until END AS until
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (SELECT c.to_tier, c.valid_until FROM loyalty.tier_change c
+                     WHERE c.program_id = a.program_id AND c.member = a.member AND c.at <= now()
+                       AND a.tier_since > now()
+                     ORDER BY c.at DESC, c.id DESC LIMIT 1) c ON true) h;
 
 CREATE VIEW loyalty.member_summary AS
 SELECT p.code AS program, a.member,
@@ -615,12 +675,10 @@ LEFT JOIN LATERAL (
                    FROM loyalty.lot l
                    WHERE l.program_id = p.id AND (l.remaining > 0 OR l.expired > 0)
                    GROUP BY l.member) x ON x.member = a.member
-        -- each member's points at its current tier's rate; members enrolled
-        -- before any tier existed are in the lowest tier
-        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id
-              AND t.code = coalesce(a.tier, (SELECT lo.code FROM loyalty.tier lo
-                                             WHERE lo.program_id = a.program_id
-                                             ORDER BY lo.threshold LIMIT 1))
+        -- each member's points at the rate of the tier it holds now (members
+        -- enrolled before any tier existed are in the lowest tier)
+        JOIN loyalty._tier_now tn ON tn.program_id = a.program_id AND tn.member = a.member
+        LEFT JOIN loyalty.tier t ON t.program_id = a.program_id AND t.code = tn.tier
         WHERE a.program_id = p.id) b) m ON true
 LEFT JOIN LATERAL (
   SELECT sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')) AS earned,

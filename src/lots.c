@@ -590,17 +590,23 @@ debt_reserve(Program *p, Account *a, TimestampTz at)
 	Datum		args[3];
 	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
 	int64	   *ids;
-	int64	   *takes;
-	int			n = 0;
+	int64	   *from_rem;
+	int64	   *from_exp;
+	TimestampTz *exp_at;
+	int			n = 0,
+				ncorr = 0;
 
 	if (a->debt <= 0)
 		return;
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(at);
+	/* living content: remaining, or what a sweep took early (expires after `at`) */
 	plan_get(&plan_pending_lots,
-			 "SELECT id, remaining FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND available_at > $3 "
+			 "SELECT id, remaining, CASE WHEN expires_at > $3 THEN expired ELSE 0 END, expires_at "
+			 "FROM loyalty.lot "
+			 "WHERE program_id = $1 AND member = $2 AND available_at > $3 "
+			 "  AND (remaining > 0 OR (expired > 0 AND expires_at > $3)) "
 			 "  AND (expires_at IS NULL OR expires_at > $3) "
 			 "ORDER BY available_at, earned_at, id",
 			 3, types);
@@ -609,33 +615,63 @@ debt_reserve(Program *p, Account *a, TimestampTz at)
 	if (SPI_processed == 0)
 		return;
 	ids = palloc(sizeof(int64) * SPI_processed);
-	takes = palloc(sizeof(int64) * SPI_processed);
+	from_rem = palloc(sizeof(int64) * SPI_processed);
+	from_exp = palloc(sizeof(int64) * SPI_processed);
+	exp_at = palloc(sizeof(TimestampTz) * SPI_processed);
 	for (uint64 i = 0; i < SPI_processed && a->debt > 0; i++)
 	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		rem = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int64		rem = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+		int64		exp = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+		Datum		d = SPI_getbinval(t, td, 4, &isnull);
 
-		ids[n] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		takes[n] = Min(rem, a->debt);
-		a->debt -= takes[n];
+		ids[n] = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		from_rem[n] = Min(rem, a->debt);
+		a->debt -= from_rem[n];
+		from_exp[n] = Min(exp, a->debt);
+		a->debt -= from_exp[n];
+		exp_at[n] = isnull ? 0 : DatumGetTimestampTz(d);
+		if (from_exp[n] > 0)
+			ncorr++;
 		n++;
 	}
 	if (n > 0)
 	{
-		Datum		uargs[4];
-		Oid			utypes[4] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
+		Datum		uargs[5];
+		Oid			utypes[5] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		uargs[0] = args[0];
 		uargs[1] = args[1];
 		uargs[2] = int8_array(ids, n);
-		uargs[3] = int8_array(takes, n);
+		uargs[3] = int8_array(from_rem, n);
+		uargs[4] = int8_array(from_exp, n);
 		plan_get(&plan_reserve,
-				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, repaid = l.repaid + t.r "
-				 "FROM unnest($3::int8[], $4::int8[]) AS t(id, r) "
+				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, expired = l.expired - t.e, "
+				 "  repaid = l.repaid + t.r + t.e "
+				 "FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS t(id, r, e) "
 				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
-				 4, utypes);
+				 5, utypes);
 		if (SPI_execute_plan(plan_reserve, uargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: reserving debt failed");
+	}
+	/* points a sweep took early go to the debt instead: its correction rows */
+	if (ncorr > 0)
+	{
+		int64	   *cids = palloc(sizeof(int64) * ncorr);
+		int64	   *cpts = palloc(sizeof(int64) * ncorr);
+		TimestampTz *cats = palloc(sizeof(TimestampTz) * ncorr);
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (from_exp[i] > 0)
+			{
+				cids[k] = ids[i];
+				cpts[k] = from_exp[i];
+				cats[k++] = exp_at[i];
+			}
+		lots_write_corrections(p, a->member, ncorr, cids, cpts, cats, "correction");
 	}
 }
 

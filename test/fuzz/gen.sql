@@ -1023,7 +1023,7 @@ END $$;
 -------------------------------------------------------------------------------
 -- a rule the program understands (valid params), on the program or later
 CREATE FUNCTION fg.add_rule(code text, k text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE kind text; params text; win text := '';
+DECLARE kind text; params text; win text := ''; from_at timestamptz;
 BEGIN
   kind := fg.wpick(ARRAY['multiplier', 'bonus', 'category_rate', 'event', 'streak', 'referral'],
                    ARRAY[5, 3, 2, 4, 1, 1]);
@@ -1043,11 +1043,13 @@ BEGIN
       '{"event": "signup", "points": 50}', '{"event": "review", "points": 40}'])
     WHEN 'streak' THEN '{"event": "checkin", "days": 3, "points": 20}'
     ELSE '{"referrer_points": 30, "referrer_share": 0.1, "referee_points": 10}' END;
+  -- a validity window, valid_until after valid_from (setup must succeed)
+  from_at := fg.now0() - fg.ri(0, fg.oi('span')) * interval '1 hour';
   IF fg.chance(0.2) THEN
-    win := format(', valid_from => %s', fg.ts_lit(fg.now0() - fg.ri(0, fg.oi('span')) * interval '1 hour'));
+    win := format(', valid_from => %s', fg.ts_lit(from_at));
   END IF;
   IF fg.chance(0.15) THEN
-    win := win || format(', valid_until => %s', fg.ts_lit(fg.now0() - fg.ri(0, fg.oi('span') / 2) * interval '1 hour'));
+    win := win || format(', valid_until => %s', fg.ts_lit(from_at + fg.ri(1, fg.oi('span')) * interval '1 hour'));
   END IF;
   PERFORM fg.emit(k, format('SELECT loyalty.add_rule(''fz'', %L, %L, %L%s)', code, kind, params, win));
   PERFORM fg.set('rules', concat_ws(',', nullif(fg.o('rules'), ''), code));

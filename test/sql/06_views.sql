@@ -31,6 +31,9 @@ SELECT loyalty.transfer('shop', 'bob', 'cy', 50, 't1', '2021-02-02 10:00+08');
 SELECT loyalty.earn('cafe', 'ann', 999, 'a1', '2021-01-01 00:30+08');
 SELECT loyalty.redeem('cafe', 'ann', 9, 'r1', '2021-01-02');
 
+-- ann's gold period (upgraded in January 2021) ended on 2023-01-01 with nothing
+-- earned in 2022: she holds silver now, as tier_of says, whether or not
+-- evaluate_tiers ran (the view evaluates an ended period like the job)
 SELECT * FROM loyalty.member_summary WHERE program = 'shop' ORDER BY member;
 SELECT * FROM loyalty.member_summary WHERE program = 'cafe';
 SELECT program, member, id > 0 AS has_id, at, kind, points, balance_after, ref, detail
