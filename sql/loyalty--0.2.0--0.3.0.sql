@@ -33,6 +33,15 @@ CREATE INDEX lot_swept_idx ON loyalty.lot (program_id, member, expires_at, earne
 CREATE INDEX lot_repaid_idx ON loyalty.lot (program_id, member, available_at)
   WHERE repaid > 0;
 
+-- tier_change.by_evaluation: the rows evaluations wrote; the tier is
+-- recomputed from the others (operations' upgrades) and the ledger when a
+-- back-dated row changes a judged window.  0.2.0's evaluation rows: its
+-- downgrades (its upgrades came from operations, bar rare raises).
+ALTER TABLE loyalty.tier_change ADD COLUMN by_evaluation boolean NOT NULL DEFAULT false;
+ALTER TABLE loyalty.tier_change DISABLE TRIGGER tier_change_append_only;
+UPDATE loyalty.tier_change SET by_evaluation = true WHERE reason = 'downgrade';
+ALTER TABLE loyalty.tier_change ENABLE TRIGGER tier_change_append_only;
+
 -- account.last_activity_at: the latest business time of the member's
 -- operations (expiry excluded), so an operation knows whether it is the
 -- member's latest.

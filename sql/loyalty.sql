@@ -184,6 +184,7 @@ CREATE TABLE loyalty.tier_change (
   to_tier     text        NOT NULL,
   reason      text        NOT NULL,
   valid_until timestamptz,
+  by_evaluation boolean   NOT NULL DEFAULT false, -- written by an evaluation (not an operation's upgrade)
   PRIMARY KEY (program_id, member, id)
 );
 

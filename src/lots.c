@@ -149,59 +149,6 @@ rolling_push(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 		elog(ERROR, "loyalty: moving swept lots failed");
 }
 
-static SPIPlanPtr plan_tier_raise = NULL;
-
-/*
- * A back-dated credit (dated before the member's latest tier change) adds
- * to windows that later evaluations may have judged already.  Replay the
- * tier from the credit's time (st, or the upgrade it made) through every
- * period that ended by the latest change; when that gives a higher tier
- * than the latest state, the latest state is raised by a new row dated at
- * the latest change (credits never lower a tier).  So the tier is the same
- * whether the evaluation ran before or after the late credit.
- */
-static void
-tier_replay(Program *p, Account *a, const TierStep *up, const TierState *st)
-{
-	TierState	r;
-	TierStep   *steps;
-	TierStep	raise;
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-
-	if (up != NULL)
-	{
-		r.tier = up->to;
-		r.has_until = up->has_until;
-		r.until = up->until;
-	}
-	else
-		r = *st;
-	tier_evaluate(p, a->member, &r, a->tier_since, &steps);
-	if (r.tier <= a->tier)
-		return;
-	raise.from = a->tier;
-	raise.to = r.tier;
-	raise.has_until = r.has_until;
-	raise.until = r.until;
-	raise.reason = "upgrade";
-	tier_history_write(p, a->member, a->tier_since, &raise);
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(a->member);
-	args[2] = CStringGetTextDatum(p->tiers[r.tier].code);
-	SET_TS(3, r.has_until, r.until);
-	plan_get(&plan_tier_raise,
-			 "UPDATE loyalty.account SET tier = $3, tier_until = $4 "
-			 "WHERE program_id = $1 AND member = $2",
-			 4, types);
-	if (SPI_execute_plan(plan_tier_raise, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: raising tier failed");
-	a->tier = r.tier;
-	a->has_tier_until = r.has_until;
-	a->tier_until = r.until;
-}
-
 void
 credit_write(Program *p, Account *a, Credit *c)
 {
@@ -345,7 +292,7 @@ credit_write(Program *p, Account *a, Credit *c)
 			}
 		}
 		else if (!tier_latest && c->qualifies)
-			tier_replay(p, a, upgraded ? &up : NULL, &st);
+			tier_reconcile(p, a, c->at);
 	}
 	if (earning && (!a->has_last_earn || c->at > a->last_earn_at))
 	{

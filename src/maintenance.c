@@ -438,6 +438,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 				first.has_until = st.has_until;
 				first.until = st.until;
 				first.reason = st.tier < cur[i] ? "downgrade" : "upgrade";
+				first.evaluation = true;
 				hist_add(&h, p, pids[i], members[i], &first);
 				chg = true;
 			}
@@ -505,8 +506,9 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		hargs[5] = TimestampTzGetDatum(as_of);
 		hargs[6] = text_array(h.reason, h.n);
 		plan_get(&plan_tier_hist,
-				 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until) "
-				 "SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until "
+				 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
+				 "                                 valid_until, by_evaluation) "
+				 "SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until, true "
 				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::text[]) "
 				 "     WITH ORDINALITY AS h(program_id, member, f, t, until, reason, ord) ORDER BY h.ord",
 				 7, htypes);

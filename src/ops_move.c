@@ -240,6 +240,9 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	r.pending_points = -pending_part;
 	r.pending_until = o.available_at;
 	ledger_write(p, &a, &r);
+	/* a refund of a purchase in a window an evaluation already judged */
+	if (claw > 0)
+		tier_reconcile(p, &a, o.earned_at);
 	return claw;
 }
 

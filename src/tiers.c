@@ -31,7 +31,9 @@
 static SPIPlanPtr plan_qual = NULL;
 static SPIPlanPtr plan_last_qual = NULL;
 static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_tier_at = NULL;
+static SPIPlanPtr plan_upgrades = NULL;
+static SPIPlanPtr plan_tier_fix = NULL;
+static SPIPlanPtr plan_instants = NULL;
 
 /* The tier window containing `at`: [start, end). */
 void
@@ -218,6 +220,7 @@ add_step(TierStep **steps, int *n, int *cap, int from, const TierState *to)
 	(*steps)[*n].has_until = to->has_until;
 	(*steps)[*n].until = to->until;
 	(*steps)[*n].reason = to->tier < from ? "downgrade" : "upgrade";
+	(*steps)[*n].evaluation = true;
 	(*n)++;
 }
 
@@ -291,32 +294,13 @@ tier_at(Program *p, const Account *a, TimestampTz at, TierState *st, TierStep **
 	}
 	else
 	{
-		/* an instant before the latest change: the history's row at `at` */
-		Datum		args[3];
-		Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
-
-		args[0] = Int32GetDatum(p->id);
-		args[1] = CStringGetTextDatum(a->member);
-		args[2] = TimestampTzGetDatum(at);
-		plan_get(&plan_tier_at,
-				 "SELECT to_tier, valid_until FROM loyalty.tier_change "
-				 "WHERE program_id = $1 AND member = $2 AND at <= $3 "
-				 "ORDER BY at DESC, id DESC LIMIT 1",
-				 3, types);
-		if (SPI_execute_plan(plan_tier_at, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: reading tier history failed");
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-			Datum		d;
-
-			st->tier = tier_index(p, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-			if (st->tier < 0)
-				st->tier = 0;	/* tier removed from configuration */
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			st->has_until = !isnull;
-			st->until = isnull ? 0 : DatumGetTimestampTz(d);
-		}
+		/*
+		 * An instant before the latest change: the tier recomputed from the
+		 * facts (what the history says, unless a back-dated row changed a
+		 * window an evaluation had judged; tier_replay)
+		 */
+		tier_replay(p, a->member, at, st);
+		return 0;
 	}
 	return tier_evaluate(p, a->member, st, at, steps);
 }
@@ -370,15 +354,17 @@ tier_upgrade(Program *p, const Account *a, const TierState *st, TimestampTz at,
 	step->to = target;
 	step->has_until = tier_window_end(p, at, 2, &step->until);
 	step->reason = "upgrade";
+	step->evaluation = false;
 	return true;
 }
 
 void
 tier_history_write(Program *p, const char *member, TimestampTz at, const TierStep *step)
 {
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[7] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[8] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	BOOLOID};
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
@@ -391,10 +377,160 @@ tier_history_write(Program *p, const char *member, TimestampTz at, const TierSte
 	args[5] = CStringGetTextDatum(step->reason);
 	args[6] = TimestampTzGetDatum(step->until);
 	nulls[6] = step->has_until ? ' ' : 'n';
+	args[7] = BoolGetDatum(step->evaluation);
 	plan_get(&plan_history,
-			 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			 7, types);
+			 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
+			 "                                 valid_until, by_evaluation) "
+			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			 8, types);
 	if (SPI_execute_plan(plan_history, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loyalty: writing tier history failed");
+}
+
+/*
+ * The member's tier at `at` recomputed from the facts: the upgrades its
+ * operations made (tier_change rows not written by an evaluation), each
+ * applied at its time when it is above the tier then, and every tier period
+ * that ended evaluated at its end from the ledger as it is now.  This is
+ * what the history says as long as nothing back-dated changed a window an
+ * evaluation had judged; it does not depend on when evaluations ran.
+ */
+void
+tier_replay(Program *p, const char *member, TimestampTz at, TierState *st)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	int			n;
+	int		   *to;
+	bool	   *has_until;
+	TimestampTz *until,
+			   *when;
+	TierStep   *steps;
+
+	memset(st, 0, sizeof(TierState));
+	st->tier = p->ntiers > 0 ? 0 : -1;
+	if (p->ntiers == 0)
+		return;
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = TimestampTzGetDatum(at);
+	plan_get(&plan_upgrades,
+			 "SELECT to_tier, valid_until, at FROM loyalty.tier_change "
+			 "WHERE program_id = $1 AND member = $2 AND at <= $3 "
+			 "  AND NOT by_evaluation AND reason = 'upgrade' "
+			 "ORDER BY at, id",
+			 3, types);
+	if (SPI_execute_plan(plan_upgrades, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading tier history failed");
+	n = (int) SPI_processed;
+	to = palloc(sizeof(int) * Max(n, 1));
+	has_until = palloc(sizeof(bool) * Max(n, 1));
+	until = palloc(sizeof(TimestampTz) * Max(n, 1));
+	when = palloc(sizeof(TimestampTz) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		to[i] = tier_index(p, SPI_getvalue(t, td, 1));
+		d = SPI_getbinval(t, td, 2, &isnull);
+		has_until[i] = !isnull;
+		until[i] = isnull ? 0 : DatumGetTimestampTz(d);
+		when[i] = DatumGetTimestampTz(SPI_getbinval(t, td, 3, &isnull));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		tier_evaluate(p, member, st, when[i], &steps);
+		if (to[i] > st->tier)
+		{
+			st->tier = to[i];
+			st->has_until = has_until[i];
+			st->until = until[i];
+		}
+	}
+	tier_evaluate(p, member, st, at, &steps);
+}
+
+/*
+ * After a row that counts for tiers at `since`, an instant before the
+ * member's latest tier change (a back-dated credit or upgrade, a refund of
+ * an older purchase): the history is made what the facts say now
+ * (tier_replay) at every later change instant, by a new row dated there
+ * where the tier differs, and the account's latest state with it.  So the
+ * tier is the same whether an evaluation ran before or after the late row,
+ * and the history read at any instant agrees with tier_of.
+ */
+void
+tier_reconcile(Program *p, Account *a, TimestampTz since)
+{
+	TierState	r;
+	TierStep	fix;
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	Oid			fix_types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	int			n;
+	TimestampTz *instants;
+	char	  **hist_tier;
+
+	if (!a->has_tier_since || p->ntiers == 0 || since >= a->tier_since)
+		return;
+	/* the change instants after `since`, with the history's tier at each */
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(since);
+	plan_get(&plan_instants,
+			 "SELECT DISTINCT ON (at) at, to_tier FROM loyalty.tier_change "
+			 "WHERE program_id = $1 AND member = $2 AND at > $3 "
+			 "ORDER BY at, id DESC",
+			 3, types);
+	if (SPI_execute_plan(plan_instants, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading tier history failed");
+	n = (int) SPI_processed;
+	instants = palloc(sizeof(TimestampTz) * Max(n, 1));
+	hist_tier = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		instants[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		hist_tier[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int			h = tier_index(p, hist_tier[i]);
+
+		tier_replay(p, a->member, instants[i], &r);
+		if (h < 0)
+			h = 0;
+		if (r.tier == h)
+			continue;
+		fix.from = h;
+		fix.to = r.tier;
+		fix.has_until = r.has_until;
+		fix.until = r.until;
+		fix.reason = r.tier < h ? "downgrade" : "upgrade";
+		fix.evaluation = true;
+		tier_history_write(p, a->member, instants[i], &fix);
+	}
+
+	/* the latest state (the last instant is the account's tier_since) */
+	tier_replay(p, a->member, a->tier_since, &r);
+	if (r.tier == a->tier && r.has_until == a->has_tier_until &&
+		(!r.has_until || r.until == a->tier_until))
+		return;
+	args[2] = CStringGetTextDatum(p->tiers[r.tier].code);
+	args[3] = TimestampTzGetDatum(r.until);
+	nulls[3] = r.has_until ? ' ' : 'n';
+	plan_get(&plan_tier_fix,
+			 "UPDATE loyalty.account SET tier = $3, tier_until = $4 "
+			 "WHERE program_id = $1 AND member = $2",
+			 4, fix_types);
+	if (SPI_execute_plan(plan_tier_fix, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "loyalty: correcting tier failed");
+	a->tier = r.tier;
+	a->has_tier_until = r.has_until;
+	a->tier_until = r.until;
 }

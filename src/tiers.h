@@ -23,6 +23,7 @@ typedef struct TierStep
 	bool		has_until;
 	TimestampTz until;
 	const char *reason;			/* upgrade | downgrade */
+	bool		evaluation;		/* made by an evaluation, not by an operation */
 } TierStep;
 
 extern void tier_window_of(Program *p, TimestampTz at, TimestampTz *start, TimestampTz *end);
@@ -42,5 +43,7 @@ extern bool tier_upgrade(Program *p, const Account *a, const TierState *st, Time
 						 int64 add_points, Numeric add_spend, int add_orders, TierStep *step);
 extern void tier_history_write(Program *p, const char *member, TimestampTz at,
 							   const TierStep *step);
+extern void tier_replay(Program *p, const char *member, TimestampTz at, TierState *st);
+extern void tier_reconcile(Program *p, Account *a, TimestampTz since);
 
 #endif
