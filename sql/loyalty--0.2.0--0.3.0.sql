@@ -19,8 +19,15 @@ WHERE l.program_id = e.program_id AND l.member = e.member AND l.id = e.lot_id
 ALTER TABLE loyalty.ledger ENABLE TRIGGER ledger_append_only;
 
 -- lot.repaid: debt a lot repaid (counted from its available_at).  0.2.0
--- lots repaid debt at once and kept no record: 0 for them.
+-- lots repaid debt at once and kept no record: 0 for the lots already
+-- available (history before their availability may differ by it).
 ALTER TABLE loyalty.lot ADD COLUMN repaid bigint NOT NULL DEFAULT 0;
+-- A lot still pending now can only have lost points to refunds (its own:
+-- clawed_back; other orders': 0.2.0 took them from pending lots) and to debt
+-- 0.2.0 repaid at once: in 0.3.0 terms all but its own clawback is repaid
+-- debt, which counts only from its available_at.
+UPDATE loyalty.lot SET repaid = points - remaining - expired - clawed_back
+WHERE available_at > pg_catalog.now() AND points - remaining - expired - clawed_back > 0;
 ALTER TABLE loyalty.lot ADD CONSTRAINT lot_parts_check
   CHECK (expired >= 0 AND repaid >= 0 AND remaining + expired + repaid <= points);
 -- spending order with the age tie-break in the index; lots swept or that
@@ -179,10 +186,12 @@ SELECT a.program_id, a.member,
                         AND l.qual_at >= CASE p.tier_window
                               WHEN 'calendar_year'
                                 THEN (date_trunc('year', e.e_local) - interval '1 year') AT TIME ZONE p.timezone
-                              ELSE (e.e_local - interval '365 days') AT TIME ZONE p.timezone END
+                              WHEN 'rolling_year' THEN (e.e_local - interval '365 days') AT TIME ZONE p.timezone
+                              ELSE '-infinity'::timestamptz END
                         AND l.qual_at < CASE p.tier_window
                               WHEN 'calendar_year' THEN date_trunc('year', e.e_local) AT TIME ZONE p.timezone
-                              ELSE ev.until END) v
+                              WHEN 'rolling_year' THEN ev.until
+                              ELSE 'infinity'::timestamptz END) v
                     -- the tier it qualifies for, and the policy
                     CROSS JOIN LATERAL (
                       SELECT CASE WHEN q.idx >= e.cur THEN q.idx
@@ -194,7 +203,7 @@ SELECT a.program_id, a.member,
                     -- which holds one more window (the lowest tier for ever)
                     CROSS JOIN LATERAL (
                       SELECT (SELECT x.code FROM tiers x WHERE x.idx = nt.idx) AS tier,
-                             CASE WHEN nt.idx = 0 THEN NULL
+                             CASE WHEN nt.idx = 0 OR p.tier_window = 'lifetime' THEN NULL
                                   WHEN p.tier_window = 'calendar_year'
                                     THEN (date_trunc('year', e.e_local) + interval '1 year') AT TIME ZONE p.timezone
                                   ELSE (e.e_local + interval '12 months') AT TIME ZONE p.timezone END AS until) nx

@@ -519,10 +519,12 @@ SELECT a.program_id, a.member,
                         AND l.qual_at >= CASE p.tier_window
                               WHEN 'calendar_year'
                                 THEN (date_trunc('year', e.e_local) - interval '1 year') AT TIME ZONE p.timezone
-                              ELSE (e.e_local - interval '365 days') AT TIME ZONE p.timezone END
+                              WHEN 'rolling_year' THEN (e.e_local - interval '365 days') AT TIME ZONE p.timezone
+                              ELSE '-infinity'::timestamptz END
                         AND l.qual_at < CASE p.tier_window
                               WHEN 'calendar_year' THEN date_trunc('year', e.e_local) AT TIME ZONE p.timezone
-                              ELSE ev.until END) v
+                              WHEN 'rolling_year' THEN ev.until
+                              ELSE 'infinity'::timestamptz END) v
                     -- the tier it qualifies for, and the policy
                     CROSS JOIN LATERAL (
                       SELECT CASE WHEN q.idx >= e.cur THEN q.idx
@@ -534,7 +536,7 @@ SELECT a.program_id, a.member,
                     -- which holds one more window (the lowest tier for ever)
                     CROSS JOIN LATERAL (
                       SELECT (SELECT x.code FROM tiers x WHERE x.idx = nt.idx) AS tier,
-                             CASE WHEN nt.idx = 0 THEN NULL
+                             CASE WHEN nt.idx = 0 OR p.tier_window = 'lifetime' THEN NULL
                                   WHEN p.tier_window = 'calendar_year'
                                     THEN (date_trunc('year', e.e_local) + interval '1 year') AT TIME ZONE p.timezone
                                   ELSE (e.e_local + interval '12 months') AT TIME ZONE p.timezone END AS until) nx

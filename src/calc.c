@@ -201,7 +201,7 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 		if (pg_add_s64_overflow(total, r->points, &total))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("points out of range for amount %s", num_to_cstring(f->amount))));
+					 errmsg("points out of range for amount %s", cut(num_to_cstring(f->amount)))));
 		add_line(out, r->code, i, r->points);
 	}
 	out->total = total;

@@ -288,7 +288,7 @@ program_get(const char *code)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_PROGRAM),
-				 errmsg("unknown program \"%s\"", code),
+				 errmsg("unknown program \"%s\"", cut(code)),
 				 errhint("Create it with loyalty.create_program().")));
 
 	old = MemoryContextSwitchTo(ConfigCacheContext);

@@ -71,7 +71,7 @@ num_check(const char *name, Numeric v, int minsign, const char *max)
 		|| numeric_is_inf(v)
 #endif
 		)
-		CONFIG_ERROR("%s must be a finite number, not %s", name, num_to_cstring(v));
+		CONFIG_ERROR("%s must be a finite number, not %s", name, cut(num_to_cstring(v)));
 	if (num_sign(v) < minsign)
 		CONFIG_ERROR("%s must be %s, not %s", name,
 					 minsign > 0 ? "greater than 0" : "0 or more", cut(num_to_cstring(v)));
@@ -351,7 +351,7 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
 				 errmsg("tier \"%s\" has threshold %s but program \"%s\" has no tier with threshold 0",
-						code, num_to_cstring(threshold), prog),
+						code, num_to_cstring(threshold), cut(prog)),
 				 errhint("Add the lowest tier first, with threshold 0: every member starts in it.")));
 
 	values[0] = Int32GetDatum(p->id);
@@ -458,7 +458,7 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("unknown rule \"%s\" in program \"%s\"", code, prog)));
+				 errmsg("unknown rule \"%s\" in program \"%s\"", cut(code), cut(prog))));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

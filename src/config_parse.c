@@ -27,7 +27,7 @@ rule_kind_from_text(const char *kind)
 			return (RuleKind) i;
 	ereport(ERROR,
 			(errcode(ERRCODE_LY_CONFIG),
-			 errmsg("unknown rule kind \"%s\"", kind),
+			 errmsg("unknown rule kind \"%s\"", cut(kind)),
 			 errhint("Rule kinds are multiplier, bonus, category_rate, event, streak and referral.")));
 	return RULE_MULTIPLIER;		/* keep compiler quiet */
 }
@@ -67,13 +67,13 @@ get_numeric(const char *rule, const char *key, JsonbValue *v, int minsign, const
 		|| numeric_is_inf(v->val.numeric)
 #endif
 		)
-		CONFIG_ERROR("rule \"%s\": %s must be a number, not %s", rule, key, jbv_desc(v));
+		CONFIG_ERROR("rule \"%s\": %s must be a number, not %s", rule, cut(key), jbv_desc(v));
 	n = v->val.numeric;
 	if (num_sign(n) < minsign)
-		CONFIG_ERROR("rule \"%s\": %s must be %s, not %s", rule, key,
+		CONFIG_ERROR("rule \"%s\": %s must be %s, not %s", rule, cut(key),
 					 minsign > 0 ? "greater than 0" : "0 or more", cut(num_to_cstring(n)));
 	if (max != NULL && num_cmp(n, num_from_cstring(max)) > 0)
-		CONFIG_ERROR("rule \"%s\": %s must be at most %s, not %s", rule, key, max,
+		CONFIG_ERROR("rule \"%s\": %s must be at most %s, not %s", rule, cut(key), max,
 					 cut(num_to_cstring(n)));
 	return n;
 }
@@ -86,7 +86,7 @@ get_int(const char *rule, const char *key, JsonbValue *v, int64 min, int64 max)
 	int64		r;
 
 	if (v->type != jbvNumeric)
-		CONFIG_ERROR("rule \"%s\": %s must be a whole number, not %s", rule, key, jbv_desc(v));
+		CONFIG_ERROR("rule \"%s\": %s must be a whole number, not %s", rule, cut(key), jbv_desc(v));
 	n = v->val.numeric;
 	t = DatumGetNumeric(DirectFunctionCall2(numeric_trunc, NumericGetDatum(n), Int32GetDatum(0)));
 	if (numeric_is_nan(n) || num_cmp(n, t) != 0 ||
@@ -101,7 +101,7 @@ static char *
 get_string(const char *rule, const char *key, JsonbValue *v)
 {
 	if (v->type != jbvString || v->val.string.len == 0)
-		CONFIG_ERROR("rule \"%s\": %s must be a non-empty string, not %s", rule, key, jbv_desc(v));
+		CONFIG_ERROR("rule \"%s\": %s must be a non-empty string, not %s", rule, cut(key), jbv_desc(v));
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -109,7 +109,7 @@ static bool
 get_bool(const char *rule, const char *key, JsonbValue *v)
 {
 	if (v->type != jbvBool)
-		CONFIG_ERROR("rule \"%s\": %s must be true or false, not %s", rule, key, jbv_desc(v));
+		CONFIG_ERROR("rule \"%s\": %s must be true or false, not %s", rule, cut(key), jbv_desc(v));
 	return v->val.boolean;
 }
 
@@ -134,9 +134,9 @@ get_interval(const char *rule, const char *key, JsonbValue *v)
 	}
 	PG_END_TRY();
 	if (iv == NULL)
-		CONFIG_ERROR("rule \"%s\": %s must be an interval such as '90 days', not \"%s\"", rule, key, s);
+		CONFIG_ERROR("rule \"%s\": %s must be an interval such as '90 days', not \"%s\"", rule, cut(key), cut(s));
 	if (!interval_positive(iv))
-		CONFIG_ERROR("rule \"%s\": %s must be a positive interval, not \"%s\"", rule, key, s);
+		CONFIG_ERROR("rule \"%s\": %s must be a positive interval, not \"%s\"", rule, cut(key), cut(s));
 	return *iv;
 }
 
@@ -156,12 +156,12 @@ get_array(JsonbIterator **it, JsonbIteratorToken tok, JsonbValue *first,
 		return 1;
 	}
 	if (tok != WJB_BEGIN_ARRAY)
-		CONFIG_ERROR("rule \"%s\": %s must be an array", rule, key);
+		CONFIG_ERROR("rule \"%s\": %s must be an array", rule, cut(key));
 	*out = palloc(sizeof(JsonbValue) * cap);
 	while ((tok = JsonbIteratorNext(it, &v, true)) != WJB_END_ARRAY)
 	{
 		if (tok != WJB_ELEM)
-			CONFIG_ERROR("rule \"%s\": %s must be an array of plain values", rule, key);
+			CONFIG_ERROR("rule \"%s\": %s must be an array of plain values", rule, cut(key));
 		if (n == cap)
 		{
 			cap *= 2;
@@ -170,7 +170,7 @@ get_array(JsonbIterator **it, JsonbIteratorToken tok, JsonbValue *first,
 		(*out)[n++] = v;
 	}
 	if (n == 0)
-		CONFIG_ERROR("rule \"%s\": %s must not be empty", rule, key);
+		CONFIG_ERROR("rule \"%s\": %s must not be empty", rule, cut(key));
 	return n;
 }
 
@@ -216,7 +216,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		key = pnstrdup(v.val.string.val, v.val.string.len);
 		vtok = JsonbIteratorNext(&it, &val, false);
 		if (vtok == WJB_BEGIN_OBJECT)
-			CONFIG_ERROR("rule \"%s\": %s must not be an object", code, key);
+			CONFIG_ERROR("rule \"%s\": %s must not be an object", code, cut(key));
 
 		if (vtok != WJB_VALUE && !(cond && (strcmp(key, "weekdays") == 0 ||
 											strcmp(key, "categories") == 0 ||
@@ -254,7 +254,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 				if (p != NULL && tier_index(p, r->tiers[i]) < 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_LY_CONFIG),
-							 errmsg("rule \"%s\": unknown tier \"%s\"", code, r->tiers[i]),
+							 errmsg("rule \"%s\": unknown tier \"%s\"", code, cut(r->tiers[i])),
 							 errhint("Add the tier with loyalty.add_tier() first.")));
 			}
 		}
@@ -328,7 +328,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, key, kind),
+					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, cut(key), kind),
 					 errhint("%s",
 							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
 							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :

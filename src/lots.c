@@ -239,7 +239,8 @@ credit_write(Program *p, Account *a, Credit *c)
 		args[27] = Int64GetDatum(c->points);
 		nulls[27] = available > c->at && c->points > 0 ? ' ' : 'n';
 		SET_TS(28, available > c->at && c->points > 0, available);
-		args[29] = BoolGetDatum(nsteps > 0 || upgraded);
+		/* a change or a renewal: the latest tier state is dated at this credit */
+		args[29] = BoolGetDatum(write_tier);
 		args[30] = TimestampTzGetDatum(c->at);
 
 		plan_get(&plan_credit,
@@ -285,11 +286,8 @@ credit_write(Program *p, Account *a, Credit *c)
 			a->tier = fin;
 			a->has_tier_until = fin_has_until;
 			a->tier_until = fin_until;
-			if (nsteps > 0 || upgraded)
-			{
-				a->has_tier_since = true;
-				a->tier_since = c->at;
-			}
+			a->has_tier_since = true;
+			a->tier_since = c->at;
 		}
 		else if (!tier_latest && c->qualifies)
 			tier_reconcile(p, a, c->at);
@@ -527,12 +525,16 @@ lots_consume(Program *p, Account *a, TimestampTz at, int64 points)
 }
 
 /*
- * Reserve the member's debt against its lots still pending at `at` (in the
- * order they become available): they repay it when they become available.
- * Updates a->debt; the caller writes it (ledger_write).
+ * Repay the member's debt (a->debt) from what it holds at `at`: first the
+ * lots usable then (first to expire first: a debt owed again when a
+ * pending purchase was refunded), then the lots still pending then, in the
+ * order they become available (they repay it from their available_at).  The
+ * points go to the lots' repaid; points a sweep took early from a lot that
+ * expires only after `at` get their correction rows.  Updates a->debt; the
+ * caller writes it (ledger_write).
  */
 void
-debt_reserve(Program *p, Account *a, TimestampTz at)
+debt_settle(Program *p, Account *a, TimestampTz at)
 {
 	Datum		args[3];
 	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
@@ -552,13 +554,15 @@ debt_reserve(Program *p, Account *a, TimestampTz at)
 	plan_get(&plan_pending_lots,
 			 "SELECT id, remaining, CASE WHEN expires_at > $3 THEN expired ELSE 0 END, expires_at "
 			 "FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 AND available_at > $3 "
+			 "WHERE program_id = $1 AND member = $2 "
 			 "  AND (remaining > 0 OR (expired > 0 AND expires_at > $3)) "
 			 "  AND (expires_at IS NULL OR expires_at > $3) "
-			 "ORDER BY available_at, earned_at, id",
+			 "ORDER BY available_at > $3, "
+			 "         CASE WHEN available_at <= $3 THEN expires_at END ASC NULLS LAST, "
+			 "         CASE WHEN available_at > $3 THEN available_at END, earned_at, id",
 			 3, types);
 	if (SPI_execute_plan(plan_pending_lots, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading pending lots failed");
+		elog(ERROR, "loyalty: reading lots failed");
 	if (SPI_processed == 0)
 		return;
 	ids = palloc(sizeof(int64) * SPI_processed);
@@ -601,9 +605,9 @@ debt_reserve(Program *p, Account *a, TimestampTz at)
 				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
 				 5, utypes);
 		if (SPI_execute_plan(plan_reserve, uargs, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: reserving debt failed");
+			elog(ERROR, "loyalty: repaying debt failed");
 	}
-	/* points a sweep took early go to the debt instead: its correction rows */
+	/* points a sweep took early go to the debt instead: their correction rows */
 	if (ncorr > 0)
 	{
 		int64	   *cids = palloc(sizeof(int64) * ncorr);

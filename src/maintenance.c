@@ -479,7 +479,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		uargs[5] = bool_array(changed, n);
 		plan_get(&plan_tier_set,
 				 "UPDATE loyalty.account a SET "
-				 "  tier_since = CASE WHEN u.changed THEN $5 ELSE a.tier_since END, "
+				 "  tier_since = $5, "
 				 "  tier = u.tier, tier_until = u.until "
 				 "FROM unnest($1::tid[], $2::text[], $3::text[], $4::timestamptz[], $6::bool[]) "
 				 "     AS u(tid, member, tier, until, changed) "

@@ -120,6 +120,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 				take_repaid = 0,
 				from_expiry = 0,
 				pending_part = 0,
+				want,
 				taken_other,
 				missing;
 	Numeric		left,
@@ -155,10 +156,9 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	clawed_after = num_round_div(num_mul(num_int64(o.points), refunded_after), o.amount, ROUND_HALF_UP);
 	claw = Max(clawed_after - o.clawed_back, 0);
 
+	want = claw;
 	if (claw > 0)
 	{
-		int64		want = claw;
-
 		if (!o.has_expiry || o.expires_at > at)
 		{
 			/* 1. the purchase's own lot, living at the refund's time */
@@ -196,13 +196,9 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 			if (from_expiry > 0)
 				lots_write_corrections(p, member, 1, &o.id, &from_expiry, &at, "refund");
 		}
-		/* 2. other lots usable at `at`, 3. debt */
-		taken_other = lots_take(p, &a, at, want, o.id, NULL, NULL);
-		missing = want - taken_other;
-		a.debt += missing;
-		debt_reserve(p, &a, at);
 	}
 
+	/* the purchase's lot first (before other lots are read: it may hold more) */
 	{
 		Datum		args[8];
 		Oid			types[8] = {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID,
@@ -224,6 +220,15 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: recording refund failed");
 	}
+
+	/* 2. other lots usable at `at`, 3. debt, repaid by what the member holds */
+	if (want > 0)
+	{
+		taken_other = lots_take(p, &a, at, want, o.id, NULL, NULL);
+		missing = want - taken_other;
+		a.debt += missing;
+	}
+	debt_settle(p, &a, at);
 
 	r.kind = "refund";
 	r.points = -claw;

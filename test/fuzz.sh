@@ -47,7 +47,7 @@ MAX_CRASHES=${FUZZ_MAX_CRASHES:-3}
 OUT=${FUZZ_OUT:-$FZ/out}
 KEEP=${FUZZ_KEEP:-0}
 ADMIN=${FUZZ_ADMIN_DB:-${PGDATABASE:-postgres}}
-TESTS_PER_SEED=5
+TESTS_PER_SEED=6
 
 W=$(mktemp -d)
 T0=$SECONDS
@@ -353,7 +353,7 @@ report() {
 # a seed's context (steps, results) was saved when it was queued
 minimise() {
 	local type step db detail cnt t base
-	for type in crash internal verify setup diverge mismatch; do
+	for type in crash internal integrity verify setup diverge mismatch; do
 		[ -n "${QUEUED[$type]:-}" ] || continue
 		IFS=$'\t' read -r SEED step db detail NOW0 SESSION_TZ <<<"${QUEUED[$type]}"
 		cp "$W/ctx.$SEED/steps" "$W/ctx.$SEED/a.res" "$W/ctx.$SEED/b.res" "$W/"
@@ -429,10 +429,11 @@ for SEED in $seeds; do
 
 	first() { awk -F'\t' -v t="$1" '$1 == t { print; exit }' "$W/findings"; }
 	count() { awk -F'\t' -v t="$1" '$1 == t' "$W/findings" | wc -l; }
-	for t in crash internal verify diverge mismatch; do
+	for t in crash internal integrity verify diverge mismatch; do
 		case $t in
 		crash) what="no server crash" ;;
 		internal) what="no internal error (XX000, class XX) or hang" ;;
+		integrity) what="no row refused by one of loyalty's own constraints (class 23)" ;;
 		verify) what="loyalty.verify() empty at every check" ;;
 		diverge) what="every statement: same SQLSTATE and result in fuzz_a (swept) and fuzz_b (never swept)" ;;
 		mismatch) what="every check: same balances, tiers, ledger and member_summary in fuzz_a and fuzz_b" ;;

@@ -4,6 +4,9 @@
 #       crash     the server died in the step
 #       internal  class XX (XX000 internal error ...), a statement timeout
 #                 (57014: a hang) or a lost connection's 57P0x
+#       integrity a statement broke one of loyalty's own constraints (class
+#                 23 naming a loyalty table or constraint: the C code let a
+#                 bad row reach the table instead of refusing it first)
 #       verify    a check found rows in loyalty.verify()
 #       diverge   fuzz_a (swept) and fuzz_b (never swept) differ on a
 #                 statement: SQLSTATE, row count or result
@@ -15,6 +18,12 @@ FILENAME == ARGV[1] { split($0, k, " "); order[++cnt] = k[1]; kind[k[1]] = k[2];
 FILENAME == ARGV[2] { sa[$1] = $2; ra[$1] = $3; xa[$1] = $4; ma[$1] = $5; hasa = 1; next }
 FILENAME == ARGV[3] { sb[$1] = $2; rb[$1] = $3; xb[$1] = $4; mb[$1] = $5; hasb = 1; next }
 function bad_state(s) { return s == "CRASH" || s ~ /^XX/ || s == "57014" || s ~ /^57P0/ }
+# a class 23 error raised by one of loyalty's tables (the app's tables are in
+# schema app and named orders, sales, porders ...: none of these names)
+function own_integrity(s, m) {
+	return s ~ /^23/ && (m ~ /(relation|table) "(account|ledger|lot|program|rule|streak|tier|tier_change|tracked_table)"/ ||
+		m ~ /constraint "(account|ledger|lot|program|rule|streak|tier|tier_change|tracked_table)_/)
+}
 function short(s) { gsub(/\037/, " / ", s); return length(s) > 300 ? substr(s, 1, 300) "..." : s }
 function one(db, n, s, x, m,   nl, l, i) {
 	if (kind[n] == "setup" && s != "00000")
@@ -23,6 +32,8 @@ function one(db, n, s, x, m,   nl, l, i) {
 		print "crash", n, db, "connection lost (server crashed)"
 	else if (bad_state(s))
 		print "internal", n, db, s " " m
+	else if (own_integrity(s, m))
+		print "integrity", n, db, s " " m
 	if (kind[n] == "check" && s == "00000") {
 		nl = split(x, l, "\037")
 		for (i = 1; i <= nl; i++) if (l[i] ~ /^verify\|/) print "verify", n, db, l[i]

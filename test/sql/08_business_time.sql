@@ -318,3 +318,56 @@ SELECT p.code, l.available_at - l.earned_at AS pending_real_time,
        l.expires_at AT TIME ZONE 'America/New_York' AS expires_local
 FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
 WHERE p.code IN ('dst_h', 'dst_d') ORDER BY p.code;
+
+------------------------------------------------------------------------------
+-- Found in review: a refund dated inside its purchase's pending period after
+-- the points matured and were spent; debt owed again when a pending purchase
+-- is refunded is repaid from what the member holds (not charged twice)
+------------------------------------------------------------------------------
+SELECT loyalty.create_program('rv1', pending_for => '30 days') > 0 AS ok;
+SELECT loyalty.earn('rv1', 'm', 100, 'o', '2026-01-02'),
+       loyalty.redeem('rv1', 'm', 60, 'r1', '2026-02-05');
+-- dated 10 Jan: the lot was pending then, so the refund cancels pending points
+SELECT loyalty.refund('rv1', 'm', 'o', 100, 'ro', '2026-01-10') AS clawed;
+SELECT loyalty.balance('rv1', 'm', '2026-03-01') AS owes_the_60_spent, a.debt
+FROM loyalty.account a JOIN loyalty.program p ON p.id = a.program_id WHERE p.code = 'rv1';
+SELECT loyalty.create_program('rv2', pending_for => '30 days', expiry => 'fixed', expiry_after => '60 days') > 0 AS ok;
+SELECT loyalty.earn('rv2', 'm', 100, 'y', '2026-10-01'),
+       loyalty.redeem('rv2', 'm', 100, 'r1', '2026-11-01'),
+       loyalty.earn('rv2', 'm', 100, 'o', '2026-11-02'),
+       loyalty.refund('rv2', 'm', 'y', 100, 'ry', '2026-11-03');   -- debt 100, repaid by o when available
+SELECT loyalty.adjust('rv2', 'm', 100, 'goodwill', 'ad', '2026-11-04') AS after_goodwill;
+SELECT loyalty.refund('rv2', 'm', 'o', 100, 'ro', '2026-11-05') AS clawed;  -- o cancelled: the goodwill repays
+SELECT loyalty.balance('rv2', 'm', '2026-11-06') AS nov6, loyalty.balance('rv2', 'm', '2027-02-01') AS after_expiry;
+SELECT * FROM loyalty.verify();
+
+------------------------------------------------------------------------------
+-- Found in review: an evaluation's renewal is redone by a late refund or a
+-- late credit in the window it judged, whether or not the job ran first
+------------------------------------------------------------------------------
+SELECT loyalty.create_program('rv3') > 0 AS ok;
+SELECT loyalty.add_tier('rv3', 'silver', 0), loyalty.add_tier('rv3', 'gold', 1000), loyalty.add_tier('rv3', 'plat', 2000);
+SELECT loyalty.earn('rv3', m, 1000, 'o24', '2024-03-01'), loyalty.earn('rv3', m, 1000, 'o25', '2025-05-01')
+FROM unnest(ARRAY['a', 'b']) m;
+SELECT loyalty.earn('rv3', m, 1000, 'o24', '2024-03-01'), loyalty.earn('rv3', m, 1000, 'o25', '2025-06-01')
+FROM unnest(ARRAY['c', 'd']) m;
+CALL loyalty.evaluate_tiers('2026-01-05');   -- a and c renewed gold (b and d: no job)
+SELECT loyalty.refund('rv3', m, 'o25', 1000, 'r25', '2026-02-01') FROM unnest(ARRAY['a', 'b']) m;
+SELECT loyalty.earn('rv3', m, 1000, 'late', '2025-02-01') FROM unnest(ARRAY['c', 'd']) m;
+SELECT m AS member, loyalty.tier_of('rv3', m, '2026-03-01') AS tier
+FROM unnest(ARRAY['a', 'b', 'c', 'd']) m;
+
+------------------------------------------------------------------------------
+-- Found in review: the views agree with tier_of for a lifetime window
+------------------------------------------------------------------------------
+SELECT loyalty.create_program('rv4') > 0 AS ok;
+SELECT loyalty.add_tier('rv4', 'silver', 0), loyalty.add_tier('rv4', 'gold', 1000);
+SELECT loyalty.earn('rv4', 'g', 1500, 'o1', '2023-03-01');
+SELECT loyalty.create_program('rv4', tier_window => 'lifetime') > 0 AS ok;
+SELECT loyalty.tier_of('rv4', 'g') AS tier_of, s.tier AS summary
+FROM loyalty.member_summary s WHERE s.program = 'rv4';
+-- long values are cut in messages
+SELECT length(pg_temp.err(format('SELECT loyalty.balance(%L, %L)', repeat('x', 100000), 'm'))) < 200 AS short_1,
+       length(pg_temp.err(format('SELECT loyalty.add_rule(%L, %L, %L, %L)', 'rv4', 'r', repeat('k', 100000), '{}'))) < 200 AS short_2,
+       length(pg_temp.err(format('SELECT loyalty.add_rule(%L, %L, %L, %L)', 'rv4', 'r', 'bonus',
+                                 format('{"%s": 1}', repeat('p', 100000))))) < 300 AS short_3;
