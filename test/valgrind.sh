@@ -135,7 +135,7 @@ make -s PG_CONFIG="$PG_CONFIG" install || die "make install failed (no write acc
 as_server "$BINDIR/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
 	|| { cat "$WORK/initdb.log"; die "initdb failed"; }
 
-# pg_cron preloaded as in CI (.ci/test) when it is installed: pgTAP's
+# pg_cron preloaded, as CI (.ci/run) does, when it is installed: pgTAP's
 # maintenance.sql creates it.  The expected outputs are the same without it.
 PRELOAD=()
 CRON=0
