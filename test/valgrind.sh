@@ -166,7 +166,7 @@ SERVER=("$BINDIR/postgres" -D "$DATA" -p "$PORT" -k "$WORK" -c listen_addresses=
 	-c shared_buffers=16MB -c max_connections=20 -c fsync=off -c autovacuum=off -c jit=off
 	-c log_line_prefix='%m [%p] ' -c log_min_messages=warning "${PRELOAD[@]}")
 
-# ---- the suite; valgrind makes everything 20-50x slower, hence the timeouts
+# ---- the suite; valgrind makes it 20-130x slower (08_orders_rules: 5 s -> 10 min), hence the timeouts
 run_suite() {
 	export PGISOLATIONTIMEOUT=$SUITE_TIMEOUT PG_TEST_TIMEOUT_DEFAULT=$SUITE_TIMEOUT
 	t=$SECONDS
