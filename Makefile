@@ -27,3 +27,11 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 .PHONY: prove
 prove:
 	pg_prove --ext .sql -r test/pgtap
+
+# Memory safety: builds, installs and runs the regression suite in a throwaway
+# server under valgrind memcheck (test/valgrind.sh; slow, not part of CI).
+# PG_CONFIG is passed on only when given (else the script's default, the
+# system PostgreSQL 15); VALGRIND_PORT etc. reach it through the environment.
+.PHONY: valgrind-check
+valgrind-check:
+	$(if $(filter command line environment,$(origin PG_CONFIG)),PG_CONFIG=$(PG_CONFIG)) bash test/valgrind.sh
