@@ -12,9 +12,16 @@
  *
  * Locking (see account.c): a batch first locks the account rows of all the
  * members it will touch, in ONE statement ordered by (program_id, member),
- * then works on them with a fresh snapshot.  Live operations lock one member
- * or two in the same global order, so nothing deadlocks, and a live
- * operation waits for at most one batch.  A committed batch is final; a
+ * then works on them with a fresh snapshot.  A run at top level never waits
+ * for a member lock while holding another: its first pass locks with SKIP
+ * LOCKED, so the members busy at that moment (a live operation, a bulk COPY
+ * into a tracked table that locks members in the order of its rows) are
+ * skipped; a second pass from the start then revisits what is still due one
+ * member a batch, waiting for that one member's lock while holding none.  So
+ * the run cannot take part in a deadlock, and a live operation waits for at
+ * most one batch.  Inside the caller's transaction (atomic) the run is one
+ * batch that waits for every lock in member order, as live operations take
+ * them.  A committed batch is final; a
  * crash or cancel loses only the current batch, which the rerun redoes —
  * every lot is expired exactly once (its remaining moves to expired under
  * the lock).
@@ -43,10 +50,11 @@ PG_FUNCTION_INFO_V1(loyalty_schedule_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_unschedule_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_on_drop_extension);
 
-static SPIPlanPtr plan_expire_lock = NULL;
+/* the lock statements: [0] waits for busy members, [1] skips them */
+static SPIPlanPtr plan_expire_lock[2] = {NULL, NULL};
 static SPIPlanPtr plan_expire_do = NULL;
 static SPIPlanPtr plan_expire_skip = NULL;
-static SPIPlanPtr plan_tier_lock = NULL;
+static SPIPlanPtr plan_tier_lock[2] = {NULL, NULL};
 static SPIPlanPtr plan_tier_sums = NULL;
 static SPIPlanPtr plan_tier_set = NULL;
 static SPIPlanPtr plan_tier_hist = NULL;
@@ -61,6 +69,7 @@ static struct
 {
 	bool		active;
 	bool		has;
+	bool		skip_busy;		/* lock with SKIP LOCKED (a top-level run's first pass) */
 	TimestampTz expires_at;		/* _expire_batch: last lot picked */
 	int64		lot_id;
 	int32		program_id;		/* _evaluate_batch: last member locked */
@@ -151,24 +160,30 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 
 	/*
 	 * Lock the members owning those lots, in member order, in one statement;
-	 * every row also carries the last lot picked.
+	 * every row also carries the last lot picked.  Busy members are skipped
+	 * in a run's first pass (their lots stay due for the second one).
 	 */
-	plan_get(&plan_expire_lock,
-			 "WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED ") "
-			 "SELECT a.program_id, a.member, last.expires_at, last.id "
-			 "FROM loyalty.account a, last "
-			 "WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) "
-			 "ORDER BY a.program_id, a.member FOR UPDATE OF a",
-			 4, ctypes);
-	if (SPI_execute_plan(plan_expire_lock, cargs, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: locking members to expire failed");
+#define LOCK_OWNERS \
+	"WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED ") " \
+	"SELECT a.program_id, a.member, last.expires_at, last.id " \
+	"FROM loyalty.account a, last " \
+	"WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) " \
+	"ORDER BY a.program_id, a.member FOR UPDATE OF a"
+	{
+		int			skip = cursor.active && cursor.skip_busy ? 1 : 0;
+
+		plan_get(&plan_expire_lock[skip], skip ? LOCK_OWNERS " SKIP LOCKED" : LOCK_OWNERS, 4, ctypes);
+		if (SPI_execute_plan(plan_expire_lock[skip], cargs, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: locking members to expire failed");
+	}
 	n = (int) SPI_processed;
 
 	/*
 	 * Nothing locked: either nothing is due after the cursor (the run is
-	 * done), or the lots picked have no account (rows deleted by hand:
-	 * verify() reports them).  In the second case skip those lots and say
-	 * so with -1, so that the run goes on to the lots after them.
+	 * done), or the lots picked belong to busy members (skipped) or have no
+	 * account (rows deleted by hand: verify() reports them).  In the last
+	 * two cases step over those lots and say so with -1, so that the run
+	 * goes on to the lots after them.
 	 */
 	if (n == 0)
 	{
@@ -329,13 +344,19 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[1] = Int32GetDatum(batch);
 	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
 	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
-	plan_get(&plan_tier_lock,
-			 "SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account "
-			 "WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) "
-			 "ORDER BY program_id, member LIMIT $2 FOR UPDATE",
-			 4, ltypes);
-	if (SPI_execute_plan(plan_tier_lock, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: locking members to evaluate failed");
+	/* busy members are skipped in a run's first pass (still due for the second) */
+#define LOCK_DUE_MEMBERS \
+	"SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account " \
+	"WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) " \
+	"ORDER BY program_id, member LIMIT $2 FOR UPDATE"
+	{
+		int			skip = cursor.active && cursor.skip_busy ? 1 : 0;
+
+		plan_get(&plan_tier_lock[skip], skip ? LOCK_DUE_MEMBERS " SKIP LOCKED" : LOCK_DUE_MEMBERS,
+				 4, ltypes);
+		if (SPI_execute_plan(plan_tier_lock[skip], args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: locking members to evaluate failed");
+	}
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
@@ -531,6 +552,13 @@ called_nonatomic(FunctionCallInfo fcinfo)
 /*
  * Run batch function `fn` until it reports 0 members, committing after each
  * batch when non-atomic.  Returns the total.
+ *
+ * Non-atomic (CALL at top level): two passes.  The first locks with SKIP
+ * LOCKED in batches of `batch`; members busy then are stepped over.  The
+ * second starts again from the beginning and takes what is still due (the
+ * skipped members, what became due meanwhile: usually nothing, found by one
+ * index probe) one member a batch, waiting for that member's lock while
+ * holding no other.  Neither pass ever waits while holding a member lock.
  */
 static int64
 run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
@@ -547,41 +575,49 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	 * end, and batches follow expiry dates, not member order: two batches
 	 * could lock members out of order and deadlock with a transfer.  So the
 	 * whole run is one batch there, locking every member in one sorted
-	 * statement.
+	 * statement that waits for busy members (skipping them would leave them
+	 * undone, and a second pass would wait while holding the first's locks).
 	 */
 	if (!nonatomic)
 		args[1] = Int32GetDatum(PG_INT32_MAX);
-	cursor.active = true;
-	cursor.has = false;
 	PG_TRY();
 	{
-		for (;;)
+		for (int pass = nonatomic ? 1 : 2; pass <= 2; pass++)
 		{
-			int64		done;
-			bool		isnull;
-
-			CHECK_FOR_INTERRUPTS();
-			if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "loyalty: %s failed", fn);
-			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-			if (done > 0)
-				total += done;
-			if (nonatomic)
+			cursor.active = true;
+			cursor.has = false;
+			cursor.skip_busy = (pass == 1);
+			if (pass == 2 && nonatomic)
+				args[1] = Int32GetDatum(1);
+			for (;;)
 			{
-				SPI_commit();
+				int64		done;
+				bool		isnull;
+
+				CHECK_FOR_INTERRUPTS();
+				if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+					elog(ERROR, "loyalty: %s failed", fn);
+				done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				SPI_freetuptable(SPI_tuptable);
+				if (done > 0)
+					total += done;
+				if (nonatomic)
+				{
+					SPI_commit();
 #if PG_VERSION_NUM < 150000
-				SPI_start_transaction();
+					SPI_start_transaction();
 #endif
+				}
+				if (done == 0 || !nonatomic)
+					break;
 			}
-			if (done == 0 || !nonatomic)
-				break;
 		}
 	}
 	PG_FINALLY();
 	{
 		cursor.active = false;
 		cursor.has = false;
+		cursor.skip_busy = false;
 	}
 	PG_END_TRY();
 	return total;
