@@ -14,7 +14,12 @@
  *  3. what is still missing becomes debt, reserved against lots still
  *     pending, which later credits repay first (lots.c).
  * The refund counts for tiers at the purchase's time (qual_at), so
- * qualifying values shrink in that window.
+ * qualifying values shrink in that window.  A refund of the referee's first
+ * purchase (the one that paid its referrer) also claws the referrer's payout
+ * back in the same proportion, cumulative, the same three ways, with a
+ * 'refund' row of the referrer (reason 'referral clawback', counterparty the
+ * referee, original_ref the order): a bought-and-returned first order pays
+ * no one.
  *
  * transfer: locks both members in one sorted statement (account.c), spends
  * the sender's lots first to expire first and gives the recipient lots with
@@ -35,6 +40,9 @@ PG_FUNCTION_INFO_V1(loyalty_refund);
 PG_FUNCTION_INFO_V1(loyalty_transfer);
 
 static SPIPlanPtr plan_purchase = NULL;
+static SPIPlanPtr plan_first_purchase = NULL;
+static SPIPlanPtr plan_payout = NULL;
+static SPIPlanPtr plan_referrer = NULL;
 static SPIPlanPtr plan_refunded = NULL;
 static SPIPlanPtr plan_lots_in = NULL;
 
@@ -61,33 +69,23 @@ typedef struct Purchase
 	int64		repaid;
 } Purchase;
 
-static bool
-purchase_get(Program *p, const char *member, const char *ref, Purchase *o)
+#define LOT_COLUMNS \
+	"l.id, l.points, l.amount, l.refunded, l.clawed_back, l.earned_at, l.available_at, " \
+	"l.expires_at, l.remaining, l.expired, l.repaid "
+
+/* The first row of the last SPI result, LOT_COLUMNS, into *o. */
+static void
+lot_from_row(Purchase *o)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
-	HeapTuple	t;
-	TupleDesc	td;
+	HeapTuple	t = SPI_tuptable->vals[0];
+	TupleDesc	td = SPI_tuptable->tupdesc;
 	bool		isnull;
 	Datum		d;
 
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(ref);
-	plan_get(&plan_purchase,
-			 "SELECT id, points, amount, refunded, clawed_back, earned_at, available_at, "
-			 "       expires_at, remaining, expired, repaid FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 AND ref = $3 AND source = 'earn'",
-			 3, types);
-	if (SPI_execute_plan(plan_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading purchase failed");
-	if (SPI_processed == 0)
-		return false;
-	t = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
 	o->id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
 	o->points = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-	o->amount = DatumGetNumericCopy(SPI_getbinval(t, td, 3, &isnull));
+	d = SPI_getbinval(t, td, 3, &isnull);
+	o->amount = isnull ? NULL : DatumGetNumericCopy(d);
 	o->refunded = DatumGetNumericCopy(SPI_getbinval(t, td, 4, &isnull));
 	o->clawed_back = DatumGetInt64(SPI_getbinval(t, td, 5, &isnull));
 	o->earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 6, &isnull));
@@ -98,7 +96,206 @@ purchase_get(Program *p, const char *member, const char *ref, Purchase *o)
 	o->remaining = DatumGetInt64(SPI_getbinval(t, td, 9, &isnull));
 	o->expired = DatumGetInt64(SPI_getbinval(t, td, 10, &isnull));
 	o->repaid = DatumGetInt64(SPI_getbinval(t, td, 11, &isnull));
+}
+
+static bool
+purchase_get(Program *p, const char *member, const char *ref, Purchase *o)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(ref);
+	plan_get(&plan_purchase,
+			 "SELECT " LOT_COLUMNS "FROM loyalty.lot l "
+			 "WHERE l.program_id = $1 AND l.member = $2 AND l.ref = $3 AND l.source = 'earn'",
+			 3, types);
+	if (SPI_execute_plan(plan_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading purchase failed");
+	if (SPI_processed == 0)
+		return false;
+	lot_from_row(o);
 	return true;
+}
+
+/*
+ * Is `ref` the member's first purchase (the one that paid its referrer)?
+ * The first earn row written: the payout is made by the first earn() call.
+ */
+static bool
+is_first_purchase(Program *p, const char *member, const char *ref)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, TEXTOID};
+	char	   *first;
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	plan_get(&plan_first_purchase,
+			 "SELECT ref FROM loyalty.ledger "
+			 "WHERE program_id = $1 AND member = $2 AND kind = 'earn' ORDER BY id LIMIT 1",
+			 2, types);
+	if (SPI_execute_plan(plan_first_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading first purchase failed");
+	if (SPI_processed == 0)
+		return false;
+	first = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return str_eq(first, ref);
+}
+
+/*
+ * Whom a refund of the member's order `ref` must claw a referral payout
+ * from: the member's paid referrer when `ref` is its first purchase, else
+ * NULL.  Read with a new snapshot (not the caller's: an earn() earlier in
+ * the same statement must be seen), before any lock is taken, so that both
+ * members can be locked in member order.
+ */
+static char *
+referrer_to_claw(Program *p, const char *member, const char *ref)
+{
+	Datum		args[2];
+	Oid			types[2] = {INT4OID, TEXTOID};
+	char	   *by;
+	bool		isnull;
+
+	if (!p->any_referral)	/* no payout was ever made */
+		return NULL;
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	plan_get(&plan_referrer,
+			 "SELECT referred_by, referral_paid FROM loyalty.account "
+			 "WHERE program_id = $1 AND member = $2",
+			 2, types);
+	if (SPI_execute_plan(plan_referrer, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading referrer failed");
+	if (SPI_processed == 0)
+		return NULL;
+	by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (by == NULL || strcmp(by, member) == 0 ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		return NULL;
+	return is_first_purchase(p, member, ref) ? by : NULL;
+}
+
+/* The lot of the referral payout `referrer` received for `referee`. */
+static bool
+payout_get(Program *p, const char *referrer, const char *referee, Purchase *o)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(referrer);
+	args[2] = CStringGetTextDatum(referee);
+	plan_get(&plan_payout,
+			 "SELECT " LOT_COLUMNS "FROM loyalty.ledger e "
+			 "JOIN loyalty.lot l ON l.program_id = e.program_id AND l.member = e.member AND l.id = e.lot_id "
+			 "WHERE e.program_id = $1 AND e.member = $2 AND e.kind = 'referral' "
+			 "  AND e.counterparty = $3 AND e.reason = 'referrer' "
+			 "ORDER BY e.id LIMIT 1",
+			 3, types);
+	if (SPI_execute_plan(plan_payout, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "loyalty: reading referral payout failed");
+	if (SPI_processed == 0)
+		return false;
+	lot_from_row(o);
+	return true;
+}
+
+/*
+ * Claw `claw` points back from the member's lot o (a purchase, or a
+ * referral payout) at `at`, and record `refunded` more of its amount:
+ *  1. from the lot itself while it lives at `at` (pending: cancels pending
+ *     points, and the debt they were to repay is owed again; swept early:
+ *     from the sweep, with a correction row), or from its expiry once it
+ *     has expired (never charged twice);
+ *  2. then from the member's other lots usable at `at`, first to expire
+ *     first;
+ *  3. the rest becomes debt, repaid by what the member holds.
+ * The caller writes the ledger row (ledger_write); returns through
+ * *pending_part how much of the claw was pending points.
+ */
+static void
+claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
+			  TimestampTz at, int64 *pending_part)
+{
+	const char *member = a->member;
+	int64		take_rem = 0,
+				take_exp = 0,
+				take_repaid = 0,
+				from_expiry = 0,
+				want = claw;
+
+	*pending_part = 0;
+	if (claw > 0)
+	{
+		if (!o->has_expiry || o->expires_at > at)
+		{
+			/* 1. the lot itself, living at the refund's time */
+			bool		pending = o->available_at > at;
+
+			take_rem = Min(o->remaining, want);
+			want -= take_rem;
+			if (o->expired > 0)	/* swept early: expires only after `at` */
+			{
+				take_exp = Min(o->expired, want);
+				want -= take_exp;
+			}
+			if (pending)
+			{
+				take_repaid = Min(o->repaid, want);
+				want -= take_repaid;
+				a->debt += take_repaid;	/* the debt it was to repay is owed again */
+				*pending_part = take_rem + take_exp + take_repaid;
+			}
+			if (take_exp > 0)
+				lots_write_corrections(p, member, 1, &o->id, &take_exp, &o->expires_at, "correction");
+		}
+		else
+		{
+			/* 1'. the lot's points expired: take them from the expiry */
+			if (o->remaining > 0)
+			{
+				lot_expire_now(p, member, o->id, o->expires_at, o->remaining);
+				o->expired += o->remaining;
+				o->remaining = 0;
+			}
+			from_expiry = Min(o->expired, want);
+			take_exp = from_expiry;
+			want -= from_expiry;
+			if (from_expiry > 0)
+				lots_write_corrections(p, member, 1, &o->id, &from_expiry, &at, "refund");
+		}
+	}
+
+	/* the lot first (before other lots are read: it may hold more) */
+	{
+		Datum		args[8];
+		Oid			types[8] = {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID,
+		INT8OID, INT8OID};
+
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(member);
+		args[2] = Int64GetDatum(o->id);
+		args[3] = NumericGetDatum(refunded);
+		args[4] = Int64GetDatum(claw);
+		args[5] = Int64GetDatum(take_rem);
+		args[6] = Int64GetDatum(take_exp);
+		args[7] = Int64GetDatum(take_repaid);
+		plan_get(&plan_refunded,
+				 "UPDATE loyalty.lot SET refunded = refunded + $4, clawed_back = clawed_back + $5, "
+				 "  remaining = remaining - $6, expired = expired - $7, repaid = repaid - $8 "
+				 "WHERE program_id = $1 AND member = $2 AND id = $3",
+				 8, types);
+		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: recording refund failed");
+	}
+
+	/* 2. other lots usable at `at`, 3. debt, repaid by what the member holds */
+	if (want > 0)
+		a->debt += want - lots_take(p, a, at, want, o->id, NULL, NULL);
+	debt_settle(p, a, at);
 }
 
 /*
@@ -110,24 +307,46 @@ int64
 op_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
 		  const char *ref, TimestampTz at)
 {
-	Account		a;
+	Account		a,
+				referrer;
 	PriorOp		op;
 	Purchase	o;
 	int64		clawed_after,
-				claw;
-	int64		take_rem = 0,
-				take_exp = 0,
-				take_repaid = 0,
-				from_expiry = 0,
-				pending_part = 0,
-				want,
-				taken_other,
-				missing;
+				claw,
+				pending_part;
 	Numeric		left,
 				refunded_after;
 	LedgerRow	r = {0};
+	bool		with_referrer = false;
 
-	require_member(p, member, &a);
+	/*
+	 * A refund of the purchase that paid the member's referrer claws the
+	 * payout back too: then both members are locked, in member order.
+	 * Who referred a member, and which purchase came first, never change.
+	 */
+	{
+		char	   *by = referrer_to_claw(p, member, original_ref);
+
+		if (by != NULL)
+		{
+			accounts_lock_pair(p, member, by, &a, &referrer);
+			if (!a.found)
+				require_member(p, member, &a);	/* LY003 */
+			with_referrer = referrer.found;
+		}
+		else
+		{
+			require_member(p, member, &a);
+			/* the first purchase committed while we waited for the lock */
+			if (a.referred_by != NULL && a.referral_paid && strcmp(a.referred_by, member) != 0 &&
+				is_first_purchase(p, member, original_ref))
+			{
+				by = a.referred_by;
+				accounts_lock_pair(p, member, by, &a, &referrer);
+				with_referrer = referrer.found;
+			}
+		}
+	}
 	prior_op(p, member, ref, &op);
 	if (op.found)
 	{
@@ -153,82 +372,10 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 						   num_to_cstring(o.amount), num_to_cstring(o.refunded))));
 
 	refunded_after = num_add(o.refunded, amount);
-	clawed_after = num_round_div(num_mul(num_int64(o.points), refunded_after), o.amount, ROUND_HALF_UP);
+	clawed_after = num_is_zero(o.amount) ? 0 :
+		num_round_div(num_mul(num_int64(o.points), refunded_after), o.amount, ROUND_HALF_UP);
 	claw = Max(clawed_after - o.clawed_back, 0);
-
-	want = claw;
-	if (claw > 0)
-	{
-		if (!o.has_expiry || o.expires_at > at)
-		{
-			/* 1. the purchase's own lot, living at the refund's time */
-			bool		pending = o.available_at > at;
-
-			take_rem = Min(o.remaining, want);
-			want -= take_rem;
-			if (o.expired > 0)	/* swept early: expires only after `at` */
-			{
-				take_exp = Min(o.expired, want);
-				want -= take_exp;
-			}
-			if (pending)
-			{
-				take_repaid = Min(o.repaid, want);
-				want -= take_repaid;
-				a.debt += take_repaid;	/* the debt it was to repay is owed again */
-				pending_part = take_rem + take_exp + take_repaid;
-			}
-			if (take_exp > 0)
-				lots_write_corrections(p, member, 1, &o.id, &take_exp, &o.expires_at, "correction");
-		}
-		else
-		{
-			/* 1'. the purchase's points expired: take them from the expiry */
-			if (o.remaining > 0)
-			{
-				lot_expire_now(p, member, o.id, o.expires_at, o.remaining);
-				o.expired += o.remaining;
-				o.remaining = 0;
-			}
-			from_expiry = Min(o.expired, want);
-			take_exp = from_expiry;
-			want -= from_expiry;
-			if (from_expiry > 0)
-				lots_write_corrections(p, member, 1, &o.id, &from_expiry, &at, "refund");
-		}
-	}
-
-	/* the purchase's lot first (before other lots are read: it may hold more) */
-	{
-		Datum		args[8];
-		Oid			types[8] = {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID,
-		INT8OID, INT8OID};
-
-		args[0] = Int32GetDatum(p->id);
-		args[1] = CStringGetTextDatum(member);
-		args[2] = Int64GetDatum(o.id);
-		args[3] = NumericGetDatum(amount);
-		args[4] = Int64GetDatum(claw);
-		args[5] = Int64GetDatum(take_rem);
-		args[6] = Int64GetDatum(take_exp);
-		args[7] = Int64GetDatum(take_repaid);
-		plan_get(&plan_refunded,
-				 "UPDATE loyalty.lot SET refunded = refunded + $4, clawed_back = clawed_back + $5, "
-				 "  remaining = remaining - $6, expired = expired - $7, repaid = repaid - $8 "
-				 "WHERE program_id = $1 AND member = $2 AND id = $3",
-				 8, types);
-		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: recording refund failed");
-	}
-
-	/* 2. other lots usable at `at`, 3. debt, repaid by what the member holds */
-	if (want > 0)
-	{
-		taken_other = lots_take(p, &a, at, want, o.id, NULL, NULL);
-		missing = want - taken_other;
-		a.debt += missing;
-	}
-	debt_settle(p, &a, at);
+	claw_from_lot(p, &a, &o, claw, amount, at, &pending_part);
 
 	r.kind = "refund";
 	r.points = -claw;
@@ -248,6 +395,42 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	/* a refund of a purchase in a window an evaluation already judged */
 	if (claw > 0)
 		tier_reconcile(p, &a, o.earned_at);
+
+	/*
+	 * The referrer's payout, in the same proportion, cumulative: after all
+	 * refunds of the order, round(payout x refunded / amount) is clawed.
+	 */
+	if (with_referrer && !num_is_zero(o.amount))
+	{
+		Purchase	po;
+
+		if (payout_get(p, referrer.member, member, &po))
+		{
+			int64		pclaw = num_round_div(num_mul(num_int64(po.points), refunded_after),
+											  o.amount, ROUND_HALF_UP) - po.clawed_back;
+
+			if (pclaw > 0)
+			{
+				LedgerRow	rr = {0};
+
+				claw_from_lot(p, &referrer, &po, pclaw, num_int64(0), at, &pending_part);
+				rr.kind = "refund";
+				rr.points = -pclaw;
+				rr.at = at;
+				rr.result = pclaw;
+				rr.original_ref = original_ref;
+				rr.counterparty = member;
+				rr.reason = "referral clawback";
+				rr.has_qual = true;
+				rr.qual_at = po.earned_at;
+				rr.qual_points = -pclaw;
+				rr.pending_points = -pending_part;
+				rr.pending_until = po.available_at;
+				ledger_write(p, &referrer, &rr);
+				tier_reconcile(p, &referrer, po.earned_at);
+			}
+		}
+	}
 	return claw;
 }
 

@@ -65,3 +65,56 @@ SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_
 SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_by => 'gus')$$);
 SELECT count(*) AS gus_accounts FROM loyalty.account WHERE member = 'gus';
 SELECT * FROM loyalty.verify();
+
+-- #9.3 refunds of the referee's first purchase claw the referrer's payout back
+-- in the same proportion, cumulative (a bought-and-returned first order pays
+-- no one); refunds of later purchases do not touch it.  Payout: 300 + 10% of
+-- 1000 = 400.  Half refunded: 200 back; then a quarter more: round(400 x 0.75)
+-- = 300 in all, 100 more; the last quarter: the other 100.
+SELECT loyalty.create_program('rcb', rounding => 'round') > 0 AS ok;
+SELECT loyalty.add_rule('rcb', 'refer', 'referral', '{"referrer_points": 300, "referrer_share": 0.1, "referee_points": 50}');
+SELECT loyalty.enroll('rcb', 'rita', '2026-01-01'),
+       loyalty.enroll('rcb', 'fred', '2026-01-02', referred_by => 'rita');
+SELECT loyalty.earn('rcb', 'fred', 1000, 'first', '2026-01-04') AS fred_first,
+       loyalty.earn('rcb', 'fred', 500, 'second', '2026-01-05') AS fred_second,
+       loyalty.balance('rcb', 'rita', '2026-01-06') AS rita_paid_400;
+SELECT loyalty.refund('rcb', 'fred', 'second', 500, 'r0', '2026-01-07') AS later_order_refund,
+       loyalty.balance('rcb', 'rita', '2026-01-07') AS rita_still_400;
+SELECT loyalty.refund('rcb', 'fred', 'first', 500, 'r1', '2026-01-08') AS half,
+       loyalty.balance('rcb', 'rita', '2026-01-08') AS rita_200;
+SELECT loyalty.refund('rcb', 'fred', 'first', 250, 'r2', '2026-01-09') AS quarter,
+       loyalty.balance('rcb', 'rita', '2026-01-09') AS rita_100;
+-- a replay of a refund claws nothing more from either member
+SELECT loyalty.refund('rcb', 'fred', 'first', 250, 'r2', '2026-01-09') AS replay,
+       loyalty.balance('rcb', 'rita', '2026-01-09') AS rita_still_100;
+-- rita spent 50 before the last quarter: the rest of her clawback is a debt
+SELECT loyalty.redeem('rcb', 'rita', 90, 'spent', '2026-01-10') AS rita_left;
+SELECT loyalty.refund('rcb', 'fred', 'first', 250, 'r3', '2026-01-11') AS last_quarter;
+SELECT loyalty.balance('rcb', 'rita', '2026-01-11') AS rita_owes_90;
+SELECT l.member, l.kind, l.points, l.original_ref, l.counterparty, l.reason, l.qual_at, l.qual_points
+FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
+WHERE p.code = 'rcb' AND l.member = 'rita' ORDER BY l.id;
+SELECT a.member, a.debt FROM loyalty.account a JOIN loyalty.program p ON p.id = a.program_id
+WHERE p.code = 'rcb' ORDER BY a.member;
+-- the clawback comes off the referrer's qualifying value and leaderboard too
+SELECT qualifying FROM loyalty.member_summary WHERE program = 'rcb' AND member = 'rita';
+SELECT * FROM loyalty.verify();
+-- the referrer's own purchase with the same ref is not confused with it
+SELECT loyalty.create_program('rcb2') > 0 AS ok;
+SELECT loyalty.add_rule('rcb2', 'refer', 'referral', '{"referrer_points": 100}');
+-- (and an earn() earlier in the same statement is seen)
+SELECT loyalty.earn('rcb2', 'rita', 70, 'o1', '2026-01-01'),
+       loyalty.enroll('rcb2', 'fred', '2026-01-02', referred_by => 'rita'),
+       loyalty.earn('rcb2', 'fred', 10, 'o1', '2026-01-03'),
+       loyalty.refund('rcb2', 'fred', 'o1', 10, 'r1', '2026-01-04') AS fred_clawed;
+SELECT loyalty.balance('rcb2', 'rita', '2026-01-05') AS rita_70;
+-- the payout's lot was transferred away: the clawback is the referrer's debt
+SELECT loyalty.create_program('rcb3') > 0 AS ok;
+SELECT loyalty.add_rule('rcb3', 'refer', 'referral', '{"referrer_points": 100}');
+SELECT loyalty.enroll('rcb3', 'rita', '2026-01-01');
+SELECT loyalty.enroll('rcb3', 'fred', '2026-01-02', referred_by => 'rita');
+SELECT loyalty.earn('rcb3', 'fred', 10, 'o1', '2026-01-03');
+SELECT loyalty.transfer('rcb3', 'rita', 'tom', 100, 't1', '2026-01-04');
+SELECT loyalty.refund('rcb3', 'fred', 'o1', 10, 'r1', '2026-01-05');
+SELECT member, loyalty.balance('rcb3', member, '2026-01-06') FROM unnest(ARRAY['fred', 'rita', 'tom']) member;
+SELECT * FROM loyalty.verify();
