@@ -71,6 +71,11 @@ bin() { if [ -n "$BINDIR" ] && [ -x "$BINDIR/$1" ]; then echo "$BINDIR/$1"; else
 PSQL=$(bin psql)
 PGBENCH=$(bin pgbench)
 export PGPORT=$PORT
+# the set-up and the floors write loyalty's tables directly (plain INSERT /
+# COPY), which loyalty refuses into tables holding rows unless a superuser
+# sets loyalty.maintenance (README "Backup and restore"); the benchmark runs
+# as a superuser
+export PGOPTIONS="${PGOPTIONS:-} -c loyalty.maintenance=on"
 
 psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 REPORT="$OUT/report.txt"

@@ -143,6 +143,26 @@ AS $$
   JOIN loyalty.program p ON p.id = o.program_id
   WHERE NOT EXISTS (SELECT 1 FROM loyalty.account a
                     WHERE a.program_id = o.program_id AND a.member = o.member)
+  UNION ALL
+  -- rows of a program that does not exist (a restore refused half-way)
+  SELECT NULL, o.member, 'rows of a program that does not exist', o.program_id::bigint, NULL::bigint
+  FROM (SELECT program_id, member FROM loyalty.account
+        UNION SELECT program_id, member FROM loyalty.ledger
+        UNION SELECT program_id, member FROM loyalty.lot) o
+  WHERE NOT EXISTS (SELECT 1 FROM loyalty.program p WHERE p.id = o.program_id)
+  UNION ALL
+  -- an identity sequence behind its table would give ids already used (a
+  -- dump's sequence values restored into a database that had more rows)
+  SELECT NULL, NULL, 'loyalty.' || s.t || ' id sequence behind the table', s.max_id, s.last
+  FROM (SELECT 'ledger' AS t, (SELECT max(id) FROM loyalty.ledger) AS max_id,
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.ledger_id_seq) AS last
+        UNION ALL
+        SELECT 'lot', (SELECT max(id) FROM loyalty.lot),
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.lot_id_seq)
+        UNION ALL
+        SELECT 'tier_change', (SELECT max(id) FROM loyalty.tier_change),
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.tier_change_id_seq)) s
+  WHERE s.max_id > s.last
 $$;
 
 
@@ -291,7 +311,7 @@ CROSS JOIN LATERAL (
     AND e.qual_at <= now() AND e.at <= now()
     AND e.qual_at >= CASE p.tier_window
           WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
-          WHEN 'rolling_year' THEN now() - interval '365 days'
+          WHEN 'rolling_year' THEN (now() AT TIME ZONE p.timezone - interval '365 days') AT TIME ZONE p.timezone
           ELSE '-infinity'::timestamptz END) q
 LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
                    WHERE t.program_id = a.program_id
@@ -681,3 +701,26 @@ CREATE EVENT TRIGGER loyalty_orders_ddl ON ddl_command_end
   EXECUTE FUNCTION loyalty._orders_ddl();
 CREATE EVENT TRIGGER loyalty_orders_dropped ON sql_drop
   EXECUTE FUNCTION loyalty._orders_dropped();
+
+-- 7. A dump restores only into a database where loyalty is new (README
+-- "Backup and restore"): plain INSERT / COPY into a table that holds rows is
+-- refused.  New programs get ids from a random point, so that the rows of two
+-- databases never share a program id (the ids given so far stay).
+CREATE FUNCTION loyalty._restore_guard() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'loyalty_restore_guard' LANGUAGE C;
+REVOKE ALL ON FUNCTION loyalty._restore_guard() FROM PUBLIC;
+DO $guards$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['program', 'tier', 'rule', 'account', 'ledger', 'lot', 'streak',
+                           'tier_change', 'tracked_table'] LOOP
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT ON loyalty.%I '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard()',
+                              t || '_restore_guard', t);
+  END LOOP;
+END
+$guards$;
+SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('loyalty.program', 'id'),
+                         greatest((SELECT pg_catalog.max(id) FROM loyalty.program), 0)
+                         + 1 + (pg_catalog.random() * 1000000000)::integer, false);

@@ -211,6 +211,29 @@ CREATE TRIGGER tier_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loya
 CREATE TRIGGER rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.rule
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 
+-- A dump restores only into a database where loyalty is new: a plain INSERT
+-- or COPY (not from loyalty's functions) into a table that already holds
+-- rows is refused, so a restore can never merge two databases (README
+-- "Backup and restore").
+CREATE FUNCTION loyalty._restore_guard() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'loyalty_restore_guard' LANGUAGE C;
+CREATE TRIGGER program_restore_guard BEFORE INSERT ON loyalty.program
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER tier_restore_guard BEFORE INSERT ON loyalty.tier
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER rule_restore_guard BEFORE INSERT ON loyalty.rule
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER account_restore_guard BEFORE INSERT ON loyalty.account
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER ledger_restore_guard BEFORE INSERT ON loyalty.ledger
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER lot_restore_guard BEFORE INSERT ON loyalty.lot
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER streak_restore_guard BEFORE INSERT ON loyalty.streak
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE TRIGGER tier_change_restore_guard BEFORE INSERT ON loyalty.tier_change
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
 -------------------------------------------------------------------------------
 -- Configuration API
 -------------------------------------------------------------------------------
@@ -352,6 +375,8 @@ CREATE TABLE loyalty.tracked_table (
 CREATE TRIGGER tracked_table_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_table
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_table', '');
+CREATE TRIGGER tracked_table_restore_guard BEFORE INSERT ON loyalty.tracked_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
 
 CREATE VIEW loyalty.tracked_orders AS
 SELECT t.relid, p.code AS program, t.member_column, t.amount_column, t.ref_column,
@@ -466,6 +491,26 @@ AS $$
   JOIN loyalty.program p ON p.id = o.program_id
   WHERE NOT EXISTS (SELECT 1 FROM loyalty.account a
                     WHERE a.program_id = o.program_id AND a.member = o.member)
+  UNION ALL
+  -- rows of a program that does not exist (a restore refused half-way)
+  SELECT NULL, o.member, 'rows of a program that does not exist', o.program_id::bigint, NULL::bigint
+  FROM (SELECT program_id, member FROM loyalty.account
+        UNION SELECT program_id, member FROM loyalty.ledger
+        UNION SELECT program_id, member FROM loyalty.lot) o
+  WHERE NOT EXISTS (SELECT 1 FROM loyalty.program p WHERE p.id = o.program_id)
+  UNION ALL
+  -- an identity sequence behind its table would give ids already used (a
+  -- dump's sequence values restored into a database that had more rows)
+  SELECT NULL, NULL, 'loyalty.' || s.t || ' id sequence behind the table', s.max_id, s.last
+  FROM (SELECT 'ledger' AS t, (SELECT max(id) FROM loyalty.ledger) AS max_id,
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.ledger_id_seq) AS last
+        UNION ALL
+        SELECT 'lot', (SELECT max(id) FROM loyalty.lot),
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.lot_id_seq)
+        UNION ALL
+        SELECT 'tier_change', (SELECT max(id) FROM loyalty.tier_change),
+               (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.tier_change_id_seq)) s
+  WHERE s.max_id > s.last
 $$;
 
 -------------------------------------------------------------------------------
@@ -623,7 +668,7 @@ CROSS JOIN LATERAL (
     AND e.qual_at <= now() AND e.at <= now()
     AND e.qual_at >= CASE p.tier_window
           WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
-          WHEN 'rolling_year' THEN now() - interval '365 days'
+          WHEN 'rolling_year' THEN (now() AT TIME ZONE p.timezone - interval '365 days') AT TIME ZONE p.timezone
           ELSE '-infinity'::timestamptz END) q
 LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
                    WHERE t.program_id = a.program_id
@@ -884,6 +929,10 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.lot', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.streak', '');
 SELECT pg_catalog.pg_extension_config_dump('loyalty.tier_change', '');
+-- Program ids start at a random point in each installation, so the rows of
+-- two databases never share a program id.
+SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('loyalty.program', 'id'),
+                         1 + (pg_catalog.random() * 2000000000)::integer, false);
 -- and the identity sequences, so restored databases go on numbering after the dump
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.program', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('loyalty.rule', 'id'), '');

@@ -8,10 +8,22 @@
  *  loyalty_config_changed: AFTER statement trigger on the configuration
  *    tables; broadcasts a relcache invalidation of loyalty.program that
  *    every backend's configuration cache listens for (config.c).
+ *  loyalty_restore_guard: BEFORE INSERT (statement) on every table a dump
+ *    holds.  loyalty writes its tables only from its SECURITY DEFINER
+ *    functions (or with the owner's id set locally, orders.c); a plain
+ *    INSERT or COPY from outside is a restore, or a hand-made row.  A
+ *    restore goes into a database where the extension is new, table by
+ *    table into empty tables; into a table that already holds rows it would
+ *    merge two databases' programs, members and ledgers, so it is refused
+ *    (loudly: pg_restore reports every refused table).  A superuser who
+ *    has set loyalty.maintenance = on may insert by hand.
  */
 #include "loyalty.h"
 
+#include "access/tableam.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
+#include "utils/snapmgr.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -22,6 +34,7 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(loyalty_append_only);
 PG_FUNCTION_INFO_V1(loyalty_config_changed);
+PG_FUNCTION_INFO_V1(loyalty_restore_guard);
 
 static bool maintenance_mode = false;
 
@@ -82,5 +95,41 @@ loyalty_config_changed(PG_FUNCTION_ARGS)
 	if (OidIsValid(relid))
 		CacheInvalidateRelcacheByRelid(relid);
 	config_invalidate_all();
+	return PointerGetDatum(NULL);
+}
+
+/* Does the relation hold a row visible to the statement's snapshot? */
+static bool
+rel_has_rows(Relation rel)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+Datum
+loyalty_restore_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "loyalty_restore_guard: not called by trigger manager");
+	/* loyalty's own writes, its install and update scripts, a repair */
+	if (InLocalUserIdChange() || creating_extension || (maintenance_mode && superuser()))
+		return PointerGetDatum(NULL);
+	if (rel_has_rows(td->tg_relation))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("loyalty.%s already holds rows: loyalty data is restored only into a database where the extension is new",
+						RelationGetRelationName(td->tg_relation)),
+				 errdetail("Restoring a dump into a database that already runs loyalty would merge two databases' programs, members and ledgers."),
+				 errhint("Restore into a new database (createdb, then pg_restore -d it). To insert rows by hand, a superuser may SET loyalty.maintenance = on.")));
 	return PointerGetDatum(NULL);
 }

@@ -283,9 +283,15 @@ DELETE FROM loyalty.account WHERE member = 'b' AND program_id = (SELECT id FROM 
 SELECT program, member, problem FROM loyalty.verify();
 CALL loyalty.expire_points('2026-02-01', 1);
 SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
--- put b's account back (as it was: 20 points credited); a rerun expires b's lot too
+-- put b's account back (as it was: 20 points credited); a rerun expires b's lot too.
+-- A row inserted by hand is refused (loyalty's tables take plain INSERT / COPY
+-- only when empty: a restore), unless a superuser sets loyalty.maintenance
 INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited)
 SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20 FROM loyalty.program WHERE code = 'orph';
+SET loyalty.maintenance = on;
+INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited)
+SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20 FROM loyalty.program WHERE code = 'orph';
+RESET loyalty.maintenance;
 CALL loyalty.expire_points('2026-02-01', 1);
 SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
 SELECT * FROM loyalty.verify();
