@@ -17,25 +17,25 @@ RETURNS bigint LANGUAGE sql AS $f$
 $f$;
 
 -- 1. Base rate and the three rounding modes: 1 point per 10 yuan
-SELECT loyalty.create_program('rf', unit => 10, rounding => 'floor');
-SELECT loyalty.create_program('rr', unit => 10, rounding => 'round');
-SELECT loyalty.create_program('rc', unit => 10, rounding => 'ceil');
+SELECT loyalty.create_program('rf', unit => 10, rounding => 'floor') > 0 AS ok;
+SELECT loyalty.create_program('rr', unit => 10, rounding => 'round') > 0 AS ok;
+SELECT loyalty.create_program('rc', unit => 10, rounding => 'ceil') > 0 AS ok;
 SELECT a AS amount,
        loyalty.earn('rf', 'm', a, 'f' || a, '2026-01-05') AS floor,
        loyalty.earn('rr', 'm', a, 'r' || a, '2026-01-05') AS round,
        loyalty.earn('rc', 'm', a, 'c' || a, '2026-01-05') AS ceil
 FROM unnest(ARRAY[90, 90.01, 94.99, 95, 99.99, 0.01]::numeric[]) AS a;
 -- a rate that is not a finite decimal: 1 point per 3 yuan is still exact
-SELECT loyalty.create_program('third', unit => 3, rounding => 'ceil');
+SELECT loyalty.create_program('third', unit => 3, rounding => 'ceil') > 0 AS ok;
 SELECT loyalty.earn('third', 'm', 30, 'o30', '2026-01-05') AS thirty_yuan_is_10,
        loyalty.earn('third', 'm', 31, 'o31', '2026-01-05') AS thirtyone_yuan_ceil_11;
 -- fractional points per unit: 1.5 points per yuan (Langjiu diamond)
-SELECT loyalty.create_program('frac', points_per_unit => 1.5);
+SELECT loyalty.create_program('frac', points_per_unit => 1.5) > 0 AS ok;
 SELECT loyalty.earn('frac', 'm', 33.33, 'o1', '2026-01-05') AS floor_49_995;
 
 -- 2. Weekday in the program's timezone: Friday 2026-11-20 01:30 in Shanghai
 --    is still Thursday 17:30 in UTC.
-SELECT loyalty.create_program('sh', timezone => 'Asia/Shanghai');
+SELECT loyalty.create_program('sh', timezone => 'Asia/Shanghai') > 0 AS ok;
 SELECT loyalty.add_rule('sh', 'friday', 'multiplier', '{"factor": 1.5, "weekdays": [5]}');
 SELECT extract(isodow FROM timestamptz '2026-11-19 17:30+00') AS utc_isodow;
 SELECT loyalty.earn('sh', 'a', 100, 'o1', '2026-11-19 17:30+00') AS friday_in_shanghai;
@@ -57,10 +57,10 @@ SELECT loyalty.set_rule_active('sh', 'd11', true);
 SELECT loyalty.earn('sh', 'b', 100, 'x6', '2026-11-11 12:00+08') AS d11_active_again;
 
 -- 4. Stacking: factors 2 and 1.5 (no tiers)
-SELECT loyalty.create_program('smul', stacking => 'multiply');
-SELECT loyalty.create_program('sadd', stacking => 'add');
-SELECT loyalty.create_program('smax', stacking => 'max');
-SELECT loyalty.create_program('scap', stacking => 'multiply', max_multiplier => 2.5);
+SELECT loyalty.create_program('smul', stacking => 'multiply') > 0 AS ok;
+SELECT loyalty.create_program('sadd', stacking => 'add') > 0 AS ok;
+SELECT loyalty.create_program('smax', stacking => 'max') > 0 AS ok;
+SELECT loyalty.create_program('scap', stacking => 'multiply', max_multiplier => 2.5) > 0 AS ok;
 SELECT loyalty.add_rule(p, 'double', 'multiplier', '{"factor": 2}'),
        loyalty.add_rule(p, 'half', 'multiplier', '{"factor": 1.5}')
 FROM unnest(ARRAY['smul', 'sadd', 'smax', 'scap']) AS p;
@@ -71,7 +71,7 @@ SELECT * FROM loyalty.quote('scap', 'm', 100, '2026-01-05');
 SELECT * FROM loyalty.quote('sadd', 'm', 100, '2026-01-05');
 
 -- 5. Bonuses: a threshold ladder (only the largest in a group) plus a free bonus
-SELECT loyalty.create_program('lad');
+SELECT loyalty.create_program('lad') > 0 AS ok;
 SELECT loyalty.add_rule('lad', 'ge5k', 'bonus', '{"points": 500, "min_amount": 5000, "group": "ladder"}');
 SELECT loyalty.add_rule('lad', 'ge10k', 'bonus', '{"points": 1200, "min_amount": 10000, "group": "ladder"}');
 SELECT loyalty.add_rule('lad', 'liquor', 'bonus', '{"points": 200, "min_amount": 1000, "categories": ["liquor"]}');
@@ -80,7 +80,7 @@ FROM (VALUES (4999.99, NULL), (5000, NULL), (9999.99, NULL), (10000, NULL), (100
 SELECT * FROM loyalty.quote('lad', 'm', 12000, '2026-01-05', 'liquor');
 
 -- 6. Category rates: electronics 1 point per 5 yuan, daily goods 1 per 20
-SELECT loyalty.create_program('cat');
+SELECT loyalty.create_program('cat') > 0 AS ok;
 SELECT loyalty.add_rule('cat', 'elec', 'category_rate', '{"category": "electronics", "points_per_unit": 1, "unit": 5}');
 SELECT loyalty.add_rule('cat', 'daily', 'category_rate', '{"category": "daily", "points_per_unit": 1, "unit": 20}');
 SELECT loyalty.add_rule('cat', 'gift', 'multiplier', '{"factor": 1.2, "categories": ["gift_box"]}');
@@ -91,7 +91,7 @@ SELECT loyalty.earn('cat', 'm', 100, 'c1', '2026-01-05', 'electronics') AS elect
        loyalty.earn('cat', 'm', 100, 'c5', '2026-01-05') AS no_category;
 
 -- 7. Birthday month (local), first purchase, activity (min_orders in a window)
-SELECT loyalty.create_program('mem', timezone => 'Asia/Shanghai');
+SELECT loyalty.create_program('mem', timezone => 'Asia/Shanghai') > 0 AS ok;
 SELECT loyalty.add_rule('mem', 'bday', 'multiplier', '{"factor": 2, "birthday_month": true}');
 SELECT loyalty.add_rule('mem', 'welcome', 'bonus', '{"points": 20, "first_purchase": true, "min_amount": 100}');
 SELECT loyalty.add_rule('mem', 'regular', 'multiplier', '{"factor": 1.2, "min_orders": 3, "orders_window": "90 days"}');
@@ -115,7 +115,7 @@ SELECT member, birthday FROM loyalty.account a JOIN loyalty.program p ON p.id = 
 WHERE p.code = 'mem' ORDER BY member;
 
 -- 8. Tiers: multiplier, tier condition, upgrade inside the crossing purchase
-SELECT loyalty.create_program('tl', timezone => 'Asia/Shanghai');
+SELECT loyalty.create_program('tl', timezone => 'Asia/Shanghai') > 0 AS ok;
 SELECT loyalty.add_tier('tl', 'silver', 0);
 SELECT loyalty.add_tier('tl', 'gold', 3000, 1.5);
 SELECT loyalty.add_tier('tl', 'platinum', 9000, 2);
@@ -137,7 +137,7 @@ FROM loyalty.tier_change c JOIN loyalty.program p ON p.id = c.program_id
 WHERE p.code = 'tl' ORDER BY c.id;
 
 -- 9. quote = earn, for a rich case, and quote writes nothing
-SELECT loyalty.create_program('rich', timezone => 'Asia/Shanghai', rounding => 'round', max_multiplier => 4);
+SELECT loyalty.create_program('rich', timezone => 'Asia/Shanghai', rounding => 'round', max_multiplier => 4) > 0 AS ok;
 SELECT loyalty.add_tier('rich', 'base', 0);
 SELECT loyalty.add_tier('rich', 'vip', 100, 1.5);
 SELECT loyalty.add_rule('rich', 'fri', 'multiplier', '{"factor": 1.5, "weekdays": [5]}');

@@ -11,7 +11,7 @@ EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
 END $f$;
 
-SELECT loyalty.create_program('ev', timezone => 'Asia/Shanghai');
+SELECT loyalty.create_program('ev', timezone => 'Asia/Shanghai') > 0 AS ok;
 SELECT loyalty.add_rule('ev', 'signup', 'event', '{"event": "signup", "points": 50}');
 SELECT loyalty.add_rule('ev', 'survey', 'event', '{"event": "survey", "points": 100, "max_per_day": 2, "max_total": 3}');
 SELECT loyalty.add_rule('ev', 'share', 'event', '{"event": "share", "points": 100}');
@@ -49,7 +49,7 @@ SELECT loyalty.record_event('ev', 'cat', 'checkin', 'gap', '2026-04-03 08:00+08'
 SELECT last_day, days FROM loyalty.streak WHERE member = 'cat';
 
 -- referral: referee gets 50 on joining; referrer gets 300 + 10% of the first purchase's points
-SELECT loyalty.create_program('ref', rounding => 'round');
+SELECT loyalty.create_program('ref', rounding => 'round') > 0 AS ok;
 SELECT loyalty.add_rule('ref', 'refer', 'referral', '{"referrer_points": 300, "referrer_share": 0.1, "referee_points": 50}');
 SELECT loyalty.enroll('ref', 'rita', '2026-01-01');
 SELECT loyalty.enroll('ref', 'fred', '2026-01-02', referred_by => 'rita');

@@ -17,10 +17,10 @@ CREATE VIEW pg_temp.rows AS
          (SELECT coalesce(sum(remaining), 0) FROM loyalty.lot) AS remaining;
 
 -- lots: 1-year expiry for the first two, then never-expiring ones
-SELECT loyalty.create_program('sp', expiry => 'fixed', expiry_after => '1 year');
+SELECT loyalty.create_program('sp', expiry => 'fixed', expiry_after => '1 year') > 0 AS ok;
 SELECT loyalty.earn('sp', 'm', 100, 'e1', '2026-03-01');
 SELECT loyalty.earn('sp', 'm', 200, 'e2', '2026-02-01');
-SELECT loyalty.create_program('sp', expiry => 'none');
+SELECT loyalty.create_program('sp', expiry => 'none') > 0 AS ok;
 SELECT loyalty.earn('sp', 'm', 400, 'e3', '2026-01-01');
 SELECT loyalty.balance('sp', 'm', '2026-04-01') AS balance_700;
 -- first-to-expire first: e2 (expires 2027-02-01), then e1, never-expiring last
@@ -56,7 +56,7 @@ SELECT pg_temp.err($$SELECT loyalty.adjust('sp', 'm', 5, NULL, 'a4', '2026-04-03
 SELECT pg_temp.err($$SELECT loyalty.adjust('sp', 'm', 50, 'other reason', 'a1', '2026-04-03')$$);
 
 -- pending points: spendable only after pending_for
-SELECT loyalty.create_program('pend', pending_for => '7 days');
+SELECT loyalty.create_program('pend', pending_for => '7 days') > 0 AS ok;
 SELECT loyalty.earn('pend', 'p', 100, 'o1', '2026-05-01 10:00');
 SELECT loyalty.balance('pend', 'p', '2026-05-08 09:59:59') AS still_pending,
        loyalty.balance('pend', 'p', '2026-05-08 10:00') AS available;
@@ -64,7 +64,7 @@ SELECT pg_temp.err($$SELECT loyalty.redeem('pend', 'p', 1, 'r1', '2026-05-02')$$
 SELECT loyalty.redeem('pend', 'p', 100, 'r2', '2026-05-09') AS spent_after_maturity;
 
 -- redeem_value: ceil(value x the tier's points per yuan)
-SELECT loyalty.create_program('val', points_per_value => 150);
+SELECT loyalty.create_program('val', points_per_value => 150) > 0 AS ok;
 SELECT loyalty.add_tier('val', 'ordinary', 0);
 SELECT loyalty.add_tier('val', 'silver', 1000, 1, 130);
 SELECT loyalty.add_tier('val', 'gold', 5000, 1, 100);
@@ -95,7 +95,7 @@ SELECT pg_temp.err($$SELECT loyalty.redeem('sp', 'm', -3, 'x', '2026-01-01')$$);
 SELECT pg_temp.err($$SELECT loyalty.record_event('sp', 'm', NULL, 'x', '2026-01-01')$$);
 SELECT pg_temp.err($$SELECT loyalty.quote('sp', 'm', -1, '2026-01-01')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn('sp', 'm', 1e30, 'x', '2026-01-01')$$);
-SELECT loyalty.create_program('far', expiry => 'fixed', expiry_after => '3 years');
+SELECT loyalty.create_program('far', expiry => 'fixed', expiry_after => '3 years') > 0 AS ok;
 SELECT * FROM pg_temp.rows \gset before_
 SELECT pg_temp.err($$SELECT loyalty.earn('far', 'm', 10, 'x', '294275-06-01')$$);
 SELECT ledger = :before_ledger AND lots = :before_lots AND accounts = :before_accounts
@@ -103,7 +103,7 @@ SELECT ledger = :before_ledger AND lots = :before_lots AND accounts = :before_ac
 
 -- balances that would pass bigint: every credit (earn, event, transfer in,
 -- adjust) fails with 22003 and writes nothing; balances stay summable
-SELECT loyalty.create_program('ov');
+SELECT loyalty.create_program('ov') > 0 AS ok;
 SELECT loyalty.add_rule('ov', 'ev', 'event', '{"event": "ev", "points": 1000}');
 SELECT loyalty.earn('ov', 'big', 9223372036854775000, 'o1', '2026-03-01') AS huge_earn,
        loyalty.earn('ov', 'big2', 9223372036854775000, 'o1', '2026-03-01') AS huge_earn2;
