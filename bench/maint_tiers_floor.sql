@@ -4,8 +4,9 @@
 -- for every member whose tier period ended by :as_of, the sum of qual_points
 -- over the last calendar year [:win_start, :win_end) picks the tier
 -- (thresholds of the bench program, inlined); the account gets it
--- (tier_since = :as_of when it changes; tier_until = :until, NULL for the
--- lowest tier), and every change is a tier_change row.  No locks, no
+-- (tier_since = :as_of: since 0.3.0 a renewal dates the tier too;
+-- tier_until = :until, NULL for the lowest tier), and every change is a
+-- tier_change row written by the evaluation (by_evaluation).  No locks, no
 -- batches, no per-program logic.  (psql variables set by maintenance.sh)
 WITH q AS (
   SELECT a.program_id, a.member, a.tier AS cur, coalesce(sum(l.qual_points), 0) AS v
@@ -21,17 +22,17 @@ n AS (
   FROM q),
 u AS (
   UPDATE loyalty.account a
-     SET tier_since = CASE WHEN a.tier IS DISTINCT FROM n.nxt THEN :'as_of'::timestamptz
-                           ELSE a.tier_since END,
+     SET tier_since = :'as_of'::timestamptz,
          tier = n.nxt,
          tier_until = CASE WHEN n.nxt = 'silver' THEN NULL ELSE :'until'::timestamptz END
     FROM n
    WHERE a.program_id = n.program_id AND a.member = n.member)
-INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until)
+INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until,
+                                 by_evaluation)
 SELECT program_id, member, :'as_of', cur, nxt,
        CASE WHEN array_position('{silver,gold,platinum}'::text[], nxt)
                  < array_position('{silver,gold,platinum}'::text[], cur)
             THEN 'downgrade' ELSE 'upgrade' END,
-       CASE WHEN nxt = 'silver' THEN NULL ELSE :'until'::timestamptz END
+       CASE WHEN nxt = 'silver' THEN NULL ELSE :'until'::timestamptz END, true
 FROM n
 WHERE nxt IS DISTINCT FROM cur;

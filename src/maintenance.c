@@ -55,6 +55,7 @@ static SPIPlanPtr plan_expire_lock[2] = {NULL, NULL};
 static SPIPlanPtr plan_expire_do = NULL;
 static SPIPlanPtr plan_expire_skip = NULL;
 static SPIPlanPtr plan_tier_lock[2] = {NULL, NULL};
+static SPIPlanPtr plan_tier_revisit = NULL;
 static SPIPlanPtr plan_tier_sums = NULL;
 static SPIPlanPtr plan_tier_set = NULL;
 static SPIPlanPtr plan_tier_hist = NULL;
@@ -70,6 +71,8 @@ static struct
 	bool		active;
 	bool		has;
 	bool		skip_busy;		/* lock with SKIP LOCKED (a top-level run's first pass) */
+	bool		revisit;		/* the second pass: one member a batch, any order */
+	TimestampTz tier_until;		/* _evaluate_batch, second pass: last member's period end */
 	TimestampTz expires_at;		/* _expire_batch: last lot picked */
 	int64		lot_id;
 	int32		program_id;		/* _evaluate_batch: last member locked */
@@ -318,8 +321,8 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
-	Datum		args[4];
-	Oid			ltypes[4] = {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID};
+	Datum		args[5];
+	Oid			ltypes[5] = {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
@@ -344,11 +347,29 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[1] = Int32GetDatum(batch);
 	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
 	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
+	args[4] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.tier_until : DT_NOBEGIN);
 	/* busy members are skipped in a run's first pass (still due for the second) */
 #define LOCK_DUE_MEMBERS \
 	"SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account " \
 	"WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) " \
 	"ORDER BY program_id, member LIMIT $2 FOR UPDATE"
+	if (cursor.active && cursor.revisit)
+	{
+		/*
+		 * The second pass takes one member at a time, so the order does not
+		 * matter for locking: it follows the queue's index (tier_until), in
+		 * which finding that nothing is left is one probe, not a walk over
+		 * every account in member order.
+		 */
+		plan_get(&plan_tier_revisit,
+				 "SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account "
+				 "WHERE tier_until <= $1 AND (tier_until, program_id, member) > ($5, $3, $4) "
+				 "ORDER BY tier_until, program_id, member LIMIT $2 FOR UPDATE",
+				 5, ltypes);
+		if (SPI_execute_plan(plan_tier_revisit, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: locking members to evaluate failed");
+	}
+	else
 	{
 		int			skip = cursor.active && cursor.skip_busy ? 1 : 0;
 
@@ -372,6 +393,8 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		if (cursor.member)
 			pfree(cursor.member);
 		cursor.member = SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 2);
+		cursor.tier_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[n - 1],
+															  SPI_tuptable->tupdesc, 5, &isnull));
 		MemoryContextSwitchTo(old);
 	}
 
@@ -587,6 +610,7 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 			cursor.active = true;
 			cursor.has = false;
 			cursor.skip_busy = (pass == 1);
+			cursor.revisit = (pass == 2 && nonatomic);
 			if (pass == 2 && nonatomic)
 				args[1] = Int32GetDatum(1);
 			for (;;)
@@ -618,6 +642,7 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 		cursor.active = false;
 		cursor.has = false;
 		cursor.skip_busy = false;
+		cursor.revisit = false;
 	}
 	PG_END_TRY();
 	return total;
