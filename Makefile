@@ -1,6 +1,6 @@
 # loyalty — PGXS build
 EXTENSION    = loyalty
-EXTVERSION   = 0.3.0
+EXTVERSION   = 0.3.1
 MODULE_big   = loyalty
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql

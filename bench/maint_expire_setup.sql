@@ -38,9 +38,9 @@ FROM p;
 SELECT bench.drop_indexes();
 
 INSERT INTO loyalty.account (program_id, member, joined_at, birthday, tier, purchases, last_earn_at,
-                             credited)
+                             credited, held)
 SELECT :program_id, member, timestamptz '2021-12-01 00:00', date '1970-01-01' + ((g::bigint * 7919) % 18250)::int,
-       'silver', count(*), max(at), sum(floor(amount))::bigint
+       'silver', count(*), max(at), sum(floor(amount))::bigint, sum(floor(amount))::bigint
 FROM bench.hist GROUP BY member, g ORDER BY g;
 
 \ir maint_purchases.sql

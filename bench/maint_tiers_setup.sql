@@ -44,9 +44,10 @@ FROM p;
 SELECT bench.drop_indexes();
 
 INSERT INTO loyalty.account (program_id, member, joined_at, birthday, tier, tier_since, tier_until,
-                             purchases, last_earn_at, credited)
+                             purchases, last_earn_at, credited, held)
 SELECT :program_id, member, timestamptz '2023-12-01 00:00', date '1970-01-01' + ((g::bigint * 7919) % 18250)::int,
-       tier, min(at), timestamptz '2026-01-01 00:00', count(*), max(at), sum(floor(amount))::bigint
+       tier, min(at), timestamptz '2026-01-01 00:00', count(*), max(at), sum(floor(amount))::bigint,
+       sum(floor(amount))::bigint
 FROM bench.hist GROUP BY member, g, tier ORDER BY g;
 
 INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until)

@@ -57,6 +57,7 @@ BEGIN
           FROM lot)
         UPDATE loyalty.account
            SET debt = 0, purchases = purchases + 1, credited = credited + floor(amt)::bigint,
+               held = held + floor(amt)::bigint,
                last_earn_at = greatest(last_earn_at, at),
                tier = tier, tier_since = tier_since, tier_until = tier_until
          WHERE program_id = pid AND member = m;

@@ -88,7 +88,7 @@ t AS (
 up AS (
   UPDATE loyalty.account a
      SET purchases = current_setting('bench.history')::int, last_earn_at = t.last_at,
-         credited = t.pts::bigint,
+         credited = t.pts::bigint, held = t.pts::bigint,
          tier = coalesce(t.tier, a.tier),
          tier_since = CASE WHEN t.tier IS NOT NULL THEN t.last_at END,
          tier_until = CASE WHEN t.tier IS NOT NULL THEN timestamptz '2027-01-01 00:00+08' END
@@ -130,7 +130,7 @@ AS $$
            p_points, p_amount, 1, jsonb_build_object('base', p_points)
     FROM lot)
   UPDATE loyalty.account
-     SET debt = 0, purchases = purchases + 1, credited = credited + p_points,
+     SET debt = 0, purchases = purchases + 1, credited = credited + p_points, held = held + p_points,
          last_earn_at = greatest(last_earn_at, p_at),
          tier = tier, tier_since = tier_since, tier_until = tier_until
    WHERE program_id = p_program AND member = p_member

@@ -180,6 +180,13 @@ SELECT h.program_id, h.member, h.id, h.at, h.kind,
 FROM bench.hist h;
 INSERT INTO bench.build_log VALUES ('ledger');
 
+-- account.held: the points still in the member's lots (0.3.1)
+UPDATE loyalty.account a SET held = s.held
+FROM (SELECT program_id, member, sum(remaining)::bigint AS held FROM loyalty.lot
+      WHERE remaining > 0 GROUP BY program_id, member) s
+WHERE a.program_id = s.program_id AND a.member = s.member;
+INSERT INTO bench.build_log VALUES ('account.held');
+
 SELECT setval(pg_get_serial_sequence('loyalty.lot', 'id'), max(id)),
        setval(pg_get_serial_sequence('loyalty.ledger', 'id'), max(id))
 FROM bench.hist \gset

@@ -90,6 +90,11 @@ CREATE TABLE loyalty.account (
   credited        bigint      NOT NULL DEFAULT 0,  -- points ever credited (= sum of lot.points);
                                                    -- bounds every balance: credits that would
                                                    -- take it past bigint fail with 22003
+  roll_until      timestamptz,                -- rolling expiry: the date of the lots that roll
+                                              -- (lot.rolls), last earning + expiry_after
+  held            bigint      NOT NULL DEFAULT 0,  -- points in the member's lots (= sum of
+                                                   -- lot.remaining): a balance reads only the
+                                                   -- lots that are not spendable now
   PRIMARY KEY (program_id, member)
 );
 
@@ -148,13 +153,23 @@ CREATE TABLE loyalty.lot (
   refunded      numeric     NOT NULL DEFAULT 0,
   clawed_back   bigint      NOT NULL DEFAULT 0,
   repaid        bigint      NOT NULL DEFAULT 0, -- repaid the member's debt (from available_at)
+  -- rolling expiry: the lot expires with the member's shared date
+  -- (account.roll_until); expires_at then holds an earlier value of that
+  -- date (a lower bound: the nightly expiry finds the lot by it)
+  rolls         boolean     NOT NULL DEFAULT false,
   PRIMARY KEY (program_id, member, id),
   CHECK (remaining >= 0 AND remaining <= points),
-  CONSTRAINT lot_parts_check CHECK (expired >= 0 AND repaid >= 0 AND remaining + expired + repaid <= points)
+  CONSTRAINT lot_parts_check CHECK (expired >= 0 AND repaid >= 0 AND remaining + expired + repaid <= points),
+  -- expire_points and a refund of an expired lot give the lot its own date first
+  CONSTRAINT lot_rolls_check CHECK (NOT rolls OR (expired = 0 AND expires_at IS NOT NULL))
 );
--- Lots still holding points, in spending order.
+-- Lots still holding points, in spending order (lots with their own date).
 CREATE INDEX lot_open_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
-  WHERE remaining > 0;
+  WHERE remaining > 0 AND NOT rolls;
+-- Lots still holding points that expire at the member's rolling date, in
+-- spending order (they all expire together: oldest first).
+CREATE INDEX lot_rolls_idx ON loyalty.lot (program_id, member, earned_at, id)
+  WHERE remaining > 0 AND rolls;
 -- Lots expire_points swept: operations dated before their expiry may still
 -- use them (SPEC §3 "Job independence").
 CREATE INDEX lot_swept_idx ON loyalty.lot (program_id, member, expires_at, earned_at, id)
@@ -162,7 +177,12 @@ CREATE INDEX lot_swept_idx ON loyalty.lot (program_id, member, expires_at, earne
 -- Lots that repaid debt: a pending one repays it only from its available_at.
 CREATE INDEX lot_repaid_idx ON loyalty.lot (program_id, member, available_at)
   WHERE repaid > 0;
--- The nightly expiry's queue.
+-- Lots that were pending at some time (earned with pending_for, transfers
+-- in): a balance at t reads those still pending at t.
+CREATE INDEX lot_pending_idx ON loyalty.lot (program_id, member, available_at)
+  WHERE available_at > earned_at;
+-- The nightly expiry's queue (a rolling lot by its lower bound: when the
+-- member's date has moved on, the expiry writes the later date instead).
 CREATE INDEX lot_expiry_idx ON loyalty.lot (expires_at, id)
   WHERE remaining > 0 AND expires_at IS NOT NULL;
 
@@ -461,10 +481,12 @@ AS $$
     SELECT program_id, member, sum(remaining)::bigint AS remaining,
            sum(points) AS credited,
            count(*) FILTER (WHERE remaining < 0 OR expired < 0 OR repaid < 0
-                            OR remaining + expired + repaid > points) AS bad_lots
+                            OR remaining + expired + repaid > points) AS bad_lots,
+           count(*) FILTER (WHERE rolls AND remaining > 0) AS rolling_lots
     FROM loyalty.lot GROUP BY program_id, member
   ), m AS (
-    SELECT a.program_id, a.member, a.debt, a.credited,
+    SELECT a.program_id, a.member, a.debt, a.credited, a.roll_until, a.held,
+           coalesce(t.rolling_lots, 0) AS rolling_lots,
            coalesce(l.total, 0) AS ledger_total,
            coalesce(t.remaining, 0) AS lots_total,
            coalesce(t.credited, 0) AS lots_credited,
@@ -481,7 +503,10 @@ AS $$
       ('negative debt', 0::bigint, m.debt, m.debt < 0),
       ('lot remaining + expired + repaid outside 0..points', 0::bigint, m.bad_lots, m.bad_lots > 0),
       ('account credited differs from its lots'' points',
-       least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited)
+       least(m.lots_credited, 9223372036854775807)::bigint, m.credited, m.credited <> m.lots_credited),
+      ('lots roll but the account has no rolling date', 0::bigint, m.rolling_lots,
+       m.rolling_lots > 0 AND m.roll_until IS NULL),
+      ('account held differs from its lots'' remaining', m.lots_total, m.held, m.held <> m.lots_total)
   ) AS x(problem, expected, actual, bad)
   WHERE x.bad
   UNION ALL
@@ -630,27 +655,32 @@ CROSS JOIN LATERAL (
          coalesce(sum(x.rp) FILTER (WHERE x.available_at > now()), 0)::bigint AS reserved,
          coalesce(sum(x.unswept), 0)::bigint AS expired_unswept,
          min(x.expires_at) FILTER (WHERE x.c > 0) AS next_expiry_at
-  FROM (SELECT CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.remaining ELSE 0 END AS c,
-               CASE WHEN y.expires_at IS NULL OR y.expires_at > now() THEN y.repaid ELSE 0 END AS rp,
-               CASE WHEN y.expires_at <= now() THEN y.remaining ELSE 0 END AS unswept,
-               y.available_at, y.expires_at
-        FROM loyalty.lot y
-        WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0
+  FROM (SELECT CASE WHEN y.e IS NULL OR y.e > now() THEN y.remaining ELSE 0 END AS c,
+               CASE WHEN y.e IS NULL OR y.e > now() THEN y.repaid ELSE 0 END AS rp,
+               CASE WHEN y.e <= now() THEN y.remaining ELSE 0 END AS unswept,
+               y.available_at, y.e AS expires_at
+        FROM (SELECT y.remaining, y.repaid, y.available_at,
+                     CASE WHEN y.rolls THEN coalesce(a.roll_until, y.expires_at) ELSE y.expires_at END AS e
+              FROM loyalty.lot y
+              WHERE y.program_id = a.program_id AND y.member = a.member AND y.remaining > 0) y
         UNION ALL
         SELECT y.expired, y.repaid, 0, y.available_at, y.expires_at
         FROM loyalty.lot y
         WHERE y.program_id = a.program_id AND y.member = a.member AND y.expired > 0
           AND y.remaining = 0 AND y.expires_at > now()
         UNION ALL
-        SELECT 0, y.repaid, 0, y.available_at, y.expires_at
-        FROM loyalty.lot y
-        WHERE y.program_id = a.program_id AND y.member = a.member AND y.repaid > 0
-          AND y.remaining = 0 AND y.expired = 0 AND y.available_at > now()
-          AND (y.expires_at IS NULL OR y.expires_at > now())) x) l
+        SELECT 0, y.repaid, 0, y.available_at, y.e
+        FROM (SELECT y.repaid, y.available_at,
+                     CASE WHEN y.rolls THEN coalesce(a.roll_until, y.expires_at) ELSE y.expires_at END AS e
+              FROM loyalty.lot y
+              WHERE y.program_id = a.program_id AND y.member = a.member AND y.repaid > 0
+                AND y.remaining = 0 AND y.expired = 0 AND y.available_at > now()) y
+        WHERE y.e IS NULL OR y.e > now()) x) l
 LEFT JOIN LATERAL (
   SELECT sum(CASE WHEN y.remaining > 0 THEN y.remaining ELSE y.expired END)::bigint AS points
   FROM loyalty.lot y
-  WHERE y.program_id = a.program_id AND y.member = a.member AND y.expires_at = l.next_expiry_at
+  WHERE y.program_id = a.program_id AND y.member = a.member
+    AND CASE WHEN y.rolls THEN coalesce(a.roll_until, y.expires_at) ELSE y.expires_at END = l.next_expiry_at
     AND (y.remaining > 0 OR y.expired > 0)) ne ON true
 CROSS JOIN LATERAL (
   SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'event', 'referral')), 0)::bigint AS earned,
@@ -693,10 +723,14 @@ WHERE e.at <= now();
 
 CREATE VIEW loyalty.expiring_points AS
 SELECT p.code AS program, l.member, l.expires_at,
-       sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)::bigint AS points
-FROM loyalty.lot l
+       sum(l.points)::bigint AS points
+FROM (SELECT l.program_id, l.member, CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END AS points,
+             CASE WHEN l.rolls THEN coalesce(a.roll_until, l.expires_at) ELSE l.expires_at END AS expires_at
+      FROM loyalty.lot l
+      LEFT JOIN loyalty.account a ON l.rolls AND a.program_id = l.program_id AND a.member = l.member
+      WHERE l.remaining > 0 OR l.expired > 0) l
 JOIN loyalty.program p ON p.id = l.program_id
-WHERE (l.remaining > 0 OR l.expired > 0) AND l.expires_at > now()
+WHERE l.expires_at > now()
 GROUP BY p.code, l.member, l.expires_at;
 
 CREATE VIEW loyalty.liability AS
@@ -718,10 +752,15 @@ LEFT JOIN LATERAL (
         FROM loyalty.account a
         LEFT JOIN (SELECT l.member,
                           sum(CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END)
-                            FILTER (WHERE l.expires_at IS NULL OR l.expires_at > now()) AS live,
-                          sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS unswept
-                   FROM loyalty.lot l
-                   WHERE l.program_id = p.id AND (l.remaining > 0 OR l.expired > 0)
+                            FILTER (WHERE l.e IS NULL OR l.e > now()) AS live,
+                          sum(l.remaining) FILTER (WHERE l.e <= now()) AS unswept
+                   FROM (SELECT l.member, l.remaining, l.expired,
+                                CASE WHEN l.rolls THEN coalesce(ra.roll_until, l.expires_at)
+                                     ELSE l.expires_at END AS e
+                         FROM loyalty.lot l
+                         LEFT JOIN loyalty.account ra
+                           ON l.rolls AND ra.program_id = l.program_id AND ra.member = l.member
+                         WHERE l.program_id = p.id AND (l.remaining > 0 OR l.expired > 0)) l
                    GROUP BY l.member) x ON x.member = a.member
         -- each member's points at the rate of the tier it holds now (members
         -- enrolled before any tier existed are in the lowest tier)
@@ -765,16 +804,20 @@ CROSS JOIN LATERAL (
     FROM jd WHERE jd.day IS NOT NULL
   ), xd(day) AS (
     SELECT (min(l.expires_at) AT TIME ZONE p.timezone)::date FROM loyalty.lot l
-    WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
+    WHERE l.program_id = p.id AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= now()
     UNION ALL
     SELECT (SELECT (min(l.expires_at) AT TIME ZONE p.timezone)::date FROM loyalty.lot l
-            WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
+            WHERE l.program_id = p.id AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= now()
               AND l.expires_at >= (xd.day + 1)::timestamp AT TIME ZONE p.timezone)
     FROM xd WHERE xd.day IS NOT NULL
   )
   SELECT ld.day FROM ld WHERE ld.day IS NOT NULL
   UNION SELECT jd.day FROM jd WHERE jd.day IS NOT NULL
-  UNION SELECT xd.day FROM xd WHERE xd.day IS NOT NULL) d
+  UNION SELECT xd.day FROM xd WHERE xd.day IS NOT NULL
+  UNION SELECT (r.roll_until AT TIME ZONE p.timezone)::date FROM loyalty.account r
+  WHERE r.program_id = p.id AND r.roll_until <= now()
+    AND EXISTS (SELECT 1 FROM loyalty.lot l WHERE l.program_id = r.program_id AND l.member = r.member
+                AND l.remaining > 0 AND l.rolls)) d
 CROSS JOIN LATERAL (
   SELECT sum(x.points) FILTER (WHERE x.kind IN ('earn', 'event', 'referral')) AS earned,
          -sum(x.points) FILTER (WHERE x.kind = 'redeem') AS redeemed,
@@ -796,10 +839,17 @@ CROSS JOIN LATERAL (
 -- points whose expiry passed but that expire_points has not swept yet count
 -- as expired on their expiry day, as in balance() and the other views
 CROSS JOIN LATERAL (
-  SELECT sum(l.remaining) AS unswept FROM loyalty.lot l
-  WHERE l.program_id = p.id AND l.remaining > 0 AND l.expires_at <= now()
-    AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
-    AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone) u
+  SELECT sum(x.unswept) AS unswept FROM (
+    SELECT l.remaining AS unswept FROM loyalty.lot l
+    WHERE l.program_id = p.id AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= now()
+      AND l.expires_at >= d.day::timestamp AT TIME ZONE p.timezone
+      AND l.expires_at < (d.day + 1)::timestamp AT TIME ZONE p.timezone
+    UNION ALL
+    SELECT l.remaining FROM loyalty.account r
+    JOIN loyalty.lot l ON l.program_id = r.program_id AND l.member = r.member AND l.remaining > 0 AND l.rolls
+    WHERE r.program_id = p.id AND r.roll_until <= now()
+      AND r.roll_until >= d.day::timestamp AT TIME ZONE p.timezone
+      AND r.roll_until < (d.day + 1)::timestamp AT TIME ZONE p.timezone) x) u
 WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
 
 CREATE VIEW loyalty.tier_distribution AS

@@ -30,7 +30,7 @@ static SPIPlanPtr plan_prior = NULL;
 
 #define ACCOUNT_COLUMNS \
 	"member, joined_at, birthday, referred_by, referral_paid, tier, tier_since, tier_until, " \
-	"debt, purchases, last_earn_at, credited, last_activity_at "
+	"debt, purchases, last_earn_at, credited, last_activity_at, roll_until, held "
 
 static bool
 get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
@@ -49,6 +49,7 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	Datum		d;
 
 	a->found = true;
+	a->locked = true;			/* account_peek says otherwise */
 	a->member = SPI_getvalue(t, td, 1);
 	get_ts(t, td, 2, &a->joined_at);
 	d = SPI_getbinval(t, td, 3, &isnull);
@@ -66,6 +67,8 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	a->has_last_earn = get_ts(t, td, 11, &a->last_earn_at);
 	a->credited = DatumGetInt64(SPI_getbinval(t, td, 12, &isnull));
 	a->has_last_at = get_ts(t, td, 13, &a->last_at);
+	a->has_roll_until = get_ts(t, td, 14, &a->roll_until);
+	a->held = DatumGetInt64(SPI_getbinval(t, td, 15, &isnull));
 }
 
 /*
@@ -164,7 +167,10 @@ account_peek(Program *p, const char *member, Account *a)
 	if (SPI_execute_plan(plan_peek, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading account failed");
 	if (SPI_processed > 0)
+	{
 		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
+		a->locked = false;
+	}
 	return a->found;
 }
 

@@ -10,6 +10,7 @@
 typedef struct Account
 {
 	bool		found;
+	bool		locked;			/* by this operation (account_lock); else peeked */
 	char	   *member;
 	TimestampTz joined_at;
 	bool		has_birthday;
@@ -29,6 +30,11 @@ typedef struct Account
 	int64		credited;		/* points ever credited: bounds every balance */
 	bool		has_last_at;
 	TimestampTz last_at;		/* latest business time of the member's operations */
+	bool		has_roll_until;
+	TimestampTz roll_until;		/* rolling expiry: when the lots that roll expire */
+	int64		held;			/* sum of the member's lot.remaining, kept current by
+								 * every change to a lot; written with the account row
+								 * (credit_write, ledger_write) */
 } Account;
 
 /* A prior operation found by its ref. */

@@ -30,7 +30,12 @@
  *    and balance(at) of an instant before the member's latest operation is
  *    read from the ledger instead (balance_at).
  *
- * Invariant (verify()): sum(ledger.points) = sum(lot.remaining) - debt.
+ * Invariant (verify()): sum(ledger.points) = sum(lot.remaining) - debt, and
+ * account.held = sum(lot.remaining): every change to a lot's remaining
+ * changes a->held in C, and the account row is written with it
+ * (credit_write, ledger_write; the caller's last step), so a balance reads
+ * only the lots that are not spendable at its instant.  Rolling expiry:
+ * the lots with rolls expire at account.roll_until (rolling_advance).
  */
 #include "lots.h"
 
@@ -44,8 +49,12 @@
 
 static SPIPlanPtr plan_credit = NULL;
 static SPIPlanPtr plan_roll = NULL;
+static SPIPlanPtr plan_roll_close = NULL;
+static SPIPlanPtr plan_fifo_rolls = NULL;
+static SPIPlanPtr plan_fifo_swept = NULL;
 static SPIPlanPtr plan_roll_swept = NULL;
 static SPIPlanPtr plan_projected = NULL;
+static SPIPlanPtr plan_projected_scan = NULL;
 static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_fifo = NULL;
 static SPIPlanPtr plan_take = NULL;
@@ -112,24 +121,57 @@ available_for(Program *p, TimestampTz at)
 	do { args[i] = TimestampTzGetDatum(v); nulls[i] = (has) ? ' ' : 'n'; } while (0)
 
 /*
- * Rolling expiry: every living lot of the member moves to the new shared
- * date.  Lots swept early (expire_points ran with an as_of after their old
- * date, which is after `at`) come back: a correction row undoes their
- * expiry and their points are in the lot again.
+ * The expiry of a lot in SQL: a lot that rolls expires at the member's
+ * rolling date (parameter `param`: account.roll_until, NULL when none),
+ * any other at its own expires_at.
+ */
+/* The member's debt and held points, read in the statement's snapshot. */
+#define ACCOUNT_NOW \
+	"(SELECT debt FROM loyalty.account WHERE program_id = $1 AND member = $2), " \
+	"(SELECT held FROM loyalty.account WHERE program_id = $1 AND member = $2)"
+
+#define LOT_EXPIRES(param) "(CASE WHEN rolls THEN coalesce(" param ", expires_at) ELSE expires_at END)"
+
+/*
+ * Rolling expiry, SPEC §2: every lot of the member expires at its last
+ * earning + expiry_after.  The lots share that date through the account
+ * (account.roll_until, lot.rolls), so an earning moves it with the one
+ * write of the account row that credit_write makes anyway, whatever the
+ * number of lots.  Here, before an earning at `at` (not back-dated) whose
+ * lots expire at `expires`, only the lots that change class are written,
+ * each once in its life:
+ *  - the shared date passed at or before `at`: those lots expired then,
+ *    and keep that date as their own (so do they when the shared date is
+ *    after `expires`: expiry_after was shortened since, and an earning
+ *    never brings a lot's expiry forward);
+ *  - lots with a date of their own after `at` and before `expires` (a
+ *    credit that is not an earning, a transfer in, a lot expire_points
+ *    gave its date) join the rolling ones; those a sweep took early (one
+ *    with a later as_of) come back, with a correction row.
  */
 static void
-rolling_push(Program *p, Account *a, TimestampTz at, TimestampTz expires)
+rolling_advance(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 {
 	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[4];
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
+	if (a->has_roll_until && (a->roll_until <= at || a->roll_until > expires))
+	{
+		args[2] = TimestampTzGetDatum(a->roll_until);
+		plan_get(&plan_roll_close,
+				 "UPDATE loyalty.lot SET rolls = false, expires_at = $3 "
+				 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND rolls",
+				 3, types);
+		if (SPI_execute_plan(plan_roll_close, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "loyalty: closing rolling expiry failed");
+	}
 	args[2] = TimestampTzGetDatum(at);
 	args[3] = TimestampTzGetDatum(expires);
 	plan_get(&plan_roll,
-			 "UPDATE loyalty.lot SET expires_at = $4 "
-			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+			 "UPDATE loyalty.lot SET rolls = true, expires_at = $4 "
+			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
 			 "  AND expires_at > $3 AND expires_at < $4",
 			 4, types);
 	if (SPI_execute_plan(plan_roll, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -140,26 +182,33 @@ rolling_push(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 			 "             WHERE program_id = $1 AND member = $2 AND expired > 0 "
 			 "               AND expires_at > $3 AND expires_at < $4 FOR UPDATE), "
 			 "u AS (UPDATE loyalty.lot l SET remaining = l.remaining + l.expired, expired = 0, "
-			 "             expires_at = $4 FROM old WHERE l.program_id = $1 AND l.member = $2 "
-			 "             AND l.id = old.id) "
+			 "             rolls = true, expires_at = $4 FROM old "
+			 "             WHERE l.program_id = $1 AND l.member = $2 AND l.id = old.id) "
 			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
-			 "SELECT $1, $2, old.expires_at, 'expire', old.expired, old.id, 'correction' FROM old",
+			 "SELECT $1, $2, old.expires_at, 'expire', old.expired, old.id, 'correction' FROM old "
+			 "RETURNING points",
 			 4, types);
-	if (SPI_execute_plan(plan_roll_swept, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(plan_roll_swept, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "loyalty: moving swept lots failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		a->held += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 }
 
 void
 credit_write(Program *p, Account *a, Credit *c)
 {
-#define NCREDIT 31
+#define NCREDIT 34
 	Datum		args[NCREDIT];
 	char		nulls[NCREDIT];
 	Oid			types[NCREDIT] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 		INT8OID, INT8OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTOID, INT8OID, INT4OID,
 		TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT8OID, INT8OID,
-	TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID};
+	TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, BOOLOID, INT8OID};
 	int64		repay = Min(c->points, a->debt);
 	TimestampTz available;
 	TimestampTz expires = 0;
@@ -176,6 +225,8 @@ credit_write(Program *p, Account *a, Credit *c)
 	bool		upgraded;
 	bool		tier_latest;
 	bool		write_tier;
+	bool		rolls;
+	bool		roll_moves;
 
 	/* pending_for delays earned points only; an adjustment is spendable at once */
 	available = c->is_earning ? available_for(p, c->at) : c->at;
@@ -187,6 +238,16 @@ credit_write(Program *p, Account *a, Credit *c)
 	 */
 	backdated = p->expiry == EXPIRY_ROLLING && a->has_last_earn && a->last_earn_at > c->at;
 	has_expiry = expiry_for(p, backdated ? a->last_earn_at : c->at, available, &expires);
+
+	/*
+	 * The lot rolls (expires at the member's shared date) when it is an
+	 * earning that moves that date, or a back-dated credit joining it; a
+	 * credit that is not an earning gets a date of its own, which the
+	 * next earning reaches (rolling_advance).
+	 */
+	roll_moves = p->expiry == EXPIRY_ROLLING && has_expiry && earning && !backdated;
+	rolls = roll_moves || (p->expiry == EXPIRY_ROLLING && has_expiry && backdated &&
+						   a->has_roll_until && expires == a->roll_until);
 
 	check_credit_range(a, c->points);
 
@@ -242,12 +303,14 @@ credit_write(Program *p, Account *a, Credit *c)
 		/* a change or a renewal: the latest tier state is dated at this credit */
 		args[29] = BoolGetDatum(write_tier);
 		args[30] = TimestampTzGetDatum(c->at);
+		args[31] = BoolGetDatum(rolls);
+		args[32] = BoolGetDatum(roll_moves);
 
 		plan_get(&plan_credit,
 				 "WITH lot AS ("
 				 "  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
-				 "                           points, remaining, repaid, source, ref, amount) "
-				 "  SELECT $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10 WHERE $26 "
+				 "                           points, remaining, repaid, source, ref, amount, rolls) "
+				 "  SELECT $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10, $32 WHERE $26 "
 				 "  RETURNING id), "
 				 "led AS ("
 				 "  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, "
@@ -256,20 +319,28 @@ credit_write(Program *p, Account *a, Credit *c)
 				 "  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), "
 				 "          $3, $16, $17, $18, $19::jsonb, $28, $29)) "
 				 "UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
-				 "  credited = credited + $6, "
+				 "  credited = credited + $6, held = $34, "
 				 "  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at "
 				 "                      ELSE greatest(last_earn_at, $22) END, "
 				 "  last_activity_at = greatest(coalesce(last_activity_at, $3), $3), "
 				 "  tier = CASE WHEN $24 THEN $23 ELSE tier END, "
 				 "  tier_since = CASE WHEN $24 AND $30 THEN $31 ELSE tier_since END, "
-				 "  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END "
+				 "  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END, "
+				 "  roll_until = CASE WHEN $33 THEN $5 ELSE roll_until END "
 				 "WHERE program_id = $1 AND member = $2",
 				 NCREDIT, types);
+		if (roll_moves)
+			rolling_advance(p, a, c->at, expires);
+		if (c->points > 0 || c->is_purchase)
+			a->held += c->points - repay;
+		args[33] = Int64GetDatum(a->held);
 		if (SPI_execute_plan(plan_credit, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: writing credit failed");
-
-		if (p->expiry == EXPIRY_ROLLING && earning && has_expiry && !backdated)
-			rolling_push(p, a, c->at, expires);
+		if (roll_moves)
+		{
+			a->has_roll_until = true;
+			a->roll_until = expires;
+		}
 
 		/* tier history: the evaluation steps (when this is the latest state), the upgrade */
 		if (tier_latest)
@@ -312,11 +383,11 @@ credit_write(Program *p, Account *a, Credit *c)
 void
 ledger_write(Program *p, Account *a, const LedgerRow *r)
 {
-	Datum		args[18];
-	char		nulls[18];
-	Oid			types[18] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
+	Datum		args[19];
+	char		nulls[19];
+	Oid			types[19] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
 		INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
-	NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID};
+	NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID};
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
@@ -339,15 +410,16 @@ ledger_write(Program *p, Account *a, const LedgerRow *r)
 	nulls[15] = r->pending_points != 0 ? ' ' : 'n';
 	SET_TS(16, r->pending_points != 0, r->pending_until);
 	args[17] = Int64GetDatum(a->debt);
+	args[18] = Int64GetDatum(a->held);
 	plan_get(&plan_ledger,
-			 "WITH acc AS (UPDATE loyalty.account SET debt = $18, "
+			 "WITH acc AS (UPDATE loyalty.account SET debt = $18, held = $19, "
 			 "               last_activity_at = greatest(coalesce(last_activity_at, $3), $3) "
 			 "             WHERE program_id = $1 AND member = $2) "
 			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, "
 			 "  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
 			 "  qual_orders, pending_points, pending_until) "
 			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-			 18, types);
+			 19, types);
 	if (SPI_execute_plan(plan_ledger, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "loyalty: writing ledger failed");
 	if (!a->has_last_at || r->at > a->last_at)
@@ -383,13 +455,91 @@ lots_write_corrections(Program *p, const char *member, int n, const int64 *lot_i
 }
 
 /*
+ * One of lots_take's streams of lots in spending order: the lots with a
+ * date of their own, the lots swept early, or the lots that roll (all at
+ * the member's rolling date, oldest first).  Rows are fetched 16 at
+ * a time and copied out of SPI's result.
+ */
+typedef struct LotRow
+{
+	int64		id;
+	int64		remaining;
+	int64		expired;
+	bool		has_expiry;
+	TimestampTz expires_at;
+	TimestampTz earned_at;
+} LotRow;
+
+typedef struct LotStream
+{
+	Portal		cur;			/* NULL: empty */
+	bool		rolls;
+	TimestampTz roll_until;
+	LotRow		buf[16];
+	int			n;
+	int			pos;
+} LotStream;
+
+static LotRow *
+stream_peek(LotStream *s)
+{
+	if (s->pos < s->n)
+		return &s->buf[s->pos];
+	if (s->cur == NULL)
+		return NULL;
+	SPI_cursor_fetch(s->cur, true, lengthof(s->buf));
+	s->n = (int) SPI_processed;
+	s->pos = 0;
+	for (int i = 0; i < s->n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		LotRow	   *r = &s->buf[i];
+
+		r->id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		r->remaining = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+		r->expired = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+		d = SPI_getbinval(t, td, 4, &isnull);
+		r->has_expiry = s->rolls || !isnull;
+		r->expires_at = s->rolls ? s->roll_until : (isnull ? 0 : DatumGetTimestampTz(d));
+		r->earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 5, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (s->n == 0)
+	{
+		SPI_cursor_close(s->cur);
+		s->cur = NULL;
+		return NULL;
+	}
+	return &s->buf[0];
+}
+
+/* Spending order: first to expire first (never-expiring last), oldest, id. */
+static bool
+lot_before(const LotRow *x, const LotRow *y)
+{
+	if (x->has_expiry != y->has_expiry)
+		return x->has_expiry;
+	if (x->has_expiry && x->expires_at != y->expires_at)
+		return x->expires_at < y->expires_at;
+	if (x->earned_at != y->earned_at)
+		return x->earned_at < y->earned_at;
+	return x->id < y->id;
+}
+
+/*
  * Take up to `points` from the member's lots usable at `at`, first to
  * expire first (ties: oldest first; never-expiring last), skipping lot
  * `exclude` (> 0: a refund's own purchase, taken by the caller).  Reads
- * only as many lots as it needs (a cursor over the spending order), and
- * writes the takes in one UPDATE; points taken back from a lot that
- * expire_points swept early get their correction rows.  Returns the points
- * taken; the pieces are returned through out/nout when asked.
+ * only as many lots as it needs (three cursors in spending order, merged:
+ * the lots with their own date through lot_open_idx, those swept early
+ * through lot_swept_idx, the lots that roll through lot_rolls_idx), and
+ * writes the takes in
+ * one UPDATE; points taken back from a lot that expire_points swept early
+ * get their correction rows.  Returns the points taken; the pieces are
+ * returned through out/nout when asked.
  */
 int64
 lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
@@ -397,7 +547,7 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 {
 	Datum		args[4];
 	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID};
-	Portal		cur;
+	LotStream	st[3];
 	int			n = 0,
 				cap = 16,
 				ncorr = 0;
@@ -418,56 +568,81 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(at);
 	args[3] = Int64GetDatum(exclude);
+	/*
+	 * Three streams, each one ordered index scan (a UNION ALL of them
+	 * sorted as a whole reads every lot: the planner does not merge them):
+	 * the lots with their own date, the lots a sweep took early that live
+	 * at `at`, and the lots that roll while the member's date is after `at`.
+	 */
+	memset(st, 0, sizeof(st));
 	plan_get_opts(&plan_fifo,
-				  "SELECT id, remaining, expired, expires_at, earned_at FROM ("
-				  "  SELECT id, remaining, 0::int8 AS expired, expires_at, earned_at FROM loyalty.lot "
-				  "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-				  "    AND (expires_at IS NULL OR expires_at > $3) AND available_at <= $3 AND id <> $4 "
-				  "  UNION ALL "
-				  "  SELECT id, 0::int8, expired, expires_at, earned_at FROM loyalty.lot "
-				  "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-				  "    AND expires_at > $3 AND available_at <= $3 AND id <> $4) x "
+				  "SELECT id, remaining, 0::int8, expires_at, earned_at FROM loyalty.lot "
+				  "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
+				  "  AND (expires_at IS NULL OR expires_at > $3) AND available_at <= $3 AND id <> $4 "
 				  "ORDER BY expires_at NULLS LAST, earned_at, id",
 				  4, types, CURSOR_OPT_FAST_PLAN);
-	cur = SPI_cursor_open(NULL, plan_fifo, args, NULL, false);
+	st[0].cur = SPI_cursor_open(NULL, plan_fifo, args, NULL, false);
+	plan_get_opts(&plan_fifo_swept,
+				  "SELECT id, 0::int8, expired, expires_at, earned_at FROM loyalty.lot "
+				  "WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
+				  "  AND expires_at > $3 AND available_at <= $3 AND id <> $4 "
+				  "ORDER BY expires_at, earned_at, id",
+				  4, types, CURSOR_OPT_FAST_PLAN);
+	st[1].cur = SPI_cursor_open(NULL, plan_fifo_swept, args, NULL, false);
+	if (a->has_roll_until && a->roll_until > at)
+	{
+		plan_get_opts(&plan_fifo_rolls,
+					  "SELECT id, remaining, 0::int8, NULL::timestamptz, earned_at FROM loyalty.lot "
+					  "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
+					  "  AND available_at <= $3 AND id <> $4 "
+					  "ORDER BY earned_at, id",
+					  4, types, CURSOR_OPT_FAST_PLAN);
+		st[2].rolls = true;
+		st[2].roll_until = a->roll_until;
+		st[2].cur = SPI_cursor_open(NULL, plan_fifo_rolls, args, NULL, false);
+	}
 	while (left > 0)
 	{
-		SPI_cursor_fetch(cur, true, 16);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed && left > 0; i++)
-		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		rem = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-			int64		exp = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
-			int64		take = Min(rem + exp, left);
-			Datum		d;
+		LotStream  *from = NULL;
+		LotRow	   *r = NULL;
+		int64		take;
 
-			if (n == cap)
+		for (int k = 0; k < (int) lengthof(st); k++)
+		{
+			LotRow	   *x = stream_peek(&st[k]);
+
+			if (x != NULL && (r == NULL || lot_before(x, r)))
 			{
-				cap *= 2;
-				pieces = repalloc(pieces, sizeof(LotPiece) * cap);
-				from_rem = repalloc(from_rem, sizeof(int64) * cap);
-				from_exp = repalloc(from_exp, sizeof(int64) * cap);
+				r = x;
+				from = &st[k];
 			}
-			pieces[n].id = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
-			pieces[n].take = take;
-			d = SPI_getbinval(t, td, 4, &isnull);
-			pieces[n].has_expiry = !isnull;
-			pieces[n].expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-			pieces[n].earned_at = DatumGetTimestampTz(SPI_getbinval(t, td, 5, &isnull));
-			from_rem[n] = Min(rem, take);
-			from_exp[n] = take - from_rem[n];
-			if (from_exp[n] > 0)
-				ncorr++;
-			left -= take;
-			n++;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		if (r == NULL)
+			break;
+		from->pos++;
+		take = Min(r->remaining + r->expired, left);
+		if (n == cap)
+		{
+			cap *= 2;
+			pieces = repalloc(pieces, sizeof(LotPiece) * cap);
+			from_rem = repalloc(from_rem, sizeof(int64) * cap);
+			from_exp = repalloc(from_exp, sizeof(int64) * cap);
+		}
+		pieces[n].id = r->id;
+		pieces[n].take = take;
+		pieces[n].has_expiry = r->has_expiry;
+		pieces[n].expires_at = r->expires_at;
+		pieces[n].earned_at = r->earned_at;
+		from_rem[n] = Min(r->remaining, take);
+		from_exp[n] = take - from_rem[n];
+		if (from_exp[n] > 0)
+			ncorr++;
+		left -= take;
+		n++;
 	}
-	SPI_cursor_close(cur);
+	for (int k = 0; k < (int) lengthof(st); k++)
+		if (st[k].cur)
+			SPI_cursor_close(st[k].cur);
 
 	if (n > 0)
 	{
@@ -489,6 +664,8 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 				 5, utypes);
 		if (SPI_execute_plan(plan_take, uargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: spending lots failed");
+		for (int i = 0; i < n; i++)
+			a->held -= from_rem[i];
 	}
 	if (ncorr > 0)
 	{
@@ -536,8 +713,9 @@ lots_consume(Program *p, Account *a, TimestampTz at, int64 points)
 void
 debt_settle(Program *p, Account *a, TimestampTz at)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int64	   *ids;
 	int64	   *from_rem;
 	int64	   *from_exp;
@@ -551,17 +729,19 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(at);
 	/* living content: remaining, or what a sweep took early (expires after `at`) */
+	args[3] = TimestampTzGetDatum(a->roll_until);
 	plan_get(&plan_pending_lots,
-			 "SELECT id, remaining, CASE WHEN expires_at > $3 THEN expired ELSE 0 END, expires_at "
-			 "FROM loyalty.lot "
-			 "WHERE program_id = $1 AND member = $2 "
-			 "  AND (remaining > 0 OR (expired > 0 AND expires_at > $3)) "
-			 "  AND (expires_at IS NULL OR expires_at > $3) "
+			 "SELECT id, remaining, CASE WHEN e > $3 THEN expired ELSE 0 END, e FROM ("
+			 "  SELECT id, remaining, expired, available_at, earned_at, " LOT_EXPIRES("$4") " AS e "
+			 "  FROM loyalty.lot "
+			 "  WHERE program_id = $1 AND member = $2 AND (remaining > 0 OR expired > 0)) l "
+			 "WHERE (remaining > 0 OR (expired > 0 AND e > $3)) AND (e IS NULL OR e > $3) "
 			 "ORDER BY available_at > $3, "
-			 "         CASE WHEN available_at <= $3 THEN expires_at END ASC NULLS LAST, "
+			 "         CASE WHEN available_at <= $3 THEN e END ASC NULLS LAST, "
 			 "         CASE WHEN available_at > $3 THEN available_at END, earned_at, id",
-			 3, types);
-	if (SPI_execute_plan(plan_pending_lots, args, NULL, false, 0) != SPI_OK_SELECT)
+			 4, types);
+	nulls[3] = a->has_roll_until ? ' ' : 'n';
+	if (SPI_execute_plan(plan_pending_lots, args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading lots failed");
 	if (SPI_processed == 0)
 		return;
@@ -606,6 +786,8 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 				 5, utypes);
 		if (SPI_execute_plan(plan_reserve, uargs, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: repaying debt failed");
+		for (int i = 0; i < n; i++)
+			a->held -= from_rem[i];
 	}
 	/* points a sweep took early go to the debt instead: their correction rows */
 	if (ncorr > 0)
@@ -645,7 +827,8 @@ lot_expire_now(Program *p, const char *member, int64 lot_id, TimestampTz expires
 	args[3] = TimestampTzGetDatum(expires_at);
 	args[4] = Int64GetDatum(points);
 	plan_get(&plan_expire_now,
-			 "WITH u AS (UPDATE loyalty.lot SET expired = expired + remaining, remaining = 0 "
+			 "WITH u AS (UPDATE loyalty.lot SET expired = expired + remaining, remaining = 0, "
+			 "                                  rolls = false, expires_at = $4 "
 			 "           WHERE program_id = $1 AND member = $2 AND id = $3) "
 			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
 			 "VALUES ($1, $2, $4, 'expire', -$5, $3)",
@@ -661,14 +844,17 @@ lot_expire_now(Program *p, const char *member, int64 lot_id, TimestampTz expires
 void
 balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	td;
 	int64		usable,
 				pending,
-				reserved;
+				reserved,
+				held,
+				debt;
 
 	memset(b, 0, sizeof(Balance));
 	if (!a->found)
@@ -676,33 +862,97 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(at);
+	args[3] = TimestampTzGetDatum(a->roll_until);
+	nulls[3] = a->has_roll_until ? ' ' : 'n';
+
+	if (!account_is_latest(a, at))
+	{
+		/*
+		 * Before the member's latest operation (a back-dated one): lots
+		 * written after `at` are not its to spend; every lot is read.
+		 */
+		plan_get(&plan_projected_scan,
+				 "SELECT coalesce(sum(c) FILTER (WHERE usable), 0)::int8, "
+				 "       coalesce(sum(c + rp) FILTER (WHERE NOT usable), 0)::int8, "
+				 "       coalesce(sum(rp) FILTER (WHERE NOT usable), 0)::int8, " ACCOUNT_NOW " "
+				 "FROM ("
+				 "  SELECT remaining AS c, repaid AS rp, available_at <= $3 AS usable FROM loyalty.lot "
+				 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+				 "    AND coalesce(" LOT_EXPIRES("$4") " > $3, true) "
+				 "  UNION ALL "
+				 "  SELECT expired, repaid, available_at <= $3 FROM loyalty.lot "
+				 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
+				 "    AND expires_at > $3 "
+				 "  UNION ALL "
+				 "  SELECT 0, repaid, false FROM loyalty.lot "
+				 "  WHERE program_id = $1 AND member = $2 AND repaid > 0 AND available_at > $3 "
+				 "    AND remaining = 0 AND expired = 0 "
+				 "    AND coalesce(" LOT_EXPIRES("$4") " > $3, true)) x",
+				 4, types);
+		if (SPI_execute_plan(plan_projected_scan, args, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: reading balance failed");
+		t = SPI_tuptable->vals[0];
+		td = SPI_tuptable->tupdesc;
+		usable = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		pending = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+		reserved = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+		debt = a->locked ? a->debt : DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
+		b->available = usable - debt - reserved;
+		b->pending = pending;
+		b->debt = debt + reserved;
+		return;
+	}
+
+	/*
+	 * At or after the member's latest operation: account.held is every
+	 * point in its lots, and only the lots that are not spendable at `at`
+	 * are read, each through its index: pending then (lot_pending_idx: a
+	 * lot available after `at` was earned before it), expired then but not
+	 * swept (lot_open_idx; the lots that roll, when the member's date
+	 * passed), swept early but living then (lot_swept_idx).
+	 */
 	plan_get(&plan_projected,
-			 "SELECT coalesce(sum(c) FILTER (WHERE usable), 0)::int8, "
-			 "       coalesce(sum(c + rp) FILTER (WHERE NOT usable), 0)::int8, "
-			 "       coalesce(sum(rp) FILTER (WHERE NOT usable), 0)::int8 "
+			 "SELECT coalesce(sum(cut), 0)::int8, coalesce(sum(plus), 0)::int8, "
+			 "       coalesce(sum(pend), 0)::int8, coalesce(sum(resv), 0)::int8, " ACCOUNT_NOW " "
 			 "FROM ("
-			 "  SELECT remaining AS c, repaid AS rp, available_at <= $3 AS usable FROM loyalty.lot "
-			 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-			 "    AND (expires_at IS NULL OR expires_at > $3) "
+			 "  SELECT remaining AS cut, 0::int8 AS plus, "
+			 "         CASE WHEN alive THEN remaining + expired + repaid ELSE 0 END AS pend, "
+			 "         CASE WHEN alive THEN repaid ELSE 0 END AS resv "
+			 "  FROM (SELECT remaining, expired, repaid, "
+			 "               coalesce(" LOT_EXPIRES("$4") " > $3, true) AS alive "
+			 "        FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
+			 "          AND available_at > earned_at AND available_at > $3) pl "
 			 "  UNION ALL "
-			 "  SELECT expired, repaid, available_at <= $3 FROM loyalty.lot "
+			 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
+			 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
+			 "    AND expires_at <= $3 AND available_at <= $3 "
+			 "  UNION ALL "
+			 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
+			 "  WHERE $4 <= $3 AND program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
+			 "    AND available_at <= $3 "
+			 "  UNION ALL "
+			 "  SELECT 0, expired, 0, 0 FROM loyalty.lot "
 			 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-			 "    AND expires_at > $3 "
-			 "  UNION ALL "
-			 "  SELECT 0, repaid, false FROM loyalty.lot "
-			 "  WHERE program_id = $1 AND member = $2 AND repaid > 0 AND available_at > $3 "
-			 "    AND remaining = 0 AND expired = 0 AND (expires_at IS NULL OR expires_at > $3)) x",
-			 3, types);
-	if (SPI_execute_plan(plan_projected, args, NULL, false, 1) != SPI_OK_SELECT)
+			 "    AND expires_at > $3 AND available_at <= $3) x",
+			 4, types);
+	if (SPI_execute_plan(plan_projected, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading balance failed");
 	t = SPI_tuptable->vals[0];
 	td = SPI_tuptable->tupdesc;
-	usable = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
-	pending = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-	reserved = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
-	b->available = usable - a->debt - reserved;
+	/*
+	 * A locked member's held and debt are the operation's (some not
+	 * written yet); a peeked one's are read in the same snapshot as its
+	 * lots, so a concurrent operation is seen whole or not at all.
+	 */
+	held = a->locked ? a->held : DatumGetInt64(SPI_getbinval(t, td, 6, &isnull));
+	debt = a->locked ? a->debt : DatumGetInt64(SPI_getbinval(t, td, 5, &isnull));
+	usable = held - DatumGetInt64(SPI_getbinval(t, td, 1, &isnull))
+		+ DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+	pending = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+	reserved = DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
+	b->available = usable - debt - reserved;
 	b->pending = pending;
-	b->debt = a->debt + reserved;
+	b->debt = debt + reserved;
 }
 
 /*
@@ -716,8 +966,9 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 int64
 balance_at(Program *p, const Account *a, TimestampTz at)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	Balance		b;
 
@@ -734,12 +985,14 @@ balance_at(Program *p, const Account *a, TimestampTz at)
 	plan_get(&plan_history,
 			 "SELECT coalesce(sum(points), 0)::int8 "
 			 "     - coalesce(sum(pending_points) FILTER (WHERE pending_until > $3), 0)::int8 "
-			 "     - (SELECT coalesce(sum(l.remaining), 0)::int8 FROM loyalty.lot l "
-			 "        WHERE l.program_id = $1 AND l.member = $2 AND l.remaining > 0 "
-			 "          AND l.expires_at <= $3) "
+			 "     - (SELECT coalesce(sum(remaining), 0)::int8 FROM loyalty.lot "
+			 "        WHERE program_id = $1 AND member = $2 AND remaining > 0 "
+			 "          AND " LOT_EXPIRES("$4") " <= $3) "
 			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND at <= $3",
-			 3, types);
-	if (SPI_execute_plan(plan_history, args, NULL, false, 1) != SPI_OK_SELECT)
+			 4, types);
+	args[3] = TimestampTzGetDatum(a->roll_until);
+	nulls[3] = a->has_roll_until ? ' ' : 'n';
+	if (SPI_execute_plan(plan_history, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading balance history failed");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

@@ -39,6 +39,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(loyalty_expire_batch);
@@ -139,8 +140,9 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 {
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
-	Datum		args[3];
-	Oid			dtypes[3] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID};
+	Datum		args[6];
+	Oid			dtypes[6] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+	INT8ARRAYOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
@@ -151,7 +153,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 
 	/* the next batch_size due lots, in expiry order, after the run's cursor */
 #define PICK_DUE_LOTS \
-	"SELECT l.program_id, l.member, l.expires_at, l.id FROM loyalty.lot l " \
+	"SELECT l.program_id, l.member, l.expires_at, l.id, l.rolls FROM loyalty.lot l " \
 	"WHERE l.remaining > 0 AND l.expires_at <= $1 AND (l.expires_at, l.id) > ($3, $4) " \
 	"ORDER BY l.expires_at, l.id LIMIT $2"
 	/* the last of them: where the next batch starts */
@@ -167,9 +169,11 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	 * in a run's first pass (their lots stay due for the second one).
 	 */
 #define LOCK_OWNERS \
-	"WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED ") " \
-	"SELECT a.program_id, a.member, last.expires_at, last.id " \
-	"FROM loyalty.account a, last " \
+	"WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED "), " \
+	"r AS (SELECT array_agg(p.program_id) AS pids, array_agg(p.member) AS members, " \
+	"             array_agg(p.id) AS ids FROM p WHERE p.rolls) " \
+	"SELECT a.program_id, a.member, last.expires_at, last.id, r.pids, r.members, r.ids " \
+	"FROM loyalty.account a, last, r " \
 	"WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) " \
 	"ORDER BY a.program_id, a.member FOR UPDATE OF a"
 	{
@@ -208,6 +212,17 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 
 	args[0] = TimestampTzGetDatum(as_of);
 	{
+		/* the picked lots that roll (the same arrays on every row; NULL: none) */
+		char		rnulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		for (int k = 0; k < 3; k++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5 + k, &isnull);
+
+			args[3 + k] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+			rnulls[3 + k] = isnull ? 'n' : ' ';
+		}
 		pids = palloc(sizeof(int32) * n);
 		members = palloc(sizeof(char *) * n);
 		for (int i = 0; i < n; i++)
@@ -217,35 +232,63 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 			pids[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 			members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		}
+
 		/*
 		 * A new statement, a new snapshot: it sees what the members' last
-		 * operations committed before we got their locks.  One pass: each
-		 * member's due lots are found through lot_open_idx (open lots only,
-		 * never the member's spent history) and updated where they are
-		 * found, in member order, so the new lot_pkey entries and the
-		 * ledger rows go in key order too; RETURNING feeds the ledger rows.
-		 * A lot is expired once and for all: nothing ever raises a lot's
-		 * remaining, so a lot with remaining > 0 has expired = 0 and the new
-		 * expired IS the amount moved.  The plan is generic on purpose: the
-		 * custom plans for the first executions preferred lot_pkey (reading
-		 * every lot the member ever had); measured in bench/README.md, as
-		 * was a bitmap scan over "member = ANY(array)" (heap order, slower:
-		 * the index insertions then go in random order).
+		 * operations committed before we got their locks.  In member order,
+		 * so the new lot_pkey entries and the ledger rows go in key order:
+		 *  - lots with a date of their own that passed (found through
+		 *    lot_open_idx: open lots only, never the member's spent
+		 *    history) expire;
+		 *  - the lots that roll (lot_rolls_idx) of a member whose rolling
+		 *    date passed expire at that date, which becomes their own;
+		 *  - a lot that rolls, picked by an earlier value of the member's
+		 *    date (lot_expiry_idx) although that date has moved on, gets
+		 *    the current date, and leaves the queue until then.
+		 * A lot with remaining > 0 has expired = 0 (a correction gives a
+		 * sweep's points back whole), so the new expired IS the amount
+		 * moved; RETURNING feeds the ledger rows.  The plan is generic on
+		 * purpose: the custom plans for the first executions preferred
+		 * lot_pkey (reading every lot the member ever had); measured in
+		 * bench/README.md, as was a bitmap scan over "member =
+		 * ANY(array)" (heap order, slower: the index insertions then go in
+		 * random order).
 		 */
 		args[1] = int4_array(pids, n);
 		args[2] = text_array(members, n);
 		plan_get_opts(&plan_expire_do,
-					  "WITH u AS ("
+					  "WITH m AS (SELECT m.program_id, m.member, a.roll_until "
+					  "           FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
+					  "           LEFT JOIN loyalty.account a "
+					  "             ON a.program_id = m.program_id AND a.member = m.member), "
+					  "own AS ("
 					  "  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
-					  "  FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
-					  "  WHERE l.program_id = m.program_id AND l.member = m.member "
-					  "    AND l.remaining > 0 AND l.expires_at <= $1 "
+					  "  FROM m WHERE l.program_id = m.program_id AND l.member = m.member "
+					  "    AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= $1 "
 					  "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
+					  "ended AS ("
+					  "  UPDATE loyalty.lot l SET expired = l.remaining, remaining = 0, rolls = false, "
+					  "    expires_at = m.roll_until "
+					  "  FROM m WHERE l.program_id = m.program_id AND l.member = m.member "
+					  "    AND m.roll_until <= $1 AND l.remaining > 0 AND l.rolls "
+					  "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
+					  "moved AS ("
+					  "  UPDATE loyalty.lot l SET expires_at = m.roll_until "
+					  "  FROM unnest($4::int4[], $5::text[], $6::int8[]) AS r(program_id, member, id) "
+					  "  JOIN m ON m.program_id = r.program_id AND m.member = r.member "
+					  "  WHERE l.program_id = r.program_id AND l.member = r.member AND l.id = r.id "
+					  "    AND m.roll_until > $1 AND l.rolls AND l.remaining > 0), "
+					  "u AS (SELECT * FROM own UNION ALL SELECT * FROM ended), "
+					  "held AS (UPDATE loyalty.account a SET held = a.held - s.moved "
+					  "         FROM (SELECT program_id, member, sum(expired) AS moved FROM u "
+					  "               GROUP BY program_id, member) s "
+					  "         WHERE a.program_id = s.program_id AND a.member = s.member), "
 					  "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-					  "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u) "
+					  "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u "
+					  "      ORDER BY program_id, member, id) "
 					  "SELECT count(*) FROM u",
-					  3, dtypes, CURSOR_OPT_GENERIC_PLAN);
-		if (SPI_execute_plan(plan_expire_do, args, NULL, false, 0) != SPI_OK_SELECT)
+					  6, dtypes, CURSOR_OPT_GENERIC_PLAN);
+		if (SPI_execute_plan(plan_expire_do, args, rnulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "loyalty: expiring lots failed");
 	}
 	SPI_finish();

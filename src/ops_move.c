@@ -71,7 +71,9 @@ typedef struct Purchase
 
 #define LOT_COLUMNS \
 	"l.id, l.points, l.amount, l.refunded, l.clawed_back, l.earned_at, l.available_at, " \
-	"l.expires_at, l.remaining, l.expired, l.repaid "
+	"CASE WHEN l.rolls THEN coalesce((SELECT r.roll_until FROM loyalty.account r " \
+	"  WHERE r.program_id = l.program_id AND r.member = l.member), l.expires_at) " \
+	"  ELSE l.expires_at END, l.remaining, l.expired, l.repaid "
 
 /* The first row of the last SPI result, LOT_COLUMNS, into *o. */
 static void
@@ -258,6 +260,7 @@ claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
 			if (o->remaining > 0)
 			{
 				lot_expire_now(p, member, o->id, o->expires_at, o->remaining);
+				a->held -= o->remaining;
 				o->expired += o->remaining;
 				o->remaining = 0;
 			}
@@ -290,6 +293,7 @@ claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
 				 8, types);
 		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "loyalty: recording refund failed");
+		a->held -= take_rem;
 	}
 
 	/* 2. other lots usable at `at`, 3. debt, repaid by what the member holds */
@@ -568,6 +572,8 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "loyalty: writing transferred lots failed");
 	at_.credited += points;
+	for (int i = 0; i < n; i++)
+		at_.held += rems[i];
 
 	r.kind = "transfer_out";
 	r.points = -points;

@@ -15,8 +15,11 @@ CREATE FUNCTION pg_temp.lots(prog text)
 RETURNS TABLE(member text, ref text, source text, earned_at timestamptz, expires_at timestamptz,
               points bigint, remaining bigint)
 LANGUAGE sql AS $f$
-  SELECT l.member, l.ref, l.source, l.earned_at, l.expires_at, l.points, l.remaining
+  -- a lot that rolls expires at its member's rolling date
+  SELECT l.member, l.ref, l.source, l.earned_at,
+         CASE WHEN l.rolls THEN a.roll_until ELSE l.expires_at END, l.points, l.remaining
   FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
+  LEFT JOIN loyalty.account a ON a.program_id = l.program_id AND a.member = l.member
   WHERE p.code = prog ORDER BY l.id
 $f$;
 CREATE FUNCTION pg_temp.ledger(prog text)
@@ -283,14 +286,14 @@ DELETE FROM loyalty.account WHERE member = 'b' AND program_id = (SELECT id FROM 
 SELECT program, member, problem FROM loyalty.verify();
 CALL loyalty.expire_points('2026-02-01', 1);
 SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
--- put b's account back (as it was: 20 points credited); a rerun expires b's lot too.
+-- put b's account back (as it was: 20 points credited, 20 held); a rerun expires b's lot too.
 -- A row inserted by hand is refused (loyalty's tables take plain INSERT / COPY
 -- only when empty: a restore), unless a superuser sets loyalty.maintenance
-INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited)
-SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20 FROM loyalty.program WHERE code = 'orph';
+INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited, held)
+SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20, 20 FROM loyalty.program WHERE code = 'orph';
 SET loyalty.maintenance = on;
-INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited)
-SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20 FROM loyalty.program WHERE code = 'orph';
+INSERT INTO loyalty.account (program_id, member, joined_at, purchases, last_earn_at, credited, held)
+SELECT id, 'b', '2026-01-02', 1, '2026-01-02', 20, 20 FROM loyalty.program WHERE code = 'orph';
 RESET loyalty.maintenance;
 CALL loyalty.expire_points('2026-02-01', 1);
 SELECT member, points, remaining FROM pg_temp.lots('orph') ORDER BY member;
