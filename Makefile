@@ -17,6 +17,9 @@ ISOLATION_SPECS = $(sort $(wildcard test/specs/*.spec))
 ISOLATION    = $(patsubst test/specs/%.spec,%,$(ISOLATION_SPECS))
 ISOLATION_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
 
+# the library checks that the database's extension is at its own version
+PG_CPPFLAGS  = -DLOYALTY_VERSION=\"$(EXTVERSION)\"
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -195,6 +195,7 @@ extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const O
 extern SPIPlanPtr plan_get_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types,
 								int options);
 extern void ly_spi_connect(void);
+extern void ly_spi_connect_nocheck(void);	/* event triggers: no version check */
 
 /* ---- argument helpers (args.c) ---- */
 extern char *arg_text(FunctionCallInfo fcinfo, int n, const char *name);

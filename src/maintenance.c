@@ -837,7 +837,8 @@ loyalty_on_drop_extension(PG_FUNCTION_ARGS)
 	}
 	if (!ours)
 		PG_RETURN_VOID();
-	ly_spi_connect();
+	/* no version check: dropping must work whatever the library's version */
+	ly_spi_connect_nocheck();
 	unschedule();
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -1906,7 +1906,7 @@ loyalty_orders_ddl(PG_FUNCTION_ARGS)
 	if (creating_extension || !tracked_table_exists())
 		PG_RETURN_VOID();
 
-	ly_spi_connect();
+	ly_spi_connect_nocheck();
 	cxt = CurrentMemoryContext;
 	tracked_load();
 	if (ntracked == 0)
@@ -2002,7 +2002,7 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 	if (creating_extension || !tracked_table_exists())
 		PG_RETURN_VOID();
 
-	ly_spi_connect();
+	ly_spi_connect_nocheck();
 	cxt = CurrentMemoryContext;
 	tracked_load();
 	if (ntracked == 0)
