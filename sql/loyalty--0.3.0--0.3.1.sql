@@ -306,3 +306,52 @@ AS $$
                (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM loyalty.tier_change_id_seq)) s
   WHERE s.max_id > s.last
 $$;
+
+-------------------------------------------------------------------------------
+-- Descriptions (\d+, \df+ and BI tools show them; README has the full contract)
+-------------------------------------------------------------------------------
+COMMENT ON TABLE loyalty.program IS 'A points program: earning rate, rounding, stacking, expiry, tier basis and window, time zone';
+COMMENT ON TABLE loyalty.tier IS 'Tiers of a program: qualifying threshold, earn multiplier, redemption rate';
+COMMENT ON TABLE loyalty.rule IS 'Earning rules of a program (multiplier, bonus, category_rate, event, referral, streak...)';
+COMMENT ON TABLE loyalty.account IS 'One row per member of a program: tier state, debt and counters (credited, held, rolling date); every operation locks it first';
+COMMENT ON COLUMN loyalty.account.held IS 'Points in the member''s lots (sum of lot.remaining), kept by every change to a lot';
+COMMENT ON COLUMN loyalty.account.roll_until IS 'Rolling expiry: when the member''s lots that roll expire (last earning + expiry_after)';
+COMMENT ON TABLE loyalty.ledger IS 'Append-only history of every movement of points, in business time (at)';
+COMMENT ON TABLE loyalty.lot IS 'One lot per credit: points left, expired, repaid debt; spent first-to-expire first';
+COMMENT ON COLUMN loyalty.lot.rolls IS 'Expires at the member''s rolling date (account.roll_until); expires_at is then a lower bound';
+COMMENT ON TABLE loyalty.streak IS 'Streak rule counters per member';
+COMMENT ON TABLE loyalty.tier_change IS 'Tier history: upgrades, renewals and downgrades, dated';
+COMMENT ON TABLE loyalty.tracked_table IS 'Orders tables of the app that earn through track_orders';
+COMMENT ON VIEW loyalty.tracked_orders IS 'The tracked orders tables and their column mapping';
+COMMENT ON VIEW loyalty.member_summary IS 'Per member, as of now(): tier, available, pending, debt, lifetime figures, next tier and next expiry';
+COMMENT ON VIEW loyalty.statement IS 'Each member''s ledger in business-time order with the running balance';
+COMMENT ON VIEW loyalty.expiring_points IS 'Points still held, by member and expiry instant';
+COMMENT ON VIEW loyalty.liability IS 'Per program: outstanding points and their value, earned, redeemed, expired, breakage';
+COMMENT ON VIEW loyalty.activity_daily IS 'Per program and local day: earned, redeemed, expired, clawed back, active and new members';
+COMMENT ON VIEW loyalty.tier_distribution IS 'Members per tier, as of now()';
+COMMENT ON VIEW loyalty.tier_history IS 'Tier changes with program codes';
+COMMENT ON VIEW loyalty.leaderboard IS 'Per program and local month: members ranked by points earned, less clawbacks';
+COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to and the points it gave';
+COMMENT ON FUNCTION loyalty.create_program(text,text,text,numeric,numeric,text,text,numeric,numeric,text,interval,text,interval,text,text,text,text) IS 'Create a program, or change the settings given (NULL keeps a setting)';
+COMMENT ON FUNCTION loyalty.add_tier(text,text,numeric,numeric,numeric,text) IS 'Add or change a tier';
+COMMENT ON FUNCTION loyalty.add_rule(text,text,text,jsonb,timestamp with time zone,timestamp with time zone) IS 'Add or change an earning rule';
+COMMENT ON FUNCTION loyalty.set_rule_active(text,text,boolean) IS 'Switch a rule on or off';
+COMMENT ON FUNCTION loyalty.enroll(text,text,timestamp with time zone,date,text) IS 'Enrol a member (signup points, referrer)';
+COMMENT ON FUNCTION loyalty.earn(text,text,numeric,text,timestamp with time zone,text) IS 'Credit a purchase; returns the points earned (idempotent by ref)';
+COMMENT ON FUNCTION loyalty.quote(text,text,numeric,timestamp with time zone,text) IS 'What a purchase would earn, line by line, writing nothing';
+COMMENT ON FUNCTION loyalty.record_event(text,text,text,text,timestamp with time zone) IS 'Credit an event rule (survey, check-in...); returns the points';
+COMMENT ON FUNCTION loyalty.redeem(text,text,bigint,text,timestamp with time zone) IS 'Spend points; returns the balance after';
+COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone) IS 'Spend points worth a money value at the member''s tier rate; returns the balance after';
+COMMENT ON FUNCTION loyalty.adjust(text,text,bigint,text,text,timestamp with time zone) IS 'Credit or debit points by hand, with a reason; returns the balance after';
+COMMENT ON FUNCTION loyalty.refund(text,text,text,numeric,text,timestamp with time zone) IS 'Claw back the points of a refunded amount of a purchase; returns the points clawed back';
+COMMENT ON FUNCTION loyalty.transfer(text,text,text,bigint,text,timestamp with time zone) IS 'Move points between two members (they keep their expiry dates)';
+COMMENT ON FUNCTION loyalty.balance(text,text,timestamp with time zone) IS 'Spendable points of a member at an instant';
+COMMENT ON FUNCTION loyalty.tier_of(text,text,timestamp with time zone) IS 'Tier of a member at an instant';
+COMMENT ON FUNCTION loyalty.track_orders(regclass,text,name,name,name,name,name,name,boolean) IS 'Earn from an orders table of the app (statement triggers), optionally backfilling it';
+COMMENT ON FUNCTION loyalty.untrack_orders(regclass) IS 'Stop earning from an orders table';
+COMMENT ON PROCEDURE loyalty.expire_points(timestamp with time zone,integer) IS 'Write the expiry of lots expired by as_of (batches, one transaction each)';
+COMMENT ON PROCEDURE loyalty.evaluate_tiers(timestamp with time zone,integer) IS 'Evaluate the members whose tier period ended by as_of';
+COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'expire_points then evaluate_tiers: the nightly job';
+COMMENT ON FUNCTION loyalty.schedule_maintenance(text) IS 'Create or change the pg_cron job running run_maintenance';
+COMMENT ON FUNCTION loyalty.unschedule_maintenance() IS 'Remove the pg_cron job';
+COMMENT ON FUNCTION loyalty.verify() IS 'Integrity problems of the ledger, lots and accounts (empty: all consistent)';

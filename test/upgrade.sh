@@ -34,6 +34,13 @@ LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relnamespace = 'loyalty'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
   AND c.relkind IN ('r', 'v')
 UNION ALL
+SELECT format('comment %s: %s', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description)
+FROM pg_description d
+WHERE (d.classoid = 'pg_class'::regclass
+       AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'loyalty'::regnamespace))
+   OR (d.classoid = 'pg_proc'::regclass
+       AND d.objoid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'loyalty'::regnamespace))
+UNION ALL
 SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
 FROM pg_constraint WHERE connamespace = 'loyalty'::regnamespace
 UNION ALL
