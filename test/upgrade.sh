@@ -67,7 +67,7 @@ ORDER BY 1"
 state=$(sed "s/TIER_OF/loyalty.tier_of(p.code, a.member, '2027-06-01')/" test/fixtures/state.sql)
 
 nold=$(echo "$olds" | grep -c . || true)
-echo "1..$((1 + 6 * nold + $(echo "$olds" | grep -cx 0.1.0 || true)))"
+echo "1..$((1 + 7 * nold + $(echo "$olds" | grep -cx 0.1.0 || true)))"
 fail=0
 ok() { echo "ok $1 - $2"; }
 nok() { echo "not ok $1 - $2"; fail=1; }
@@ -85,6 +85,7 @@ for from in $olds; do
   q -d $db -c "CREATE EXTENSION loyalty VERSION '$from'"
   q -d $db -f test/fixtures/loyalty-$from.data.sql >/dev/null
   cp test/fixtures/loyalty-$from.state "$tmp/before"
+  pg_dump -Fc -d $db -f "$tmp/old.dump"
   q -d $db -c "ALTER EXTENSION loyalty UPDATE"
   n=$((n + 1))
   v=$(q -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")
@@ -131,6 +132,18 @@ SQL
   then ok $n "$from -> $cur: earning, the tracked orders table and maintenance work after the update"
   else nok $n "$from -> $cur: the upgraded database fails"; sed 's/^/# /' "$tmp/err"; fi
   q -c "DROP DATABASE $db"
+  # a dump of that version, restored as README "Backup and restore" says:
+  # into that version, then updated
+  n=$((n + 1))
+  q -c "DROP DATABASE IF EXISTS ${db}_r" -c "CREATE DATABASE ${db}_r"
+  q -d ${db}_r -c "CREATE EXTENSION loyalty VERSION '$from'"
+  pg_restore -l "$tmp/old.dump" | grep -v ' SCHEMA - loyalty ' >"$tmp/old.list"
+  if pg_restore -L "$tmp/old.list" -d ${db}_r "$tmp/old.dump" 2>"$tmp/err" && q -d ${db}_r -c "ALTER EXTENSION loyalty UPDATE" 2>>"$tmp/err" \
+     && q -d ${db}_r -c "$state" >"$tmp/after" && diff -u "$tmp/before" "$tmp/after" >"$tmp/diff" \
+     && [ "$(q -d ${db}_r -c "SELECT count(*) FROM loyalty.verify()")" = 0 ]; then
+    ok $n "$from -> $cur: a $from dump restored into $from and updated has the same state, verify() empty"
+  else nok $n "$from -> $cur: restoring a $from dump the documented way fails"; sed 's/^/# /' "$tmp/err" "$tmp/diff"; fi
+  q -c "DROP DATABASE ${db}_r"
   if [ "$from" = 0.1.0 ]; then
     # the documented way for a big ledger: build ledger_qual_idx CONCURRENTLY
     # first; the update keeps a valid, identical one and refuses another
