@@ -1,6 +1,7 @@
 # loyalty — PGXS build
 EXTENSION    = loyalty
-EXTVERSION   = 0.3.1
+# the version is written once, in loyalty.control
+EXTVERSION  := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" loyalty.control)
 MODULE_big   = loyalty
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -15,7 +16,7 @@ REGRESS      = $(patsubst test/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
 ISOLATION_SPECS = $(sort $(wildcard test/specs/*.spec))
 ISOLATION    = $(patsubst test/specs/%.spec,%,$(ISOLATION_SPECS))
-ISOLATION_OPTS = --inputdir=. --outputdir=test --load-extension=loyalty
+ISOLATION_OPTS = --inputdir=. --outputdir=test/output_iso --load-extension=loyalty
 
 # the library checks that the database's extension is at its own version
 PG_CPPFLAGS  = -DLOYALTY_VERSION=\"$(EXTVERSION)\"
@@ -23,6 +24,13 @@ PG_CPPFLAGS  = -DLOYALTY_VERSION=\"$(EXTVERSION)\"
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The isolation suite writes into its own directory (test/output_iso), where
+# pg_isolation_regress looks for specs/ first: a link to test/specs.
+installcheck: test/output_iso/specs
+test/output_iso/specs:
+	mkdir -p test/output_iso
+	ln -sfn ../specs test/output_iso/specs
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@

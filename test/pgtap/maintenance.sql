@@ -36,8 +36,8 @@ SELECT is((SELECT schedule FROM cron.job WHERE jobname = 'loyalty-maintenance'),
           'the second call changed the schedule');
 SELECT is((SELECT command FROM cron.job WHERE jobname = 'loyalty-maintenance'),
           'CALL loyalty.run_maintenance()', 'the job runs the maintenance procedure');
-SELECT throws_ok($$SELECT loyalty.schedule_maintenance('not a schedule')$$, NULL, NULL,
-                 'a bad schedule is rejected');
+SELECT throws_ok($$SELECT loyalty.schedule_maintenance('not a schedule')$$, '22023',
+                 'invalid schedule: not a schedule', 'a bad schedule is rejected (pg_cron''s 22023)');
 
 SELECT * FROM finish();
 ROLLBACK;
