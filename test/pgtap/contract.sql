@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(51);
+SELECT plan(53);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -98,5 +98,13 @@ SELECT loyalty.create_program('tap');
 SELECT lives_ok($$SELECT loyalty.earn('tap', 'm', 10, 'o1', '2026-01-01')$$, 'earn works');
 SELECT throws_ok($$UPDATE loyalty.ledger SET points = 0$$, '42501', NULL, 'ledger UPDATE fails');
 
+-- every function, procedure, table and view a user sees says what it is (\df+, \dv+)
+SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'loyalty'::regnamespace
+             AND p.proname NOT LIKE '\_%' AND obj_description(p.oid, 'pg_proc') IS NULL),
+          0::bigint, 'every public function and procedure has a description');
+SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'loyalty'::regnamespace
+             AND c.relkind IN ('r', 'v') AND c.relname NOT LIKE '\_%'
+             AND obj_description(c.oid, 'pg_class') IS NULL),
+          0::bigint, 'every table and view has a description');
 SELECT * FROM finish();
 ROLLBACK;
