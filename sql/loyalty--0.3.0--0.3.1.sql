@@ -307,6 +307,45 @@ AS $$
   WHERE s.max_id > s.last
 $$;
 
+-- The batch functions take and return their keyset position (no state kept
+-- between calls).
+DROP FUNCTION loyalty._expire_batch(timestamptz, integer);
+DROP FUNCTION loyalty._evaluate_batch(timestamptz, integer);
+-- A batch starts after the position given (NULL: from the beginning) and
+-- returns where it got to, which the procedure passes to the next batch
+-- (keyset paging).  members: the members it locked (0: nothing left to do;
+-- _expire_batch -1: the lots it reached belong to busy members or to no
+-- account, were stepped over, and the run goes on).
+CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer,
+                                      after_expires timestamptz DEFAULT NULL,
+                                      after_lot bigint DEFAULT NULL,
+                                      skip_busy boolean DEFAULT false,
+                                      OUT members bigint, OUT last_expires timestamptz,
+                                      OUT last_lot bigint)
+  AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+CREATE FUNCTION loyalty._evaluate_batch(as_of timestamptz, batch_size integer,
+                                        after_program integer DEFAULT NULL,
+                                        after_member text DEFAULT NULL,
+                                        after_tier_until timestamptz DEFAULT NULL,
+                                        skip_busy boolean DEFAULT false,
+                                        revisit boolean DEFAULT false,
+                                        OUT members integer, OUT last_program integer,
+                                        OUT last_member text, OUT last_tier_until timestamptz)
+  AS 'MODULE_PATHNAME', 'loyalty_evaluate_batch'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+REVOKE ALL ON FUNCTION
+  loyalty._expire_batch(timestamptz, integer, timestamptz, bigint, boolean),
+  loyalty._evaluate_batch(timestamptz, integer, integer, text, timestamptz, boolean, boolean)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty._expire_batch(timestamptz, integer, timestamptz, bigint, boolean),
+  loyalty._evaluate_batch(timestamptz, integer, integer, text, timestamptz, boolean, boolean)
+  TO loyalty_admin;
+
 -------------------------------------------------------------------------------
 -- Descriptions (\d+, \df+ and BI tools show them; README has the full contract)
 -------------------------------------------------------------------------------

@@ -436,13 +436,28 @@ CREATE EVENT TRIGGER loyalty_orders_dropped ON sql_drop
 -- SECURITY DEFINER or carry SET clauses; each batch is one call of an
 -- internal SECURITY DEFINER function.
 -------------------------------------------------------------------------------
--- _expire_batch returns the members it locked (0: nothing left to do; -1: the lots
--- it reached belong to no account, were skipped, and the run goes on).
-CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer) RETURNS bigint
+-- A batch starts after the position given (NULL: from the beginning) and
+-- returns where it got to, which the procedure passes to the next batch
+-- (keyset paging).  members: the members it locked (0: nothing left to do;
+-- _expire_batch -1: the lots it reached belong to busy members or to no
+-- account, were stepped over, and the run goes on).
+CREATE FUNCTION loyalty._expire_batch(as_of timestamptz, batch_size integer,
+                                      after_expires timestamptz DEFAULT NULL,
+                                      after_lot bigint DEFAULT NULL,
+                                      skip_busy boolean DEFAULT false,
+                                      OUT members bigint, OUT last_expires timestamptz,
+                                      OUT last_lot bigint)
   AS 'MODULE_PATHNAME', 'loyalty_expire_batch'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
-CREATE FUNCTION loyalty._evaluate_batch(as_of timestamptz, batch_size integer) RETURNS integer
+CREATE FUNCTION loyalty._evaluate_batch(as_of timestamptz, batch_size integer,
+                                        after_program integer DEFAULT NULL,
+                                        after_member text DEFAULT NULL,
+                                        after_tier_until timestamptz DEFAULT NULL,
+                                        skip_busy boolean DEFAULT false,
+                                        revisit boolean DEFAULT false,
+                                        OUT members integer, OUT last_program integer,
+                                        OUT last_member text, OUT last_tier_until timestamptz)
   AS 'MODULE_PATHNAME', 'loyalty_evaluate_batch'
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
@@ -948,8 +963,8 @@ GRANT EXECUTE ON FUNCTION
   loyalty.add_rule(text, text, text, jsonb, timestamptz, timestamptz),
   loyalty.set_rule_active(text, text, boolean),
   loyalty.verify(),
-  loyalty._expire_batch(timestamptz, integer),
-  loyalty._evaluate_batch(timestamptz, integer),
+  loyalty._expire_batch(timestamptz, integer, timestamptz, bigint, boolean),
+  loyalty._evaluate_batch(timestamptz, integer, integer, text, timestamptz, boolean, boolean),
   loyalty.schedule_maintenance(text),
   loyalty.unschedule_maintenance(),
   loyalty.track_orders(regclass, text, name, name, name, name, name, name, boolean),

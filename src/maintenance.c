@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -62,40 +63,69 @@ static SPIPlanPtr plan_tier_set = NULL;
 static SPIPlanPtr plan_tier_hist = NULL;
 
 /*
- * Where a procedure's run has got to, so that each batch starts after the
- * previous one instead of rescanning from the beginning (keyset paging).
- * Set up by run_batches(); a batch function called on its own (inactive
- * cursor) starts from the beginning.
+ * A batch's keyset position: where the previous batch of the same run got
+ * to (has = false: from the beginning), so that each batch starts after the
+ * previous one instead of rescanning.  The batch functions take it as
+ * arguments and return the new one; run_batches() passes it on.
  */
-static struct
+typedef struct ExpirePos
 {
-	bool		active;
 	bool		has;
-	bool		skip_busy;		/* lock with SKIP LOCKED (a top-level run's first pass) */
-	bool		revisit;		/* the second pass: one member a batch, any order */
-	TimestampTz tier_until;		/* _evaluate_batch, second pass: last member's period end */
-	TimestampTz expires_at;		/* _expire_batch: last lot picked */
+	TimestampTz expires_at;		/* last lot picked */
 	int64		lot_id;
-	int32		program_id;		/* _evaluate_batch: last member locked */
+} ExpirePos;
+
+typedef struct EvaluatePos
+{
+	bool		has;
+	int32		program_id;		/* last member locked */
 	char	   *member;
-} cursor;
+	TimestampTz tier_until;		/* its period end (the second pass's order) */
+} EvaluatePos;
 
-
-/*
- * A running expiry's cursor moves to the lot (expires_at, id) in columns
- * col, col + 1 of the first row of the last SPI result.
- */
+/* The position moves to the lot (expires_at, id) in columns col, col + 1 of the last result. */
 static void
-cursor_advance_lots(int col)
+expire_pos_advance(ExpirePos *pos, int col)
 {
 	SPITupleTable *tt = SPI_tuptable;
 	bool		isnull;
 
-	if (!cursor.active)
-		return;
-	cursor.has = true;
-	cursor.expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, col, &isnull));
-	cursor.lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
+	pos->has = true;
+	pos->expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, col, &isnull));
+	pos->lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
+}
+
+/* A batch function's result row (after SPI_finish: in the caller's memory). */
+static Datum
+batch_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	td;
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "loyalty: a batch function must return a record");
+	td = BlessTupleDesc(td);
+	return HeapTupleGetDatum(heap_form_tuple(td, values, nulls));
+}
+
+static Datum
+evaluate_result(FunctionCallInfo fcinfo, int32 members, const EvaluatePos *pos)
+{
+	Datum		v[4] = {Int32GetDatum(members), Int32GetDatum(pos->program_id),
+		pos->has ? CStringGetTextDatum(pos->member) : (Datum) 0,
+	TimestampTzGetDatum(pos->tier_until)};
+	bool		nulls[4] = {false, !pos->has, !pos->has, !pos->has};
+
+	return batch_result(fcinfo, v, nulls);
+}
+
+static Datum
+expire_result(FunctionCallInfo fcinfo, int64 members, const ExpirePos *pos)
+{
+	Datum		v[3] = {Int64GetDatum(members), TimestampTzGetDatum(pos->expires_at),
+	Int64GetDatum(pos->lot_id)};
+	bool		nulls[3] = {false, !pos->has, !pos->has};
+
+	return batch_result(fcinfo, v, nulls);
 }
 
 static int32
@@ -130,7 +160,8 @@ proc_as_of(FunctionCallInfo fcinfo)
 }
 
 /*
- * _expire_batch(as_of, batch_size) -> members locked.  Locks the members owning
+ * _expire_batch(as_of, batch_size, after_expires, after_lot, skip_busy) ->
+ * (members locked, the position reached).  Locks the members owning
  * the next batch_size lots that are expired at as_of, then expires every
  * expired lot of those members: one 'expire' ledger row per lot (at the lot's
  * expires_at), remaining moved to the lot's expired column.
@@ -148,10 +179,15 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	char	  **members;
 	Datum		cargs[4];
 	Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+	ExpirePos	pos;
+	bool		skip_busy = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 
+	pos.has = !PG_ARGISNULL(2) && !PG_ARGISNULL(3);
+	pos.expires_at = pos.has ? PG_GETARG_TIMESTAMPTZ(2) : DT_NOBEGIN;
+	pos.lot_id = pos.has ? PG_GETARG_INT64(3) : 0;
 	ly_spi_connect();
 
-	/* the next batch_size due lots, in expiry order, after the run's cursor */
+	/* the next batch_size due lots, in expiry order, after the position */
 #define PICK_DUE_LOTS \
 	"SELECT l.program_id, l.member, l.expires_at, l.id, l.rolls FROM loyalty.lot l " \
 	"WHERE l.remaining > 0 AND l.expires_at <= $1 AND (l.expires_at, l.id) > ($3, $4) " \
@@ -160,8 +196,8 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 #define LAST_PICKED "SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1"
 	cargs[0] = TimestampTzGetDatum(as_of);
 	cargs[1] = Int32GetDatum(batch);
-	cargs[2] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.expires_at : DT_NOBEGIN);
-	cargs[3] = Int64GetDatum(cursor.active && cursor.has ? cursor.lot_id : 0);
+	cargs[2] = TimestampTzGetDatum(pos.expires_at);
+	cargs[3] = Int64GetDatum(pos.lot_id);
 
 	/*
 	 * Lock the members owning those lots, in member order, in one statement;
@@ -177,7 +213,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	"WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) " \
 	"ORDER BY a.program_id, a.member FOR UPDATE OF a"
 	{
-		int			skip = cursor.active && cursor.skip_busy ? 1 : 0;
+		int			skip = skip_busy ? 1 : 0;
 
 		plan_get(&plan_expire_lock[skip], skip ? LOCK_OWNERS " SKIP LOCKED" : LOCK_OWNERS, 4, ctypes);
 		if (SPI_execute_plan(plan_expire_lock[skip], cargs, NULL, false, 0) != SPI_OK_SELECT)
@@ -186,7 +222,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	n = (int) SPI_processed;
 
 	/*
-	 * Nothing locked: either nothing is due after the cursor (the run is
+	 * Nothing locked: either nothing is due after the position (the run is
 	 * done), or the lots picked belong to busy members (skipped) or have no
 	 * account (rows deleted by hand: verify() reports them).  In the last
 	 * two cases step over those lots and say so with -1, so that the run
@@ -202,13 +238,13 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 			elog(ERROR, "loyalty: looking past lots without an account failed");
 		if (SPI_processed > 0)
 		{
-			cursor_advance_lots(1);
+			expire_pos_advance(&pos, 1);
 			r = -1;
 		}
 		SPI_finish();
-		PG_RETURN_INT64(r);
+		return expire_result(fcinfo, r, &pos);
 	}
-	cursor_advance_lots(3);
+	expire_pos_advance(&pos, 3);
 
 	args[0] = TimestampTzGetDatum(as_of);
 	{
@@ -298,7 +334,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	 * were all spent while it waited for the locks expires nothing, yet the
 	 * run must go on (the next batch no longer picks those lots).
 	 */
-	PG_RETURN_INT64((int64) n);
+	return expire_result(fcinfo, (int64) n, &pos);
 }
 
 /* Program by id, remembering the last one (a batch is sorted by program). */
@@ -352,7 +388,9 @@ hist_add(HistBuf *h, Program *p, int32 pid, char *member, const TierStep *step)
 }
 
 /*
- * _evaluate_batch(as_of, batch_size) -> members evaluated.  Locks the next
+ * _evaluate_batch(as_of, batch_size, after_program, after_member,
+ * after_tier_until, skip_busy, revisit) -> (members evaluated, the position
+ * reached).  Locks the next
  * members whose tier period has ended by as_of and evaluates each period
  * at its end (tiers.c): the qualifying value over the last complete window
  * before the period's end renews, raises or lowers the tier, which then
@@ -385,18 +423,27 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	Program   **progs;
 	SPITupleTable *sums;
 
+	EvaluatePos pos;
+	bool		skip_busy = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	bool		revisit = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+	MemoryContext outer = CurrentMemoryContext;
+
+	pos.has = !PG_ARGISNULL(2) && !PG_ARGISNULL(3);
+	pos.program_id = pos.has ? PG_GETARG_INT32(2) : PG_INT32_MIN;
+	pos.member = pos.has ? text_to_cstring(PG_GETARG_TEXT_PP(3)) : "";
+	pos.tier_until = pos.has && !PG_ARGISNULL(4) ? PG_GETARG_TIMESTAMPTZ(4) : DT_NOBEGIN;
 	ly_spi_connect();
 	args[0] = TimestampTzGetDatum(as_of);
 	args[1] = Int32GetDatum(batch);
-	args[2] = Int32GetDatum(cursor.active && cursor.has ? cursor.program_id : PG_INT32_MIN);
-	args[3] = CStringGetTextDatum(cursor.active && cursor.has ? cursor.member : "");
-	args[4] = TimestampTzGetDatum(cursor.active && cursor.has ? cursor.tier_until : DT_NOBEGIN);
+	args[2] = Int32GetDatum(pos.program_id);
+	args[3] = CStringGetTextDatum(pos.member);
+	args[4] = TimestampTzGetDatum(pos.tier_until);
 	/* busy members are skipped in a run's first pass (still due for the second) */
 #define LOCK_DUE_MEMBERS \
 	"SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account " \
 	"WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) " \
 	"ORDER BY program_id, member LIMIT $2 FOR UPDATE"
-	if (cursor.active && cursor.revisit)
+	if (revisit)
 	{
 		/*
 		 * The second pass takes one member at a time, so the order does not
@@ -414,7 +461,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		int			skip = cursor.active && cursor.skip_busy ? 1 : 0;
+		int			skip = skip_busy ? 1 : 0;
 
 		plan_get(&plan_tier_lock[skip], skip ? LOCK_DUE_MEMBERS " SKIP LOCKED" : LOCK_DUE_MEMBERS,
 				 4, ltypes);
@@ -425,21 +472,13 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	if (n == 0)
 	{
 		SPI_finish();
-		PG_RETURN_INT32(0);
+		return evaluate_result(fcinfo, 0, &pos);
 	}
-	if (cursor.active)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		cursor.has = true;
-		cursor.program_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1, &isnull));
-		if (cursor.member)
-			pfree(cursor.member);
-		cursor.member = SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 2);
-		cursor.tier_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[n - 1],
-															  SPI_tuptable->tupdesc, 5, &isnull));
-		MemoryContextSwitchTo(old);
-	}
+	pos.has = true;
+	pos.program_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 1, &isnull));
+	pos.member = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[n - 1], SPI_tuptable->tupdesc, 2));
+	pos.tier_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[n - 1],
+													   SPI_tuptable->tupdesc, 5, &isnull));
 
 	pids = palloc(sizeof(int32) * n);
 	members = palloc(sizeof(char *) * n);
@@ -603,7 +642,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 			elog(ERROR, "loyalty: writing tier history failed");
 	}
 	SPI_finish();
-	PG_RETURN_INT32(n);
+	return evaluate_result(fcinfo, n, &pos);
 }
 
 /* ---------- the procedures ---------- */
@@ -629,13 +668,36 @@ called_nonatomic(FunctionCallInfo fcinfo)
 static int64
 run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 {
-	volatile int64 total = 0;
-	char	   *sql = psprintf("SELECT loyalty.%s($1, $2)::int8", fn);
-	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		args[2];
+	int64		total = 0;
+	bool		evaluate = strcmp(fn, "_evaluate_batch") == 0;
+	/* (as_of, batch_size, the position's columns..., skip_busy[, revisit]) */
+	int			ncur = evaluate ? 3 : 2;
+	int			nargs = 2 + ncur + (evaluate ? 2 : 1);
+	const char *sql = evaluate
+		? "SELECT * FROM loyalty._evaluate_batch($1, $2, $3, $4, $5, $6, $7)"
+		: "SELECT * FROM loyalty._expire_batch($1, $2, $3, $4, $5)";
+	Oid			types[7] = {TIMESTAMPTZOID, INT4OID};
+	Datum		args[7];
+	char		nulls[7];
 
+	if (evaluate)
+	{
+		types[2] = INT4OID;
+		types[3] = TEXTOID;
+		types[4] = TIMESTAMPTZOID;
+		types[5] = BOOLOID;
+		types[6] = BOOLOID;
+	}
+	else
+	{
+		types[2] = TIMESTAMPTZOID;
+		types[3] = INT8OID;
+		types[4] = BOOLOID;
+	}
+	memset(nulls, ' ', sizeof(nulls));
 	args[0] = TimestampTzGetDatum(as_of);
 	args[1] = Int32GetDatum(batch);
+
 	/*
 	 * Inside the caller's transaction every batch's locks are held to the
 	 * end, and batches follow expiry dates, not member order: two batches
@@ -646,48 +708,58 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	 */
 	if (!nonatomic)
 		args[1] = Int32GetDatum(PG_INT32_MAX);
-	PG_TRY();
+	for (int pass = nonatomic ? 1 : 2; pass <= 2; pass++)
 	{
-		for (int pass = nonatomic ? 1 : 2; pass <= 2; pass++)
+		/* each pass from the beginning; pass 1 skips busy members, pass 2 revisits one a batch */
+		for (int k = 0; k < ncur; k++)
+			nulls[2 + k] = 'n';
+		args[2 + ncur] = BoolGetDatum(pass == 1);
+		if (evaluate)
+			args[3 + ncur] = BoolGetDatum(pass == 2 && nonatomic);
+		if (pass == 2 && nonatomic)
+			args[1] = Int32GetDatum(1);
+		for (;;)
 		{
-			cursor.active = true;
-			cursor.has = false;
-			cursor.skip_busy = (pass == 1);
-			cursor.revisit = (pass == 2 && nonatomic);
-			if (pass == 2 && nonatomic)
-				args[1] = Int32GetDatum(1);
-			for (;;)
-			{
-				int64		done;
-				bool		isnull;
+			int64		done;
+			bool		isnull;
+			SPITupleTable *tt;
 
-				CHECK_FOR_INTERRUPTS();
-				if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-					elog(ERROR, "loyalty: %s failed", fn);
-				done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				SPI_freetuptable(SPI_tuptable);
-				if (done > 0)
-					total += done;
-				if (nonatomic)
-				{
-					SPI_commit();
-#if PG_VERSION_NUM < 150000
-					SPI_start_transaction();
-#endif
-				}
-				if (done == 0 || !nonatomic)
-					break;
+			CHECK_FOR_INTERRUPTS();
+			if (SPI_execute_with_args(sql, nargs, types, args, nulls, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "loyalty: %s failed", fn);
+			tt = SPI_tuptable;
+			done = evaluate
+				? DatumGetInt32(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull))
+				: DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull));
+			/* the position the batch returned is where the next one starts */
+			for (int k = 0; k < ncur; k++)
+			{
+				Datum		d = SPI_getbinval(tt->vals[0], tt->tupdesc, 2 + k, &isnull);
+
+				nulls[2 + k] = isnull ? 'n' : ' ';
+				if (isnull)
+					args[2 + k] = (Datum) 0;
+				else if (types[2 + k] == TEXTOID)
+					args[2 + k] = datumCopy(d, false, -1);
+				else if (types[2 + k] == INT4OID)
+					args[2 + k] = d;
+				else			/* int8, timestamptz */
+					args[2 + k] = datumCopy(d, FLOAT8PASSBYVAL, 8);
 			}
+			SPI_freetuptable(tt);
+			if (done > 0)
+				total += done;
+			if (nonatomic)
+			{
+				SPI_commit();
+#if PG_VERSION_NUM < 150000
+				SPI_start_transaction();
+#endif
+			}
+			if (done == 0 || !nonatomic)
+				break;
 		}
 	}
-	PG_FINALLY();
-	{
-		cursor.active = false;
-		cursor.has = false;
-		cursor.skip_busy = false;
-		cursor.revisit = false;
-	}
-	PG_END_TRY();
 	return total;
 }
 
