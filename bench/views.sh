@@ -7,9 +7,8 @@
 #   (4) one program's month of activity_daily and of leaderboard (random month)
 # each with median / p95 latency from pgbench's per-transaction log, and
 # EXPLAIN (ANALYZE, BUFFERS) of one instance of each saved to
-# bench/views_plans.txt.  Then the candidate fixes (views_fixes.sql: views
-# under schema bench + one index, in this database only) are checked to
-# return the same rows and measured the same way (bench/views_plans_fixed.txt).
+# bench/views_plans.txt.  (The candidate rewrites it once compared are the
+# extension's views since 0.2.0; the comparison is in git history.)
 #
 # Needs the extension installed (make && make install) and a running server.
 # Creates (and drops first) only the database $BENCH_DB; never changes the
@@ -30,10 +29,6 @@
 #   BENCH_SECONDS     (30)              pgbench length for (1) and (2) (+5 s warm-up)
 #   BENCH_CLIENTS     (1)               pgbench clients for (1) and (2)
 #   BENCH_SLOW_RUNS   (3)               executions of each original (3) / (4) query
-#   BENCH_FAST_RUNS   (10)              executions of each fixed (3) / (4) query
-#   BENCH_FIXES       (1)               1: create and measure the fixes
-#   BENCH_JIT_OFF     (1)               1: also measure the fixed (3)/(4) with jit = off
-#   BENCH_CHECK       (1)               1: compare fixed and original rows
 #   BENCH_CLEAN       (0)               1: drop $BENCH_DB at the end
 #   BENCH_OUT         (mktemp -d)       pgbench logs, report.txt
 # Run as root, it re-runs itself as the postgres OS user (peer auth).
@@ -56,10 +51,6 @@ PREWARM=${BENCH_PREWARM:-1}
 SECS=${BENCH_SECONDS:-30}
 CLIENTS=${BENCH_CLIENTS:-1}
 SLOW_RUNS=${BENCH_SLOW_RUNS:-3}
-FAST_RUNS=${BENCH_FAST_RUNS:-10}
-FIXES=${BENCH_FIXES:-1}
-CHECK=${BENCH_CHECK:-1}
-JIT_OFF=${BENCH_JIT_OFF:-1}
 CLEAN=${BENCH_CLEAN:-0}
 OUT=${BENCH_OUT:-}
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/loyalty-views.XXXXXX)
@@ -282,55 +273,9 @@ say "   EXPLAIN ANALYZE of all six queries: $(( $(date +%s) - e0 )) s -> views_p
 member_phase ""
 program_phase "" "$SLOW_RUNS"
 
-if [ "$FIXES" = 1 ]; then
-	psql_db -f "$HERE/views_fixes.sql" >/dev/null
-	FIXED=(loyalty.member_summary loyalty.statement bench.liability_v2 bench.activity_daily_v2 bench.leaderboard_v2)
-	for v in member_summary statement; do
-		if [ -n "$(psql_db -Atc "SELECT to_regclass('bench.${v}_v2')")" ]; then
-			case $v in member_summary) FIXED[0]=bench.member_summary_v2 ;; statement) FIXED[1]=bench.statement_v2 ;; esac
-		fi
-	done
-	write_scripts "_v2" "${FIXED[@]}"
-	if [ "$CHECK" = 1 ]; then
-		say "== fixed views return the same rows as the originals (rows only in one / rows in total)"
-		cmp() {	# $1 original query, $2 fixed query (each runs once)
-			psql_db -Atc "WITH o AS MATERIALIZED ($1), f AS MATERIALIZED ($2)
-			  SELECT format('   %-60s %s / %s', left(\$q\$$2\$q\$, 60),
-			                (SELECT count(*) FROM ((TABLE o EXCEPT ALL TABLE f) UNION ALL (TABLE f EXCEPT ALL TABLE o)) d),
-			                (SELECT count(*) FROM o))" | tee -a "$REPORT"
-		}
-		cmp "SELECT * FROM loyalty.liability" "SELECT * FROM bench.liability_v2"
-		cmp "SELECT * FROM loyalty.activity_daily WHERE program = 'north' AND day >= '2026-03-01' AND day < '2026-04-01'" \
-		    "SELECT * FROM bench.activity_daily_v2 WHERE program = 'north' AND day >= '2026-03-01' AND day < '2026-04-01'"
-		cmp "SELECT * FROM loyalty.leaderboard WHERE program = 'north' AND month = '2026-03-01'" \
-		    "SELECT * FROM bench.leaderboard_v2 WHERE program = 'north' AND month = '2026-03-01'"
-		[ "${FIXED[0]}" = loyalty.member_summary ] || cmp \
-		    "SELECT * FROM loyalty.member_summary WHERE program = 'north' AND member IN ('m1', 'm10', 'm424242', 'm599990')" \
-		    "SELECT * FROM ${FIXED[0]} WHERE program = 'north' AND member IN ('m1', 'm10', 'm424242', 'm599990')"
-		[ "${FIXED[0]}" = loyalty.member_summary ] || cmp \
-		    "SELECT * FROM loyalty.member_summary WHERE program = 'south' AND member IN ('m600001', 'm600010', 'm876543', 'm1000000')" \
-		    "SELECT * FROM ${FIXED[0]} WHERE program = 'south' AND member IN ('m600001', 'm600010', 'm876543', 'm1000000')"
-		[ "${FIXED[1]}" = loyalty.statement ] || cmp \
-		    "SELECT * FROM loyalty.statement WHERE program = 'north' AND member IN ('m1', 'm10', 'm424242')" \
-		    "SELECT * FROM ${FIXED[1]} WHERE program = 'north' AND member IN ('m1', 'm10', 'm424242')"
-	fi
-	say "== fixed views (views_fixes.sql; (3)/(4) $FAST_RUNS executions each)"
-	explain_all "$OUT/views_plans_fixed.txt" "${FIXED[@]}"
-	say "   plans -> views_plans_fixed.txt"
-	# a fixed member-level view runs right after the original again (same
-	# machine load for both)
-	[ "${FIXED[0]}" = loyalty.member_summary ] || { member_phase "" summary; member_phase "_v2" summary; }
-	[ "${FIXED[1]}" = loyalty.statement ] || { member_phase "" statement; member_phase "_v2" statement; }
-	program_phase "_v2" "$FAST_RUNS"
-	if [ "$JIT_OFF" = 1 ]; then
-		say "== fixed views with jit = off (PGOPTIONS, pgbench sessions only; the cluster default is jit = on)"
-		PGOPTIONS="${PGOPTIONS:-} -c jit=off" program_phase "_v2" "$FAST_RUNS"
-	fi
-fi
-
 # the plans go to bench/ when it is writable (run as root, it is not: the
 # script runs as postgres; copy them from $OUT)
-for f in views_plans.txt views_plans_fixed.txt; do
+for f in views_plans.txt; do
 	[ -f "$OUT/$f" ] || continue
 	if cp "$OUT/$f" "$HERE/$f" 2>/dev/null; then say "   $f -> bench/$f"; else say "   $f is in $OUT (bench/ is not writable)"; fi
 done
