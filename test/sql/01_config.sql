@@ -1,16 +1,5 @@
 -- Configuration: programs, tiers, rules; every bad value is LY007 naming it.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
--- err(sql): run a statement, show its SQLSTATE and message instead of failing.
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 
 -- Program ids start at a random point in each installation (so two
 -- databases' rows never share a program id): no output below shows one

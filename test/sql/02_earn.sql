@@ -1,15 +1,5 @@
 -- The earning engine: rates, rounding, conditions, stacking, cap, bonuses, quote.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 -- quote_total(...) = sum of the quote lines
 CREATE FUNCTION pg_temp.qt(p text, m text, a numeric, t timestamptz, c text DEFAULT NULL)
 RETURNS bigint LANGUAGE sql AS $f$

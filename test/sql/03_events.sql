@@ -1,15 +1,5 @@
 -- Events with caps, a 30-day streak, signup and referral.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 
 SELECT loyalty.create_program('ev', timezone => 'Asia/Shanghai') > 0 AS ok;
 SELECT loyalty.add_rule('ev', 'signup', 'event', '{"event": "signup", "points": 50}');

@@ -1,15 +1,5 @@
 -- Spending, balances, idempotency, every error code, append-only history.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE VIEW pg_temp.rows AS
   SELECT (SELECT count(*) FROM loyalty.ledger) AS ledger,
          (SELECT count(*) FROM loyalty.lot) AS lots,

@@ -1,16 +1,6 @@
 -- Points after they are earned: expiry, pending, refunds, debt, transfers,
 -- tier evaluation, the scheduled procedures.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.lots(prog text)
 RETURNS TABLE(member text, ref text, source text, earned_at timestamptz, expires_at timestamptz,
               points bigint, remaining bigint)

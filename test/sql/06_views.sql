@@ -1,9 +1,6 @@
 -- The BI views on a small known history: two programs that never mix,
 -- local-day boundaries, positive figures, running balances.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
+\i test/sql/preamble.psql
 
 -- shop: Shanghai, 3-year expiry... from 2021, so by now those points have expired
 -- (not swept); cafe: UTC, never expires.  History in 2021, far from now().

@@ -1,15 +1,5 @@
 -- Orders tables the app already has: track_orders puts the C trigger on them.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.ledger()
 RETURNS TABLE(member text, kind text, points bigint, ref text, original_ref text, amount numeric, category text, at timestamptz)
 LANGUAGE sql AS $f$

@@ -3,17 +3,7 @@
 -- dated tier changes; and the money rules around debt and pending points.
 -- Each block names the issue item it pins (issue #8 "hardening", #9 "money
 -- rules"); the figures in the comments are the expected ones.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.stmt(prog text, m text)
 RETURNS TABLE(at timestamptz, kind text, points bigint, balance_after bigint, ref text)
 LANGUAGE sql AS $f$

@@ -1,17 +1,7 @@
 -- Orders tables that are partitioned: every partition, whenever it came,
 -- is tracked with its table; moves between partitions move no points; shared
 -- order numbers (issue #8 item 6); DDL that would break the tracking.
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.ledger()
 RETURNS TABLE(member text, kind text, points bigint, ref text, amount numeric)
 LANGUAGE sql AS $f$

@@ -1,17 +1,7 @@
 -- Orders trigger rules: every change of a tracked row moves the points
 -- exactly or fails the app's statement with a documented SQLSTATE
 -- (issue #8 items 1, 7, 15, 16; SPEC §3 "Orders tables the app already has").
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-SET intervalstyle = 'postgres';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.ledger(prog text)
 RETURNS TABLE(member text, kind text, points bigint, ref text, amount numeric)
 LANGUAGE sql AS $f$

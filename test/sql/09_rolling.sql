@@ -7,16 +7,7 @@
 -- of their own that an earning reaches, and lots the nightly expiry finds
 -- by an earlier value of the date.  lots_written() counts the lot rows the
 -- current transaction wrote (their xmin).
-SET client_min_messages = warning;
-SET TIME ZONE 'UTC';
-SET datestyle = 'ISO, YMD';
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $f$;
+\i test/sql/preamble.psql
 CREATE FUNCTION pg_temp.lots_written() RETURNS bigint LANGUAGE sql AS $f$
   SELECT count(*) FROM loyalty.lot WHERE xmin = pg_current_xact_id()::xid
 $f$;
