@@ -69,11 +69,10 @@ typedef struct Purchase
 	int64		repaid;
 } Purchase;
 
+/* $4: the (locked) owner's account.roll_until */
 #define LOT_COLUMNS \
 	"l.id, l.points, l.amount, l.refunded, l.clawed_back, l.earned_at, l.available_at, " \
-	"CASE WHEN l.rolls THEN coalesce((SELECT r.roll_until FROM loyalty.account r " \
-	"  WHERE r.program_id = l.program_id AND r.member = l.member), l.expires_at) " \
-	"  ELSE l.expires_at END, l.remaining, l.expired, l.repaid "
+	LOT_EXPIRES("$4") ", l.remaining, l.expired, l.repaid "
 
 /* The first row of the last SPI result, LOT_COLUMNS, into *o. */
 static void
@@ -101,19 +100,22 @@ lot_from_row(Purchase *o)
 }
 
 static bool
-purchase_get(Program *p, const char *member, const char *ref, Purchase *o)
+purchase_get(Program *p, const Account *a, const char *ref, Purchase *o)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
+	args[1] = CStringGetTextDatum(a->member);
 	args[2] = CStringGetTextDatum(ref);
+	args[3] = TimestampTzGetDatum(a->roll_until);
+	nulls[3] = a->has_roll_until ? ' ' : 'n';
 	plan_get(&plan_purchase,
 			 "SELECT " LOT_COLUMNS "FROM loyalty.lot l "
 			 "WHERE l.program_id = $1 AND l.member = $2 AND l.ref = $3 AND l.source = 'earn'",
-			 3, types);
-	if (SPI_execute_plan(plan_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
+			 4, types);
+	if (SPI_execute_plan(plan_purchase, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading purchase failed");
 	if (SPI_processed == 0)
 		return false;
@@ -182,22 +184,25 @@ referrer_to_claw(Program *p, const char *member, const char *ref)
 
 /* The lot of the referral payout `referrer` received for `referee`. */
 static bool
-payout_get(Program *p, const char *referrer, const char *referee, Purchase *o)
+payout_get(Program *p, const Account *referrer, const char *referee, Purchase *o)
 {
-	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(referrer);
+	args[1] = CStringGetTextDatum(referrer->member);
 	args[2] = CStringGetTextDatum(referee);
+	args[3] = TimestampTzGetDatum(referrer->roll_until);
+	nulls[3] = referrer->has_roll_until ? ' ' : 'n';
 	plan_get(&plan_payout,
 			 "SELECT " LOT_COLUMNS "FROM loyalty.ledger e "
 			 "JOIN loyalty.lot l ON l.program_id = e.program_id AND l.member = e.member AND l.id = e.lot_id "
 			 "WHERE e.program_id = $1 AND e.member = $2 AND e.kind = 'referral' "
 			 "  AND e.counterparty = $3 AND e.reason = 'referrer' "
 			 "ORDER BY e.id LIMIT 1",
-			 3, types);
-	if (SPI_execute_plan(plan_payout, args, NULL, false, 1) != SPI_OK_SELECT)
+			 4, types);
+	if (SPI_execute_plan(plan_payout, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading referral payout failed");
 	if (SPI_processed == 0)
 		return false;
@@ -359,7 +364,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 			return op.result;
 		ref_reused(ref, member, &op, "refund");
 	}
-	if (!purchase_get(p, member, original_ref, &o))
+	if (!purchase_get(p, &a, original_ref, &o))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_ORIGINAL),
 				 errmsg("unknown original_ref \"%s\" for member \"%s\" in program \"%s\"",
@@ -408,7 +413,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	{
 		Purchase	po;
 
-		if (payout_get(p, referrer.member, member, &po))
+		if (payout_get(p, &referrer, member, &po))
 		{
 			int64		pclaw = num_round_div(num_mul(num_int64(po.points), refunded_after),
 											  o.amount, ROUND_HALF_UP) - po.clawed_back;
