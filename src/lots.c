@@ -120,17 +120,10 @@ available_for(Program *p, TimestampTz at)
 #define SET_TS(i, has, v) \
 	do { args[i] = TimestampTzGetDatum(v); nulls[i] = (has) ? ' ' : 'n'; } while (0)
 
-/*
- * The expiry of a lot in SQL: a lot that rolls expires at the member's
- * rolling date (parameter `param`: account.roll_until, NULL when none),
- * any other at its own expires_at.
- */
 /* The member's debt and held points, read in the statement's snapshot. */
 #define ACCOUNT_NOW \
 	"(SELECT debt FROM loyalty.account WHERE program_id = $1 AND member = $2), " \
 	"(SELECT held FROM loyalty.account WHERE program_id = $1 AND member = $2)"
-
-#define LOT_EXPIRES(param) "(CASE WHEN rolls THEN coalesce(" param ", expires_at) ELSE expires_at END)"
 
 /*
  * Rolling expiry, SPEC §2: every lot of the member expires at its last
@@ -855,6 +848,7 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 				reserved,
 				held,
 				debt;
+	int			debt_col;		/* the account's debt in the result */
 
 	memset(b, 0, sizeof(Balance));
 	if (!a->found)
@@ -896,60 +890,61 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 		usable = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
 		pending = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
 		reserved = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
-		debt = a->locked ? a->debt : DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
-		b->available = usable - debt - reserved;
-		b->pending = pending;
-		b->debt = debt + reserved;
-		return;
+		debt_col = 4;
+	}
+	else
+	{
+		/*
+		 * At or after the member's latest operation: account.held is every
+		 * point in its lots, and only the lots that are not spendable at
+		 * `at` are read, each through its index: pending then
+		 * (lot_pending_idx: a lot available after `at` was earned before
+		 * it), expired then but not swept (lot_open_idx; the lots that roll,
+		 * when the member's date passed), swept early but living then
+		 * (lot_swept_idx).
+		 */
+		plan_get(&plan_projected,
+				 "SELECT coalesce(sum(cut), 0)::int8, coalesce(sum(plus), 0)::int8, "
+				 "       coalesce(sum(pend), 0)::int8, coalesce(sum(resv), 0)::int8, " ACCOUNT_NOW " "
+				 "FROM ("
+				 "  SELECT remaining AS cut, 0::int8 AS plus, "
+				 "         CASE WHEN alive THEN remaining + expired + repaid ELSE 0 END AS pend, "
+				 "         CASE WHEN alive THEN repaid ELSE 0 END AS resv "
+				 "  FROM (SELECT remaining, expired, repaid, "
+				 "               coalesce(" LOT_EXPIRES("$4") " > $3, true) AS alive "
+				 "        FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
+				 "          AND available_at > earned_at AND available_at > $3) pl "
+				 "  UNION ALL "
+				 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
+				 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
+				 "    AND expires_at <= $3 AND available_at <= $3 "
+				 "  UNION ALL "
+				 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
+				 "  WHERE $4 <= $3 AND program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
+				 "    AND available_at <= $3 "
+				 "  UNION ALL "
+				 "  SELECT 0, expired, 0, 0 FROM loyalty.lot "
+				 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
+				 "    AND expires_at > $3 AND available_at <= $3) x",
+				 4, types);
+		if (SPI_execute_plan(plan_projected, args, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "loyalty: reading balance failed");
+		t = SPI_tuptable->vals[0];
+		td = SPI_tuptable->tupdesc;
+		held = a->locked ? a->held : DatumGetInt64(SPI_getbinval(t, td, 6, &isnull));
+		usable = held - DatumGetInt64(SPI_getbinval(t, td, 1, &isnull))
+			+ DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+		pending = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+		reserved = DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
+		debt_col = 5;
 	}
 
-	/*
-	 * At or after the member's latest operation: account.held is every
-	 * point in its lots, and only the lots that are not spendable at `at`
-	 * are read, each through its index: pending then (lot_pending_idx: a
-	 * lot available after `at` was earned before it), expired then but not
-	 * swept (lot_open_idx; the lots that roll, when the member's date
-	 * passed), swept early but living then (lot_swept_idx).
-	 */
-	plan_get(&plan_projected,
-			 "SELECT coalesce(sum(cut), 0)::int8, coalesce(sum(plus), 0)::int8, "
-			 "       coalesce(sum(pend), 0)::int8, coalesce(sum(resv), 0)::int8, " ACCOUNT_NOW " "
-			 "FROM ("
-			 "  SELECT remaining AS cut, 0::int8 AS plus, "
-			 "         CASE WHEN alive THEN remaining + expired + repaid ELSE 0 END AS pend, "
-			 "         CASE WHEN alive THEN repaid ELSE 0 END AS resv "
-			 "  FROM (SELECT remaining, expired, repaid, "
-			 "               coalesce(" LOT_EXPIRES("$4") " > $3, true) AS alive "
-			 "        FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
-			 "          AND available_at > earned_at AND available_at > $3) pl "
-			 "  UNION ALL "
-			 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
-			 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
-			 "    AND expires_at <= $3 AND available_at <= $3 "
-			 "  UNION ALL "
-			 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
-			 "  WHERE $4 <= $3 AND program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
-			 "    AND available_at <= $3 "
-			 "  UNION ALL "
-			 "  SELECT 0, expired, 0, 0 FROM loyalty.lot "
-			 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-			 "    AND expires_at > $3 AND available_at <= $3) x",
-			 4, types);
-	if (SPI_execute_plan(plan_projected, args, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading balance failed");
-	t = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
 	/*
 	 * A locked member's held and debt are the operation's (some not
 	 * written yet); a peeked one's are read in the same snapshot as its
 	 * lots, so a concurrent operation is seen whole or not at all.
 	 */
-	held = a->locked ? a->held : DatumGetInt64(SPI_getbinval(t, td, 6, &isnull));
-	debt = a->locked ? a->debt : DatumGetInt64(SPI_getbinval(t, td, 5, &isnull));
-	usable = held - DatumGetInt64(SPI_getbinval(t, td, 1, &isnull))
-		+ DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-	pending = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
-	reserved = DatumGetInt64(SPI_getbinval(t, td, 4, &isnull));
+	debt = a->locked ? a->debt : DatumGetInt64(SPI_getbinval(t, td, debt_col, &isnull));
 	b->available = usable - debt - reserved;
 	b->pending = pending;
 	b->debt = debt + reserved;
