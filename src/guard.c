@@ -23,12 +23,12 @@
 #include "access/tableam.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
-#include "utils/snapmgr.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_MODULE_MAGIC;
 

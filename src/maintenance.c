@@ -35,10 +35,10 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/event_trigger.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
-#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
@@ -422,7 +422,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	Program    *last = NULL;
 	Program   **progs;
 	SPITupleTable *sums;
-
 	EvaluatePos pos;
 	bool		skip_busy = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 	bool		revisit = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
