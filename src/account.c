@@ -214,7 +214,7 @@ require_member(Program *p, const char *member, Account *a)
 				 errmsg("unknown member \"%s\" in program \"%s\"", cut(member), cut(p->code))));
 }
 
-void
+static void
 prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 {
 	Datum		args[3];
@@ -254,7 +254,7 @@ prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 	op->reason = SPI_getvalue(t, td, 9);
 }
 
-void
+static void
 ref_reused(const char *ref, const char *member, const PriorOp *op, const char *what)
 {
 	ereport(ERROR,
@@ -263,4 +263,56 @@ ref_reused(const char *ref, const char *member, const PriorOp *op, const char *w
 					cut(ref), cut(member)),
 			 errdetail("The first call with this ref was %s; this call is %s.", op->kind, what),
 			 errhint("A retry must repeat the arguments of the first call; use a new ref for a new operation.")));
+}
+
+/* Two optional texts are the same (NULL only as NULL). */
+static bool
+same_text(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+Program *
+op_begin(const char *prog)
+{
+	ly_spi_connect();
+	return program_get(prog);
+}
+
+/*
+ * Whether `ref` of the (locked) member was used by the same operation
+ * before: then `prior` holds what it wrote and the caller returns its
+ * result.  False when the ref is new.  LY005 when it was used by another
+ * operation, or by anything when `call` is NULL (a ref that must be free).
+ */
+bool
+op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call,
+			int same, const char *what, PriorOp *prior)
+{
+	prior_op(p, member, ref, prior);
+	if (!prior->found)
+		return false;
+	if (call != NULL && strcmp(prior->kind, call->kind) == 0 &&
+		(!(same & SAME_POINTS) || prior->points == call->points) &&
+		(!(same & SAME_AMOUNT) ||
+		 (prior->amount == NULL ? call->amount == NULL :
+		  call->amount != NULL && num_eq(prior->amount, call->amount))) &&
+		(!(same & SAME_CATEGORY) || same_text(prior->category, call->category)) &&
+		(!(same & SAME_EVENT) || same_text(prior->event, call->event)) &&
+		(!(same & SAME_ORIGINAL_REF) || same_text(prior->original_ref, call->original_ref)) &&
+		(!(same & SAME_COUNTERPARTY) || same_text(prior->counterparty, call->counterparty)) &&
+		(!(same & SAME_REASON) || same_text(prior->reason, call->reason)))
+		return true;
+	ref_reused(ref, member, prior, what);
+	return false;				/* not reached */
+}
+
+/* The end of an operation's SQL work: its result, read after SPI_finish. */
+int64
+op_end(int64 result)
+{
+	SPI_finish();
+	return result;
 }

@@ -41,15 +41,15 @@ typedef struct Account
 typedef struct PriorOp
 {
 	bool		found;
-	char	   *kind;
+	const char *kind;
 	int64		points;
 	int64		result;
 	Numeric		amount;			/* NULL when none */
-	char	   *category;
-	char	   *event;
-	char	   *original_ref;
-	char	   *counterparty;
-	char	   *reason;
+	const char *category;
+	const char *event;
+	const char *original_ref;
+	const char *counterparty;
+	const char *reason;
 } PriorOp;
 
 extern bool account_lock(Program *p, const char *member, Account *a, Account *referrer);
@@ -58,9 +58,34 @@ extern void accounts_lock_pair(Program *p, const char *m1, const char *m2,
 							   Account *a1, Account *a2);
 extern void require_member(Program *p, const char *member, Account *a);
 extern void check_credit_range(const Account *a, int64 points);
-extern void prior_op(Program *p, const char *member, const char *ref, PriorOp *op);
-extern void ref_reused(const char *ref, const char *member, const PriorOp *op,
-					   const char *what);
 extern bool account_is_latest(const Account *a, TimestampTz at);
+
+/*
+ * The skeleton every operation follows (docs/architecture.md):
+ *
+ *     p = op_begin(prog);                      connect, version check, program
+ *     require_member(p, member, &a);           lock (or enroll / lock a pair)
+ *     if (op_replayed(p, member, ref, &call, SAME_..., "redeem", &prior))
+ *         return op_end(prior.result);         a retry: the first call's result
+ *     ... compute, write ...
+ *     return op_end(result);
+ *
+ * op_replayed() looks the ref up after the lock, so a first call that
+ * committed while this one waited is seen.  `call` describes this call in
+ * the terms of the ledger row the first call wrote (its kind and the fields
+ * named by `same`); a ref used by anything else is LY005.
+ */
+#define SAME_POINTS			0x01
+#define SAME_AMOUNT			0x02	/* NULL matches only NULL */
+#define SAME_CATEGORY		0x04
+#define SAME_EVENT			0x08
+#define SAME_ORIGINAL_REF	0x10
+#define SAME_COUNTERPARTY	0x20
+#define SAME_REASON			0x40
+
+extern Program *op_begin(const char *prog);
+extern bool op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call,
+						int same, const char *what, PriorOp *prior);
+extern int64 op_end(int64 result);
 
 #endif

@@ -120,7 +120,8 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
-	PriorOp		op;
+	PriorOp		call = {.kind = "event", .event = event},
+				prior;
 	bool		known = false;
 	int64		total = 0;
 	LocalTime	lt;
@@ -134,8 +135,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event \"signup\" cannot be recorded"),
 				 errdetail("Signup points are credited once, when the member is enrolled.")));
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	for (int i = 0; i < p->nrules && !known; i++)
 	{
 		Rule	   *r = &p->rules[i];
@@ -150,16 +150,8 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				 errhint("Add an event or streak rule for it with loyalty.add_rule().")));
 
 	member_get_or_enroll(p, member, at, &a, NULL);
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "event") == 0 && op.event && strcmp(op.event, event) == 0)
-		{
-			SPI_finish();
-			PG_RETURN_INT64(op.result);
-		}
-		ref_reused(ref, member, &op, "event");
-	}
+	if (op_replayed(p, member, ref, &call, SAME_EVENT, "event", &prior))
+		PG_RETURN_INT64(op_end(prior.result));
 
 	codes = palloc(sizeof(char *) * Max(p->nrules, 1));
 	pts = palloc(sizeof(int64) * Max(p->nrules, 1));
@@ -214,6 +206,5 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 	c.is_earning = true;
 	c.detail = rules_json(ncredited, codes, pts);
 	credit_write(p, &a, &c);
-	SPI_finish();
-	PG_RETURN_INT64(total);
+	PG_RETURN_INT64(op_end(total));
 }

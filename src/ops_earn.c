@@ -25,14 +25,6 @@ PG_FUNCTION_INFO_V1(loyalty_quote);
 
 static SPIPlanPtr plan_orders = NULL;
 
-static bool
-str_eq_null(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 Datum
 loyalty_enroll(PG_FUNCTION_ARGS)
 {
@@ -42,8 +34,6 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	bool		has_birthday = !PG_ARGISNULL(3);
 	DateADT		birthday = has_birthday ? PG_GETARG_DATEADT(3) : 0;
 	char	   *referred_by = arg_text_opt(fcinfo, 4);
-	Program    *p;
-
 	if (has_birthday && DATE_NOT_FINITE(birthday))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -52,10 +42,8 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 		referred_by = NULL;
 	if (referred_by != NULL)
 		check_key(referred_by, "referred_by");
-	ly_spi_connect();
-	p = program_get(prog);
-	member_enroll(p, member, at, has_birthday, birthday, referred_by);
-	SPI_finish();
+	member_enroll(op_begin(prog), member, at, has_birthday, birthday, referred_by);
+	op_end(0);
 	PG_RETURN_VOID();
 }
 
@@ -181,7 +169,8 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 {
 	Account		a,
 				referrer;
-	PriorOp		op;
+	PriorOp		call = {.kind = "earn", .amount = amount, .category = category},
+				prior;
 	EarnFacts	f;
 	EarnResult	res;
 	Credit		c = {0};
@@ -189,14 +178,8 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 
 	member_get_or_enroll(p, member, at, &a, &referrer);
 
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "earn") == 0 && num_eq(op.amount, amount) &&
-			str_eq_null(op.category, category))
-			return op.result;
-		ref_reused(ref, member, &op, "earn");
-	}
+	if (op_replayed(p, member, ref, &call, SAME_AMOUNT | SAME_CATEGORY, "earn", &prior))
+		return prior.result;
 
 	facts_fill(p, &a, amount, category, at, &f);
 	calc_earn(p, &f, &res);
@@ -230,12 +213,7 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	char	   *ref = arg_key(fcinfo, 3, "ref");
 	TimestampTz at = arg_at(fcinfo, 4);
 	char	   *category = arg_text_opt(fcinfo, 5);
-	int64		points;
-
-	ly_spi_connect();
-	points = op_earn(program_get(prog), member, amount, ref, at, category);
-	SPI_finish();
-	PG_RETURN_INT64(points);
+	PG_RETURN_INT64(op_end(op_earn(op_begin(prog), member, amount, ref, at, category)));
 }
 
 Datum
@@ -254,8 +232,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	Tuplestorestate *ts;
 
 	ts = srf_begin(fcinfo, &td);
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	account_peek(p, member, &a);
 	facts_fill(p, &a, amount, category, at, &f);
 	calc_earn(p, &f, &res);
@@ -268,6 +245,6 @@ loyalty_quote(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(res.lines[i].points);
 		tuplestore_putvalues(ts, td, values, nulls);
 	}
-	SPI_finish();
+	op_end(0);
 	return (Datum) 0;
 }

@@ -318,7 +318,8 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 {
 	Account		a,
 				referrer;
-	PriorOp		op;
+	PriorOp		call = {.kind = "refund", .original_ref = original_ref, .amount = amount},
+				prior;
 	Purchase	o;
 	int64		clawed_after,
 				claw,
@@ -356,14 +357,8 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 			}
 		}
 	}
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "refund") == 0 && str_eq(op.original_ref, original_ref) &&
-			op.amount != NULL && num_eq(op.amount, amount))
-			return op.result;
-		ref_reused(ref, member, &op, "refund");
-	}
+	if (op_replayed(p, member, ref, &call, SAME_ORIGINAL_REF | SAME_AMOUNT, "refund", &prior))
+		return prior.result;
 	if (!purchase_get(p, &a, original_ref, &o))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_ORIGINAL),
@@ -452,12 +447,7 @@ loyalty_refund(PG_FUNCTION_ARGS)
 	Numeric		amount = arg_amount(fcinfo, 3, "amount");
 	char	   *ref = arg_key(fcinfo, 4, "ref");
 	TimestampTz at = arg_at(fcinfo, 5);
-	int64		claw;
-
-	ly_spi_connect();
-	claw = op_refund(program_get(prog), member, original_ref, amount, ref, at);
-	SPI_finish();
-	PG_RETURN_INT64(claw);
+	PG_RETURN_INT64(op_end(op_refund(op_begin(prog), member, original_ref, amount, ref, at)));
 }
 
 Datum
@@ -472,7 +462,8 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	Program    *p;
 	Account		af,
 				at_;
-	PriorOp		op;
+	PriorOp		call = {.kind = "transfer_out", .points = -points, .counterparty = to},
+				prior;
 	Balance		b;
 	LotPiece   *taken;
 	int			n;
@@ -492,8 +483,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("member \"%s\" cannot transfer points to itself", cut(from))));
 
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	if (!account_peek(p, from, &af))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_MEMBER),
@@ -504,21 +494,13 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	if (!af.found || !at_.found)
 		elog(ERROR, "loyalty: transfer members vanished");
 
-	prior_op(p, from, ref, &op);
-	if (op.found)
+	if (op_replayed(p, from, ref, &call, SAME_POINTS | SAME_COUNTERPARTY, "transfer", &prior))
 	{
-		if (strcmp(op.kind, "transfer_out") == 0 && op.points == -points &&
-			str_eq(op.counterparty, to))
-		{
-			SPI_finish();
-			PG_RETURN_VOID();
-		}
-		ref_reused(ref, from, &op, "transfer");
+		op_end(0);
+		PG_RETURN_VOID();
 	}
 	/* the recipient's ref must be free too (its own operations share the namespace) */
-	prior_op(p, to, ref, &op);
-	if (op.found)
-		ref_reused(ref, to, &op, "transfer");
+	op_replayed(p, to, ref, NULL, 0, "transfer", &prior);
 
 	balance_projected(p, &af, at, &b);
 	if (points > b.available)
@@ -590,7 +572,6 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	r.points = points;
 	r.counterparty = from;
 	ledger_write(p, &at_, &r);
-
-	SPI_finish();
+	op_end(0);
 	PG_RETURN_VOID();
 }

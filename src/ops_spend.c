@@ -77,25 +77,14 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
-	PriorOp		op;
-	int64		result;
+	PriorOp		call = {.kind = "redeem", .points = -points},
+				prior;
 
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	require_member(p, member, &a);
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "redeem") == 0 && op.points == -points && op.amount == NULL)
-		{
-			SPI_finish();
-			PG_RETURN_INT64(op.result);
-		}
-		ref_reused(ref, member, &op, "redeem");
-	}
-	result = spend(p, &a, "redeem", points, at, ref, NULL, NULL);
-	SPI_finish();
-	PG_RETURN_INT64(result);
+	if (op_replayed(p, member, ref, &call, SAME_POINTS | SAME_AMOUNT, "redeem", &prior))
+		PG_RETURN_INT64(op_end(prior.result));
+	PG_RETURN_INT64(op_end(spend(p, &a, "redeem", points, at, ref, NULL, NULL)));
 }
 
 Datum
@@ -108,25 +97,17 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
-	PriorOp		op;
+	PriorOp		call = {.kind = "redeem", .amount = value},
+				prior;
 	Numeric		rate;
 	int64		points;
 	TierState	st;
 	TierStep   *steps;
 
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	require_member(p, member, &a);
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "redeem") == 0 && op.amount != NULL && num_eq(op.amount, value))
-		{
-			SPI_finish();
-			PG_RETURN_INT64(-op.points);
-		}
-		ref_reused(ref, member, &op, "redeem_value");
-	}
+	if (op_replayed(p, member, ref, &call, SAME_AMOUNT, "redeem_value", &prior))
+		PG_RETURN_INT64(op_end(-prior.points));
 	/* the rate of the tier in force at the redemption's time */
 	tier_at(p, &a, at, &st, &steps);
 	rate = (st.tier >= 0) ? p->tiers[st.tier].points_per_value : p->points_per_value;
@@ -136,8 +117,7 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("value %s is worth no points", cut(num_to_cstring(value)))));
 	spend(p, &a, "redeem", points, at, ref, NULL, value);
-	SPI_finish();
-	PG_RETURN_INT64(points);
+	PG_RETURN_INT64(op_end(points));
 }
 
 Datum
@@ -151,7 +131,8 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
 	Account		a;
-	PriorOp		op;
+	PriorOp		call = {.kind = "adjust", .reason = reason},
+				prior;
 	int64		result;
 
 	if (PG_ARGISNULL(2))
@@ -164,20 +145,11 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("points of an adjustment must not be " INT64_FORMAT, points)));
 
-	ly_spi_connect();
-	p = program_get(prog);
+	call.points = points;
+	p = op_begin(prog);
 	require_member(p, member, &a);
-	prior_op(p, member, ref, &op);
-	if (op.found)
-	{
-		if (strcmp(op.kind, "adjust") == 0 && op.points == points &&
-			op.reason && strcmp(op.reason, reason) == 0)
-		{
-			SPI_finish();
-			PG_RETURN_INT64(op.result);
-		}
-		ref_reused(ref, member, &op, "adjust");
-	}
+	if (op_replayed(p, member, ref, &call, SAME_POINTS | SAME_REASON, "adjust", &prior))
+		PG_RETURN_INT64(op_end(prior.result));
 	if (points < 0)
 		result = spend(p, &a, "adjust", -points, at, ref, reason, NULL);
 	else
@@ -204,8 +176,7 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 		credit_write(p, &a, &c);
 		result = c.result;
 	}
-	SPI_finish();
-	PG_RETURN_INT64(result);
+	PG_RETURN_INT64(op_end(result));
 }
 
 Datum
@@ -216,14 +187,10 @@ loyalty_balance(PG_FUNCTION_ARGS)
 	TimestampTz at = arg_at(fcinfo, 2);
 	Program    *p;
 	Account		a;
-	int64		result;
 
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	account_peek(p, member, &a);
-	result = balance_at(p, &a, at);
-	SPI_finish();
-	PG_RETURN_INT64(result);
+	PG_RETURN_INT64(op_end(balance_at(p, &a, at)));
 }
 
 /* tier_of(program, member, at): the tier in force at `at` (tiers.c). */
@@ -239,8 +206,7 @@ loyalty_tier_of(PG_FUNCTION_ARGS)
 	TierStep   *steps;
 	int			tier = -1;
 
-	ly_spi_connect();
-	p = program_get(prog);
+	p = op_begin(prog);
 	if (account_peek(p, member, &a))
 	{
 		tier_at(p, &a, at, &st, &steps);
