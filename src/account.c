@@ -17,20 +17,11 @@
  *    committed while we waited.
  */
 #include "account.h"
+#include "statements.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/builtins.h"
-
-static SPIPlanPtr plan_lock = NULL;
-static SPIPlanPtr plan_lock_referrer = NULL;
-static SPIPlanPtr plan_lock_pair = NULL;
-static SPIPlanPtr plan_peek = NULL;
-static SPIPlanPtr plan_prior = NULL;
-
-#define ACCOUNT_COLUMNS \
-	"member, joined_at, birthday, referred_by, referral_paid, tier, tier_since, tier_until, " \
-	"debt, purchases, last_earn_at, credited, last_activity_at, roll_until, held "
 
 static bool
 get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
@@ -110,29 +101,14 @@ bool
 account_lock(Program *p, const char *member, Account *a, Account *referrer)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
-	SPIPlanPtr	plan;
 
 	memset(a, 0, sizeof(Account));
 	if (referrer)
 		memset(referrer, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	if (referrer != NULL && p->any_referral)
-		plan = plan_get(&plan_lock_referrer,
-						"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-						"WHERE program_id = $1 AND (member = $2 OR member = "
-						"  (SELECT r.referred_by FROM loyalty.account r "
-						"   WHERE r.program_id = $1 AND r.member = $2 AND NOT r.referral_paid)) "
-						"ORDER BY member FOR UPDATE",
-						2, types);
-	else
-		plan = plan_get(&plan_lock,
-						"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-						"WHERE program_id = $1 AND member = $2 FOR UPDATE",
-						2, types);
-	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: locking account failed");
+	stmt_exec(referrer != NULL && p->any_referral ? ST_ACCOUNT_LOCK_WITH_REFERRER : ST_ACCOUNT_LOCK,
+			  args, NULL, false, 0, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -156,16 +132,11 @@ bool
 account_peek(Program *p, const char *member, Account *a)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
 
 	memset(a, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_peek,
-			 "SELECT " ACCOUNT_COLUMNS "FROM loyalty.account WHERE program_id = $1 AND member = $2",
-			 2, types);
-	if (SPI_execute_plan(plan_peek, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading account failed");
+	stmt_exec(ST_ACCOUNT_PEEK, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
@@ -179,19 +150,13 @@ void
 accounts_lock_pair(Program *p, const char *m1, const char *m2, Account *a1, Account *a2)
 {
 	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 
 	memset(a1, 0, sizeof(Account));
 	memset(a2, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(m1);
 	args[2] = CStringGetTextDatum(m2);
-	plan_get(&plan_lock_pair,
-			 "SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-			 "WHERE program_id = $1 AND (member = $2 OR member = $3) ORDER BY member FOR UPDATE",
-			 3, types);
-	if (SPI_execute_plan(plan_lock_pair, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: locking accounts failed");
+	stmt_exec(ST_ACCOUNT_LOCK_PAIR, args, NULL, false, 0, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -218,7 +183,6 @@ static void
 prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 {
 	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	HeapTuple	t;
 	TupleDesc	td;
 	bool		isnull;
@@ -228,14 +192,7 @@ prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = CStringGetTextDatum(ref);
-	plan_get(&plan_prior,
-			 "SELECT kind, points, result, amount, category, event, original_ref, "
-			 "       counterparty, reason "
-			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND ref = $3 "
-			 "ORDER BY id LIMIT 1",
-			 3, types);
-	if (SPI_execute_plan(plan_prior, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading ledger failed");
+	stmt_exec(ST_LEDGER_BY_REF, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return;
 	t = SPI_tuptable->vals[0];

@@ -17,6 +17,7 @@
  *  - Nothing here takes locks beyond the catalog reads of SPI.
  */
 #include "config_words.h"
+#include "statements.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -40,11 +41,6 @@ static HTAB *ConfigCache = NULL;
 static bool cache_valid = false;
 static Oid	program_relid = InvalidOid;
 static bool callback_registered = false;
-
-static SPIPlanPtr plan_program = NULL;
-static SPIPlanPtr plan_program_by_id = NULL;
-static SPIPlanPtr plan_tiers = NULL;
-static SPIPlanPtr plan_rules = NULL;
 
 static uint64 config_generation = 1;
 static void cache_reset(void);
@@ -139,7 +135,6 @@ req_num(HeapTuple tup, TupleDesc td, int col)
 	return copy_num(tup, td, col, &isnull);
 }
 
-
 /* Build a Program from the row of loyalty.program; runs inside SPI. */
 static Program *
 load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
@@ -147,9 +142,7 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 	Program    *p = palloc0(sizeof(Program));
 	bool		isnull;
 	Datum		d;
-	int			ret;
 	Datum		args[1];
-	Oid			argtypes[1] = {INT4OID};
 
 	p->id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
 	p->code = SPI_getvalue(tup, td, 2);
@@ -183,13 +176,7 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 	/* tiers, ascending */
 	args[0] = Int32GetDatum(p->id);
 	MemoryContextSwitchTo(old_cxt);
-	plan_get(&plan_tiers,
-			 "SELECT code, threshold, earn_multiplier, points_per_value "
-			 "FROM loyalty.tier WHERE program_id = $1 ORDER BY threshold, code",
-			 1, argtypes);
-	ret = SPI_execute_plan(plan_tiers, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading tiers failed");
+	stmt_exec(ST_CONFIG_TIERS, args, NULL, false, 0, SPI_OK_SELECT);
 	MemoryContextSwitchTo(ConfigCacheContext);
 	p->ntiers = (int) SPI_processed;
 	p->tiers = palloc0(sizeof(Tier) * Max(p->ntiers, 1));
@@ -209,13 +196,7 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 
 	/* rules, in creation order */
 	MemoryContextSwitchTo(old_cxt);
-	plan_get(&plan_rules,
-			 "SELECT code, kind, params, valid_from, valid_until, active "
-			 "FROM loyalty.rule WHERE program_id = $1 ORDER BY id",
-			 1, argtypes);
-	ret = SPI_execute_plan(plan_rules, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading rules failed");
+	stmt_exec(ST_CONFIG_RULES, args, NULL, false, 0, SPI_OK_SELECT);
 	MemoryContextSwitchTo(ConfigCacheContext);
 	p->nrules = (int) SPI_processed;
 	p->rules = palloc0(sizeof(Rule) * Max(p->nrules, 1));
@@ -245,11 +226,6 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 	return p;
 }
 
-#define PROGRAM_COLUMNS \
-	"id, code, points_per_unit, unit, rounding, stacking, max_multiplier, " \
-	"points_per_value, expiry, expiry_after, expiry_period, pending_for, " \
-	"tier_basis, tier_window, downgrade, timezone "
-
 /*
  * The program by code, from the cache or loaded now.  Must be called while
  * connected to SPI.  Unknown program: LY002.
@@ -260,7 +236,6 @@ program_get(const char *code)
 	CacheEntry *e;
 	bool		found;
 	Datum		args[1];
-	Oid			argtypes[1] = {TEXTOID};
 	MemoryContext old;
 	Program    *p;
 
@@ -279,12 +254,8 @@ program_get(const char *code)
 			return e->program;
 	}
 
-	plan_get(&plan_program,
-			 "SELECT " PROGRAM_COLUMNS "FROM loyalty.program WHERE code = $1",
-			 1, argtypes);
 	args[0] = CStringGetTextDatum(code);
-	if (SPI_execute_plan(plan_program, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading program failed");
+	stmt_exec(ST_CONFIG_PROGRAM, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_PROGRAM),
@@ -311,14 +282,10 @@ Program *
 program_get_by_id(int32 id)
 {
 	Datum		args[1];
-	Oid			argtypes[1] = {INT4OID};
 	char	   *code;
 
-	plan_get(&plan_program_by_id,
-			 "SELECT code FROM loyalty.program WHERE id = $1", 1, argtypes);
 	args[0] = Int32GetDatum(id);
-	if (SPI_execute_plan(plan_program_by_id, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading program failed");
+	stmt_exec(ST_CONFIG_PROGRAM_CODE, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_PROGRAM),

@@ -8,6 +8,7 @@
  * invalidate every backend's cache (config.c).
  */
 #include "config_words.h"
+#include "statements.h"
 
 #include "fmgr.h"
 #include "catalog/pg_type.h"
@@ -21,12 +22,6 @@ PG_FUNCTION_INFO_V1(loyalty_create_program);
 PG_FUNCTION_INFO_V1(loyalty_add_tier);
 PG_FUNCTION_INFO_V1(loyalty_add_rule);
 PG_FUNCTION_INFO_V1(loyalty_set_rule_active);
-
-
-static SPIPlanPtr plan_upsert_program = NULL;
-static SPIPlanPtr plan_upsert_tier = NULL;
-static SPIPlanPtr plan_upsert_rule = NULL;
-static SPIPlanPtr plan_rule_active = NULL;
 
 #define CONFIG_ERROR(...) \
 	ereport(ERROR, (errcode(ERRCODE_LY_CONFIG), errmsg(__VA_ARGS__)))
@@ -108,21 +103,14 @@ interval_text(Interval *iv)
  * POSIX offsets such as 'UTC+8' or '+08:00' included (PostgreSQL reads
  * their sign inverted, so they are refused rather than misread).
  */
-static SPIPlanPtr plan_zone = NULL;
 
 static char *
 zone_check(const char *tzname)
 {
 	Datum		args[1];
-	Oid			types[1] = {TEXTOID};
 
 	args[0] = CStringGetTextDatum(tzname);
-	plan_get(&plan_zone,
-			 "SELECT name FROM pg_catalog.pg_timezone_names "
-			 "WHERE lower(name) = lower($1) ORDER BY name = $1 DESC, name LIMIT 1",
-			 1, types);
-	if (SPI_execute_plan(plan_zone, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading time zones failed");
+	stmt_exec(ST_TIMEZONE_NAME, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0 || pg_tzset(tzname) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
@@ -154,8 +142,6 @@ static const Oid setting_types[NSETTINGS] = {
 	TEXTOID, INTERVALOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID
 };
 
-static SPIPlanPtr plan_program_settings = NULL;
-
 /*
  * create_program(code, ...): creates the program, or changes exactly the
  * settings passed (not NULL) of an existing one and keeps every other.
@@ -183,17 +169,9 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 	/* the current settings of an existing program, locked; else the defaults */
 	{
 		Datum		args[1];
-		Oid			types[1] = {TEXTOID};
 
 		args[0] = PG_GETARG_DATUM(0);
-		plan_get(&plan_program_settings,
-				 "SELECT code, name, currency, points_per_unit, unit, rounding, stacking, "
-				 "  max_multiplier, points_per_value, expiry, expiry_after, expiry_period, "
-				 "  pending_for, tier_basis, tier_window, downgrade, timezone "
-				 "FROM loyalty.program WHERE code = $1 FOR UPDATE",
-				 1, types);
-		if (SPI_execute_plan(plan_program_settings, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: reading program failed");
+		stmt_exec(ST_PROGRAM_SETTINGS, args, NULL, false, 1, SPI_OK_SELECT);
 		exists = SPI_processed > 0;
 	}
 	for (int i = 0; i < NSETTINGS; i++)
@@ -291,24 +269,7 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < NSETTINGS; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
-	plan_get(&plan_upsert_program,
-			 "INSERT INTO loyalty.program AS p (code, name, currency, points_per_unit, unit, "
-			 "  rounding, stacking, max_multiplier, points_per_value, expiry, expiry_after, "
-			 "  expiry_period, pending_for, tier_basis, tier_window, downgrade, timezone) "
-			 "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
-			 "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency, "
-			 "  points_per_unit = EXCLUDED.points_per_unit, unit = EXCLUDED.unit, "
-			 "  rounding = EXCLUDED.rounding, stacking = EXCLUDED.stacking, "
-			 "  max_multiplier = EXCLUDED.max_multiplier, points_per_value = EXCLUDED.points_per_value, "
-			 "  expiry = EXCLUDED.expiry, expiry_after = EXCLUDED.expiry_after, "
-			 "  expiry_period = EXCLUDED.expiry_period, pending_for = EXCLUDED.pending_for, "
-			 "  tier_basis = EXCLUDED.tier_basis, tier_window = EXCLUDED.tier_window, "
-			 "  downgrade = EXCLUDED.downgrade, timezone = EXCLUDED.timezone, "
-			 "  updated_at = pg_catalog.now() "
-			 "RETURNING id",
-			 NSETTINGS, setting_types);
-	if (SPI_execute_plan(plan_upsert_program, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "loyalty: writing program failed");
+	stmt_exec(ST_PROGRAM_UPSERT, values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dummy));
 	(void) setting_names;
 	SPI_finish();
@@ -325,7 +286,6 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 	bool		have_bottom = false;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[6] = {INT4OID, TEXTOID, NUMERICOID, NUMERICOID, NUMERICOID, TEXTOID};
 
 	check_num(fcinfo, 3, "earn_multiplier", false, 1, FACTOR_MAX);
 	check_num(fcinfo, 4, "points_per_value", true, 1, RATE_MAX);
@@ -362,15 +322,7 @@ loyalty_add_tier(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	plan_get(&plan_upsert_tier,
-			 "INSERT INTO loyalty.tier (program_id, code, threshold, earn_multiplier, points_per_value, name) "
-			 "VALUES ($1,$2,$3,$4,$5,$6) "
-			 "ON CONFLICT (program_id, code) DO UPDATE SET threshold = EXCLUDED.threshold, "
-			 "  earn_multiplier = EXCLUDED.earn_multiplier, "
-			 "  points_per_value = EXCLUDED.points_per_value, name = EXCLUDED.name",
-			 6, types);
-	if (SPI_execute_plan(plan_upsert_tier, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing tier failed");
+	stmt_exec(ST_TIER_UPSERT, values, nulls, false, 0, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -386,7 +338,6 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 	Rule		r;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
 	if (PG_ARGISNULL(2))
 		CONFIG_ERROR("rule \"%s\": kind must not be NULL", code);
@@ -420,15 +371,7 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
-	plan_get(&plan_upsert_rule,
-			 "INSERT INTO loyalty.rule (program_id, code, kind, params, valid_from, valid_until) "
-			 "VALUES ($1,$2,$3,$4,$5,$6) "
-			 "ON CONFLICT (program_id, code) DO UPDATE SET kind = EXCLUDED.kind, "
-			 "  params = EXCLUDED.params, valid_from = EXCLUDED.valid_from, "
-			 "  valid_until = EXCLUDED.valid_until, active = true, updated_at = pg_catalog.now()",
-			 6, types);
-	if (SPI_execute_plan(plan_upsert_rule, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing rule failed");
+	stmt_exec(ST_RULE_UPSERT, values, nulls, false, 0, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -440,7 +383,6 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 	char	   *code = arg_text(fcinfo, 1, "rule code");
 	Program    *p;
 	Datum		values[3];
-	Oid			types[3] = {INT4OID, TEXTOID, BOOLOID};
 
 	if (PG_ARGISNULL(2))
 		CONFIG_ERROR("rule \"%s\": active must not be NULL", code);
@@ -449,12 +391,7 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(p->id);
 	values[1] = CStringGetTextDatum(code);
 	values[2] = PG_GETARG_DATUM(2);
-	plan_get(&plan_rule_active,
-			 "UPDATE loyalty.rule SET active = $3, updated_at = pg_catalog.now() "
-			 "WHERE program_id = $1 AND code = $2",
-			 3, types);
-	if (SPI_execute_plan(plan_rule_active, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: updating rule failed");
+	stmt_exec(ST_RULE_SET_ACTIVE, values, NULL, false, 0, SPI_OK_UPDATE);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),

@@ -9,29 +9,20 @@
  * one sorted statement: account.c).
  */
 #include "enroll.h"
+#include "statements.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/builtins.h"
 
-static SPIPlanPtr plan_enroll = NULL;
-static SPIPlanPtr plan_birthday = NULL;
-static SPIPlanPtr plan_exists = NULL;
-static SPIPlanPtr plan_referral_paid = NULL;
-
 static bool
 member_exists(Program *p, const char *member)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_exists,
-			 "SELECT 1 FROM loyalty.account WHERE program_id = $1 AND member = $2",
-			 2, types);
-	if (SPI_execute_plan(plan_exists, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading account failed");
+	stmt_exec(ST_ACCOUNT_EXISTS, args, NULL, false, 1, SPI_OK_SELECT);
 	return SPI_processed > 0;
 }
 
@@ -80,7 +71,6 @@ member_enroll(Program *p, const char *member, TimestampTz at,
 {
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	Oid			types[5] = {INT4OID, TEXTOID, TIMESTAMPTZOID, DATEOID, TEXTOID};
 	Account		a;
 	int64		signup;
 	char	   *signup_detail;
@@ -106,31 +96,17 @@ member_enroll(Program *p, const char *member, TimestampTz at,
 	nulls[3] = has_birthday ? ' ' : 'n';
 	args[4] = referred_by ? CStringGetTextDatum(referred_by) : (Datum) 0;
 	nulls[4] = referred_by ? ' ' : 'n';
-	plan_get(&plan_enroll,
-			 "INSERT INTO loyalty.account (program_id, member, joined_at, birthday, referred_by, tier) "
-			 "VALUES ($1, $2, $3, $4, $5, "
-			 "  (SELECT t.code FROM loyalty.tier t WHERE t.program_id = $1 "
-			 "   ORDER BY t.threshold LIMIT 1)) "
-			 "ON CONFLICT (program_id, member) DO NOTHING",
-			 5, types);
-	if (SPI_execute_plan(plan_enroll, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: enrolling member failed");
+	stmt_exec(ST_ACCOUNT_INSERT, args, nulls, false, 0, SPI_OK_INSERT);
 	if (SPI_processed == 0)
 	{
 		if (has_birthday)
 		{
-			Oid			btypes[3] = {INT4OID, TEXTOID, DATEOID};
 			Datum		bargs[3];
 
 			bargs[0] = args[0];
 			bargs[1] = args[1];
 			bargs[2] = args[3];
-			plan_get(&plan_birthday,
-					 "UPDATE loyalty.account SET birthday = $3 "
-					 "WHERE program_id = $1 AND member = $2 AND birthday IS NULL",
-					 3, btypes);
-			if (SPI_execute_plan(plan_birthday, bargs, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "loyalty: updating birthday failed");
+			stmt_exec(ST_ACCOUNT_SET_BIRTHDAY, bargs, NULL, false, 0, SPI_OK_UPDATE);
 		}
 		return false;
 	}
@@ -194,18 +170,12 @@ void
 referral_pay(Program *p, Account *referee, Account *referrer, int64 purchase_points,
 			 TimestampTz at)
 {
-	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2];
 	const Rule *r;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(referee->member);
-	plan_get(&plan_referral_paid,
-			 "UPDATE loyalty.account SET referral_paid = true "
-			 "WHERE program_id = $1 AND member = $2",
-			 2, types);
-	if (SPI_execute_plan(plan_referral_paid, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: updating referral failed");
+	stmt_exec(ST_ACCOUNT_REFERRAL_PAID, args, NULL, false, 0, SPI_OK_UPDATE);
 	referee->referral_paid = true;
 
 	r = referral_rule(p, at);

@@ -10,6 +10,7 @@
  * one row per member and streak rule, updated under the member's lock.
  */
 #include "enroll.h"
+#include "statements.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -18,10 +19,6 @@
 
 PG_FUNCTION_INFO_V1(loyalty_record_event);
 
-static SPIPlanPtr plan_counts = NULL;
-static SPIPlanPtr plan_streak_get = NULL;
-static SPIPlanPtr plan_streak_put = NULL;
-
 /* Payouts of rule r to the member: on the local day of `at`, and ever. */
 static void
 rule_payouts(Program *p, const char *member, const Rule *r, TimestampTz at,
@@ -29,7 +26,6 @@ rule_payouts(Program *p, const char *member, const Rule *r, TimestampTz at,
 {
 	LocalTime	lt;
 	Datum		args[6];
-	Oid			types[6] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 	bool		isnull;
 	int			y,
 				m,
@@ -43,14 +39,7 @@ rule_payouts(Program *p, const char *member, const Rule *r, TimestampTz at,
 	args[3] = TimestampTzGetDatum(local_midnight(p->tz, lt.year, lt.month, lt.day));
 	args[4] = TimestampTzGetDatum(local_midnight(p->tz, y, m, d));
 	args[5] = CStringGetTextDatum(r->code);
-	plan_get(&plan_counts,
-			 "SELECT count(*) FILTER (WHERE at >= $4 AND at < $5), count(*) "
-			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 "
-			 "  AND kind = 'event' AND event = $3 AND points > 0 "
-			 "  AND (detail -> 'rules') ? $6",
-			 6, types);
-	if (SPI_execute_plan(plan_counts, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: counting event payouts failed");
+	stmt_exec(ST_RULE_PAYOUTS, args, NULL, false, 1, SPI_OK_SELECT);
 	*today = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*ever = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
@@ -63,7 +52,6 @@ static int64
 streak_advance(Program *p, const char *member, Rule *r, int32 day)
 {
 	Datum		args[5];
-	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, DATEOID, INT4OID};
 	bool		isnull;
 	int32		last_day = 0;
 	int32		days = 0;
@@ -73,12 +61,7 @@ streak_advance(Program *p, const char *member, Rule *r, int32 day)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = CStringGetTextDatum(r->code);
-	plan_get(&plan_streak_get,
-			 "SELECT last_day, days FROM loyalty.streak "
-			 "WHERE program_id = $1 AND member = $2 AND rule = $3",
-			 3, types);
-	if (SPI_execute_plan(plan_streak_get, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading streak failed");
+	stmt_exec(ST_STREAK_GET, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		have = true;
@@ -99,14 +82,7 @@ streak_advance(Program *p, const char *member, Rule *r, int32 day)
 	}
 	args[3] = DateADTGetDatum(day - POSTGRES_EPOCH_JDATE);
 	args[4] = Int32GetDatum(days);
-	plan_get(&plan_streak_put,
-			 "INSERT INTO loyalty.streak (program_id, member, rule, last_day, days) "
-			 "VALUES ($1, $2, $3, $4, $5) "
-			 "ON CONFLICT (program_id, member, rule) DO UPDATE "
-			 "SET last_day = EXCLUDED.last_day, days = EXCLUDED.days",
-			 5, types);
-	if (SPI_execute_plan(plan_streak_put, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing streak failed");
+	stmt_exec(ST_STREAK_PUT, args, NULL, false, 0, SPI_OK_INSERT);
 	return reward;
 }
 

@@ -38,6 +38,7 @@
  * the lots with rolls expire at account.roll_until (rolling_advance).
  */
 #include "lots.h"
+#include "statements.h"
 
 #include "arrays.h"
 
@@ -46,23 +47,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
-
-static SPIPlanPtr plan_credit = NULL;
-static SPIPlanPtr plan_roll = NULL;
-static SPIPlanPtr plan_roll_close = NULL;
-static SPIPlanPtr plan_fifo_rolls = NULL;
-static SPIPlanPtr plan_fifo_swept = NULL;
-static SPIPlanPtr plan_roll_swept = NULL;
-static SPIPlanPtr plan_projected = NULL;
-static SPIPlanPtr plan_projected_scan = NULL;
-static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_fifo = NULL;
-static SPIPlanPtr plan_take = NULL;
-static SPIPlanPtr plan_corrections = NULL;
-static SPIPlanPtr plan_ledger = NULL;
-static SPIPlanPtr plan_pending_lots = NULL;
-static SPIPlanPtr plan_reserve = NULL;
-static SPIPlanPtr plan_expire_now = NULL;
 
 /* Start of the period after the one containing local time t. */
 static TimestampTz
@@ -121,9 +105,6 @@ available_for(Program *p, TimestampTz at)
 	do { args[i] = TimestampTzGetDatum(v); nulls[i] = (has) ? ' ' : 'n'; } while (0)
 
 /* The member's debt and held points, read in the statement's snapshot. */
-#define ACCOUNT_NOW \
-	"(SELECT debt FROM loyalty.account WHERE program_id = $1 AND member = $2), " \
-	"(SELECT held FROM loyalty.account WHERE program_id = $1 AND member = $2)"
 
 /*
  * Rolling expiry, SPEC §2: every lot of the member expires at its last
@@ -145,7 +126,6 @@ available_for(Program *p, TimestampTz at)
 static void
 rolling_advance(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 {
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[4];
 
 	args[0] = Int32GetDatum(p->id);
@@ -153,36 +133,13 @@ rolling_advance(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 	if (a->has_roll_until && (a->roll_until <= at || a->roll_until > expires))
 	{
 		args[2] = TimestampTzGetDatum(a->roll_until);
-		plan_get(&plan_roll_close,
-				 "UPDATE loyalty.lot SET rolls = false, expires_at = $3 "
-				 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND rolls",
-				 3, types);
-		if (SPI_execute_plan(plan_roll_close, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: closing rolling expiry failed");
+		stmt_exec(ST_LOTS_ROLL_CLOSE, args, NULL, false, 0, SPI_OK_UPDATE);
 	}
 	args[2] = TimestampTzGetDatum(at);
 	args[3] = TimestampTzGetDatum(expires);
-	plan_get(&plan_roll,
-			 "UPDATE loyalty.lot SET rolls = true, expires_at = $4 "
-			 "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
-			 "  AND expires_at > $3 AND expires_at < $4",
-			 4, types);
-	if (SPI_execute_plan(plan_roll, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: moving rolling expiry failed");
+	stmt_exec(ST_LOTS_ROLL_JOIN, args, NULL, false, 0, SPI_OK_UPDATE);
 
-	plan_get(&plan_roll_swept,
-			 "WITH old AS (SELECT id, expires_at, expired FROM loyalty.lot "
-			 "             WHERE program_id = $1 AND member = $2 AND expired > 0 "
-			 "               AND expires_at > $3 AND expires_at < $4 FOR UPDATE), "
-			 "u AS (UPDATE loyalty.lot l SET remaining = l.remaining + l.expired, expired = 0, "
-			 "             rolls = true, expires_at = $4 FROM old "
-			 "             WHERE l.program_id = $1 AND l.member = $2 AND l.id = old.id) "
-			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
-			 "SELECT $1, $2, old.expires_at, 'expire', old.expired, old.id, 'correction' FROM old "
-			 "RETURNING points",
-			 4, types);
-	if (SPI_execute_plan(plan_roll_swept, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "loyalty: moving swept lots failed");
+	stmt_exec(ST_LOTS_ROLL_REVIVE, args, NULL, false, 0, SPI_OK_INSERT_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -197,11 +154,6 @@ credit_write(Program *p, Account *a, Credit *c)
 #define NCREDIT 34
 	Datum		args[NCREDIT];
 	char		nulls[NCREDIT];
-	Oid			types[NCREDIT] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		INT8OID, INT8OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTOID, INT8OID, INT4OID,
-		TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT8OID, INT8OID,
-	TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, BOOLOID, INT8OID};
 	int64		repay = Min(c->points, a->debt);
 	TimestampTz available;
 	TimestampTz expires = 0;
@@ -299,36 +251,12 @@ credit_write(Program *p, Account *a, Credit *c)
 		args[31] = BoolGetDatum(rolls);
 		args[32] = BoolGetDatum(roll_moves);
 
-		plan_get(&plan_credit,
-				 "WITH lot AS ("
-				 "  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
-				 "                           points, remaining, repaid, source, ref, amount, rolls) "
-				 "  SELECT $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10, $32 WHERE $26 "
-				 "  RETURNING id), "
-				 "led AS ("
-				 "  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, "
-				 "    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, "
-				 "    qual_orders, detail, pending_points, pending_until) "
-				 "  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), "
-				 "          $3, $16, $17, $18, $19::jsonb, $28, $29)) "
-				 "UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
-				 "  credited = credited + $6, held = $34, "
-				 "  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at "
-				 "                      ELSE greatest(last_earn_at, $22) END, "
-				 "  last_activity_at = greatest(coalesce(last_activity_at, $3), $3), "
-				 "  tier = CASE WHEN $24 THEN $23 ELSE tier END, "
-				 "  tier_since = CASE WHEN $24 AND $30 THEN $31 ELSE tier_since END, "
-				 "  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END, "
-				 "  roll_until = CASE WHEN $33 THEN $5 ELSE roll_until END "
-				 "WHERE program_id = $1 AND member = $2",
-				 NCREDIT, types);
 		if (roll_moves)
 			rolling_advance(p, a, c->at, expires);
 		if (c->points > 0 || c->is_purchase)
 			a->held += c->points - repay;
 		args[33] = Int64GetDatum(a->held);
-		if (SPI_execute_plan(plan_credit, args, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: writing credit failed");
+		stmt_exec(ST_CREDIT, args, nulls, false, 0, SPI_OK_UPDATE);
 		if (roll_moves)
 		{
 			a->has_roll_until = true;
@@ -378,9 +306,6 @@ ledger_write(Program *p, Account *a, const LedgerRow *r)
 {
 	Datum		args[19];
 	char		nulls[19];
-	Oid			types[19] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID,
-		INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
-	NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID};
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
@@ -404,17 +329,7 @@ ledger_write(Program *p, Account *a, const LedgerRow *r)
 	SET_TS(16, r->pending_points != 0, r->pending_until);
 	args[17] = Int64GetDatum(a->debt);
 	args[18] = Int64GetDatum(a->held);
-	plan_get(&plan_ledger,
-			 "WITH acc AS (UPDATE loyalty.account SET debt = $18, held = $19, "
-			 "               last_activity_at = greatest(coalesce(last_activity_at, $3), $3) "
-			 "             WHERE program_id = $1 AND member = $2) "
-			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, "
-			 "  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
-			 "  qual_orders, pending_points, pending_until) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-			 19, types);
-	if (SPI_execute_plan(plan_ledger, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing ledger failed");
+	stmt_exec(ST_LEDGER_WRITE, args, nulls, false, 0, SPI_OK_INSERT);
 	if (!a->has_last_at || r->at > a->last_at)
 	{
 		a->has_last_at = true;
@@ -428,7 +343,6 @@ lots_write_corrections(Program *p, const char *member, int n, const int64 *lot_i
 					   const int64 *points, const TimestampTz *at, const char *reason)
 {
 	Datum		args[6];
-	Oid			types[6] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTOID};
 
 	if (n == 0)
 		return;
@@ -438,13 +352,7 @@ lots_write_corrections(Program *p, const char *member, int n, const int64 *lot_i
 	args[3] = int8_array(points, n);
 	args[4] = ts_array(at, NULL, n);
 	args[5] = CStringGetTextDatum(reason);
-	plan_get(&plan_corrections,
-			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
-			 "SELECT $1, $2, c.at, 'expire', c.points, c.lot, $6 "
-			 "FROM unnest($3::int8[], $4::int8[], $5::timestamptz[]) AS c(lot, points, at)",
-			 6, types);
-	if (SPI_execute_plan(plan_corrections, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing expiry corrections failed");
+	stmt_exec(ST_LEDGER_CORRECTIONS, args, NULL, false, 0, SPI_OK_INSERT);
 }
 
 /*
@@ -539,7 +447,6 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 		  LotPiece **out, int *nout)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID};
 	LotStream	st[3];
 	int			n = 0,
 				cap = 16,
@@ -568,31 +475,13 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 	 * at `at`, and the lots that roll while the member's date is after `at`.
 	 */
 	memset(st, 0, sizeof(st));
-	plan_get_opts(&plan_fifo,
-				  "SELECT id, remaining, 0::int8, expires_at, earned_at FROM loyalty.lot "
-				  "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
-				  "  AND (expires_at IS NULL OR expires_at > $3) AND available_at <= $3 AND id <> $4 "
-				  "ORDER BY expires_at NULLS LAST, earned_at, id",
-				  4, types, CURSOR_OPT_FAST_PLAN);
-	st[0].cur = SPI_cursor_open(NULL, plan_fifo, args, NULL, false);
-	plan_get_opts(&plan_fifo_swept,
-				  "SELECT id, 0::int8, expired, expires_at, earned_at FROM loyalty.lot "
-				  "WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-				  "  AND expires_at > $3 AND available_at <= $3 AND id <> $4 "
-				  "ORDER BY expires_at, earned_at, id",
-				  4, types, CURSOR_OPT_FAST_PLAN);
-	st[1].cur = SPI_cursor_open(NULL, plan_fifo_swept, args, NULL, false);
+	st[0].cur = SPI_cursor_open(NULL, stmt_plan(ST_LOTS_FIFO_OWN), args, NULL, false);
+	st[1].cur = SPI_cursor_open(NULL, stmt_plan(ST_LOTS_FIFO_SWEPT), args, NULL, false);
 	if (a->has_roll_until && a->roll_until > at)
 	{
-		plan_get_opts(&plan_fifo_rolls,
-					  "SELECT id, remaining, 0::int8, NULL::timestamptz, earned_at FROM loyalty.lot "
-					  "WHERE program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
-					  "  AND available_at <= $3 AND id <> $4 "
-					  "ORDER BY earned_at, id",
-					  4, types, CURSOR_OPT_FAST_PLAN);
 		st[2].rolls = true;
 		st[2].roll_until = a->roll_until;
-		st[2].cur = SPI_cursor_open(NULL, plan_fifo_rolls, args, NULL, false);
+		st[2].cur = SPI_cursor_open(NULL, stmt_plan(ST_LOTS_FIFO_ROLLING), args, NULL, false);
 	}
 	while (left > 0)
 	{
@@ -641,7 +530,6 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 	{
 		int64	   *ids = palloc(sizeof(int64) * n);
 		Datum		uargs[5];
-		Oid			utypes[5] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		for (int i = 0; i < n; i++)
 			ids[i] = pieces[i].id;
@@ -650,13 +538,7 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 		uargs[2] = int8_array(ids, n);
 		uargs[3] = int8_array(from_rem, n);
 		uargs[4] = int8_array(from_exp, n);
-		plan_get(&plan_take,
-				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, expired = l.expired - t.e "
-				 "FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS t(id, r, e) "
-				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
-				 5, utypes);
-		if (SPI_execute_plan(plan_take, uargs, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: spending lots failed");
+		stmt_exec(ST_LOTS_TAKE, uargs, NULL, false, 0, SPI_OK_UPDATE);
 		for (int i = 0; i < n; i++)
 			a->held -= from_rem[i];
 	}
@@ -707,7 +589,6 @@ void
 debt_settle(Program *p, Account *a, TimestampTz at)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int64	   *ids;
 	int64	   *from_rem;
@@ -723,19 +604,8 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 	args[2] = TimestampTzGetDatum(at);
 	/* living content: remaining, or what a sweep took early (expires after `at`) */
 	args[3] = TimestampTzGetDatum(a->roll_until);
-	plan_get(&plan_pending_lots,
-			 "SELECT id, remaining, CASE WHEN e > $3 THEN expired ELSE 0 END, e FROM ("
-			 "  SELECT id, remaining, expired, available_at, earned_at, " LOT_EXPIRES("$4") " AS e "
-			 "  FROM loyalty.lot "
-			 "  WHERE program_id = $1 AND member = $2 AND (remaining > 0 OR expired > 0)) l "
-			 "WHERE (remaining > 0 OR (expired > 0 AND e > $3)) AND (e IS NULL OR e > $3) "
-			 "ORDER BY available_at > $3, "
-			 "         CASE WHEN available_at <= $3 THEN e END ASC NULLS LAST, "
-			 "         CASE WHEN available_at > $3 THEN available_at END, earned_at, id",
-			 4, types);
 	nulls[3] = a->has_roll_until ? ' ' : 'n';
-	if (SPI_execute_plan(plan_pending_lots, args, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading lots failed");
+	stmt_exec(ST_LOTS_PENDING, args, nulls, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return;
 	ids = palloc(sizeof(int64) * SPI_processed);
@@ -764,21 +634,13 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 	if (n > 0)
 	{
 		Datum		uargs[5];
-		Oid			utypes[5] = {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 
 		uargs[0] = args[0];
 		uargs[1] = args[1];
 		uargs[2] = int8_array(ids, n);
 		uargs[3] = int8_array(from_rem, n);
 		uargs[4] = int8_array(from_exp, n);
-		plan_get(&plan_reserve,
-				 "UPDATE loyalty.lot l SET remaining = l.remaining - t.r, expired = l.expired - t.e, "
-				 "  repaid = l.repaid + t.r + t.e "
-				 "FROM unnest($3::int8[], $4::int8[], $5::int8[]) AS t(id, r, e) "
-				 "WHERE l.program_id = $1 AND l.member = $2 AND l.id = t.id",
-				 5, utypes);
-		if (SPI_execute_plan(plan_reserve, uargs, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: repaying debt failed");
+		stmt_exec(ST_LOTS_RESERVE, uargs, NULL, false, 0, SPI_OK_UPDATE);
 		for (int i = 0; i < n; i++)
 			a->held -= from_rem[i];
 	}
@@ -810,7 +672,6 @@ void
 lot_expire_now(Program *p, const char *member, int64 lot_id, TimestampTz expires_at, int64 points)
 {
 	Datum		args[5];
-	Oid			types[5] = {INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID};
 
 	if (points <= 0)
 		return;
@@ -819,15 +680,7 @@ lot_expire_now(Program *p, const char *member, int64 lot_id, TimestampTz expires
 	args[2] = Int64GetDatum(lot_id);
 	args[3] = TimestampTzGetDatum(expires_at);
 	args[4] = Int64GetDatum(points);
-	plan_get(&plan_expire_now,
-			 "WITH u AS (UPDATE loyalty.lot SET expired = expired + remaining, remaining = 0, "
-			 "                                  rolls = false, expires_at = $4 "
-			 "           WHERE program_id = $1 AND member = $2 AND id = $3) "
-			 "INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-			 "VALUES ($1, $2, $4, 'expire', -$5, $3)",
-			 5, types);
-	if (SPI_execute_plan(plan_expire_now, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: expiring a lot failed");
+	stmt_exec(ST_LOTS_EXPIRE_NOW, args, NULL, false, 0, SPI_OK_INSERT);
 }
 
 /*
@@ -838,7 +691,6 @@ void
 balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	HeapTuple	t;
@@ -865,26 +717,7 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 		 * Before the member's latest operation (a back-dated one): lots
 		 * written after `at` are not its to spend; every lot is read.
 		 */
-		plan_get(&plan_projected_scan,
-				 "SELECT coalesce(sum(c) FILTER (WHERE usable), 0)::int8, "
-				 "       coalesce(sum(c + rp) FILTER (WHERE NOT usable), 0)::int8, "
-				 "       coalesce(sum(rp) FILTER (WHERE NOT usable), 0)::int8, " ACCOUNT_NOW " "
-				 "FROM ("
-				 "  SELECT remaining AS c, repaid AS rp, available_at <= $3 AS usable FROM loyalty.lot "
-				 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-				 "    AND coalesce(" LOT_EXPIRES("$4") " > $3, true) "
-				 "  UNION ALL "
-				 "  SELECT expired, repaid, available_at <= $3 FROM loyalty.lot "
-				 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-				 "    AND expires_at > $3 "
-				 "  UNION ALL "
-				 "  SELECT 0, repaid, false FROM loyalty.lot "
-				 "  WHERE program_id = $1 AND member = $2 AND repaid > 0 AND available_at > $3 "
-				 "    AND remaining = 0 AND expired = 0 "
-				 "    AND coalesce(" LOT_EXPIRES("$4") " > $3, true)) x",
-				 4, types);
-		if (SPI_execute_plan(plan_projected_scan, args, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: reading balance failed");
+		stmt_exec(ST_BALANCE_SCAN, args, nulls, false, 1, SPI_OK_SELECT);
 		t = SPI_tuptable->vals[0];
 		td = SPI_tuptable->tupdesc;
 		usable = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
@@ -903,32 +736,7 @@ balance_projected(Program *p, const Account *a, TimestampTz at, Balance *b)
 		 * when the member's date passed), swept early but living then
 		 * (lot_swept_idx).
 		 */
-		plan_get(&plan_projected,
-				 "SELECT coalesce(sum(cut), 0)::int8, coalesce(sum(plus), 0)::int8, "
-				 "       coalesce(sum(pend), 0)::int8, coalesce(sum(resv), 0)::int8, " ACCOUNT_NOW " "
-				 "FROM ("
-				 "  SELECT remaining AS cut, 0::int8 AS plus, "
-				 "         CASE WHEN alive THEN remaining + expired + repaid ELSE 0 END AS pend, "
-				 "         CASE WHEN alive THEN repaid ELSE 0 END AS resv "
-				 "  FROM (SELECT remaining, expired, repaid, "
-				 "               coalesce(" LOT_EXPIRES("$4") " > $3, true) AS alive "
-				 "        FROM loyalty.lot WHERE program_id = $1 AND member = $2 "
-				 "          AND available_at > earned_at AND available_at > $3) pl "
-				 "  UNION ALL "
-				 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
-				 "  WHERE program_id = $1 AND member = $2 AND remaining > 0 AND NOT rolls "
-				 "    AND expires_at <= $3 AND available_at <= $3 "
-				 "  UNION ALL "
-				 "  SELECT remaining, 0, 0, 0 FROM loyalty.lot "
-				 "  WHERE $4 <= $3 AND program_id = $1 AND member = $2 AND remaining > 0 AND rolls "
-				 "    AND available_at <= $3 "
-				 "  UNION ALL "
-				 "  SELECT 0, expired, 0, 0 FROM loyalty.lot "
-				 "  WHERE program_id = $1 AND member = $2 AND expired > 0 AND remaining = 0 "
-				 "    AND expires_at > $3 AND available_at <= $3) x",
-				 4, types);
-		if (SPI_execute_plan(plan_projected, args, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: reading balance failed");
+		stmt_exec(ST_BALANCE_PROJECTED, args, nulls, false, 1, SPI_OK_SELECT);
 		t = SPI_tuptable->vals[0];
 		td = SPI_tuptable->tupdesc;
 		held = a->locked ? a->held : DatumGetInt64(SPI_getbinval(t, td, 6, &isnull));
@@ -962,7 +770,6 @@ int64
 balance_at(Program *p, const Account *a, TimestampTz at)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	bool		isnull;
 	Balance		b;
@@ -977,18 +784,9 @@ balance_at(Program *p, const Account *a, TimestampTz at)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(at);
-	plan_get(&plan_history,
-			 "SELECT coalesce(sum(points), 0)::int8 "
-			 "     - coalesce(sum(pending_points) FILTER (WHERE pending_until > $3), 0)::int8 "
-			 "     - (SELECT coalesce(sum(remaining), 0)::int8 FROM loyalty.lot "
-			 "        WHERE program_id = $1 AND member = $2 AND remaining > 0 "
-			 "          AND " LOT_EXPIRES("$4") " <= $3) "
-			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND at <= $3",
-			 4, types);
 	args[3] = TimestampTzGetDatum(a->roll_until);
 	nulls[3] = a->has_roll_until ? ' ' : 'n';
-	if (SPI_execute_plan(plan_history, args, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading balance history failed");
+	stmt_exec(ST_BALANCE_HISTORY, args, nulls, false, 1, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 

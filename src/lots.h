@@ -7,14 +7,6 @@
 
 #include "tiers.h"
 
-/*
- * The expiry of a lot in SQL (NULL: never): a lot that rolls expires at its
- * member's rolling date (parameter `param`: account.roll_until, NULL when
- * none), any other at its own expires_at.  The statement reads one lot
- * table, unaliased or the only one with these columns.
- */
-#define LOT_EXPIRES(param) "(CASE WHEN rolls THEN coalesce(" param ", expires_at) ELSE expires_at END)"
-
 /* What a credit writes: one ledger row and (when points > 0 or a purchase) one lot. */
 typedef struct Credit
 {

@@ -190,13 +190,6 @@ extern bool rule_in_force(const Rule *r, TimestampTz at);
 extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
 
 
-/* ---- spi plans (store.c) ---- */
-extern SPIPlanPtr plan_get(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types);
-extern SPIPlanPtr plan_get_opts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types,
-								int options);
-extern void ly_spi_connect(void);
-extern void ly_spi_connect_nocheck(void);	/* event triggers: no version check */
-
 /* ---- argument helpers (args.c) ---- */
 extern char *arg_text(FunctionCallInfo fcinfo, int n, const char *name);
 extern char *arg_text_opt(FunctionCallInfo fcinfo, int n);

@@ -28,6 +28,7 @@
  * Rerunning with the same as_of finds nothing left to do.
  */
 #include "tiers.h"
+#include "statements.h"
 
 #include "arrays.h"
 
@@ -53,14 +54,6 @@ PG_FUNCTION_INFO_V1(loyalty_unschedule_maintenance);
 PG_FUNCTION_INFO_V1(loyalty_on_drop_extension);
 
 /* the lock statements: [0] waits for busy members, [1] skips them */
-static SPIPlanPtr plan_expire_lock[2] = {NULL, NULL};
-static SPIPlanPtr plan_expire_do = NULL;
-static SPIPlanPtr plan_expire_skip = NULL;
-static SPIPlanPtr plan_tier_lock[2] = {NULL, NULL};
-static SPIPlanPtr plan_tier_revisit = NULL;
-static SPIPlanPtr plan_tier_sums = NULL;
-static SPIPlanPtr plan_tier_set = NULL;
-static SPIPlanPtr plan_tier_hist = NULL;
 
 /*
  * A batch's keyset position: where the previous batch of the same run got
@@ -172,13 +165,10 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[6];
-	Oid			dtypes[6] = {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-	INT8ARRAYOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
 	Datum		cargs[4];
-	Oid			ctypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
 	ExpirePos	pos;
 	bool		skip_busy = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 
@@ -188,12 +178,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 
 	/* the next batch_size due lots, in expiry order, after the position */
-#define PICK_DUE_LOTS \
-	"SELECT l.program_id, l.member, l.expires_at, l.id, l.rolls FROM loyalty.lot l " \
-	"WHERE l.remaining > 0 AND l.expires_at <= $1 AND (l.expires_at, l.id) > ($3, $4) " \
-	"ORDER BY l.expires_at, l.id LIMIT $2"
 	/* the last of them: where the next batch starts */
-#define LAST_PICKED "SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1"
 	cargs[0] = TimestampTzGetDatum(as_of);
 	cargs[1] = Int32GetDatum(batch);
 	cargs[2] = TimestampTzGetDatum(pos.expires_at);
@@ -204,20 +189,11 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	 * every row also carries the last lot picked.  Busy members are skipped
 	 * in a run's first pass (their lots stay due for the second one).
 	 */
-#define LOCK_OWNERS \
-	"WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED "), " \
-	"r AS (SELECT array_agg(p.program_id) AS pids, array_agg(p.member) AS members, " \
-	"             array_agg(p.id) AS ids FROM p WHERE p.rolls) " \
-	"SELECT a.program_id, a.member, last.expires_at, last.id, r.pids, r.members, r.ids " \
-	"FROM loyalty.account a, last, r " \
-	"WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) " \
-	"ORDER BY a.program_id, a.member FOR UPDATE OF a"
 	{
 		int			skip = skip_busy ? 1 : 0;
 
-		plan_get(&plan_expire_lock[skip], skip ? LOCK_OWNERS " SKIP LOCKED" : LOCK_OWNERS, 4, ctypes);
-		if (SPI_execute_plan(plan_expire_lock[skip], cargs, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: locking members to expire failed");
+		stmt_plan(skip ? ST_EXPIRE_LOCK_SKIP : ST_EXPIRE_LOCK);
+		stmt_exec(skip ? ST_EXPIRE_LOCK_SKIP : ST_EXPIRE_LOCK, cargs, NULL, false, 0, SPI_OK_SELECT);
 	}
 	n = (int) SPI_processed;
 
@@ -232,10 +208,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	{
 		int64		r = 0;
 
-		plan_get(&plan_expire_skip,
-				 "WITH p AS (" PICK_DUE_LOTS ") " LAST_PICKED, 4, ctypes);
-		if (SPI_execute_plan(plan_expire_skip, cargs, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: looking past lots without an account failed");
+		stmt_exec(ST_EXPIRE_LAST_PICKED, cargs, NULL, true, 1, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
 			expire_pos_advance(&pos, 1);
@@ -292,40 +265,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		 */
 		args[1] = int4_array(pids, n);
 		args[2] = text_array(members, n);
-		plan_get_opts(&plan_expire_do,
-					  "WITH m AS (SELECT m.program_id, m.member, a.roll_until "
-					  "           FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
-					  "           LEFT JOIN loyalty.account a "
-					  "             ON a.program_id = m.program_id AND a.member = m.member), "
-					  "own AS ("
-					  "  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
-					  "  FROM m WHERE l.program_id = m.program_id AND l.member = m.member "
-					  "    AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= $1 "
-					  "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
-					  "ended AS ("
-					  "  UPDATE loyalty.lot l SET expired = l.remaining, remaining = 0, rolls = false, "
-					  "    expires_at = m.roll_until "
-					  "  FROM m WHERE l.program_id = m.program_id AND l.member = m.member "
-					  "    AND m.roll_until <= $1 AND l.remaining > 0 AND l.rolls "
-					  "  RETURNING l.program_id, l.member, l.id, l.expires_at, l.expired), "
-					  "moved AS ("
-					  "  UPDATE loyalty.lot l SET expires_at = m.roll_until "
-					  "  FROM unnest($4::int4[], $5::text[], $6::int8[]) AS r(program_id, member, id) "
-					  "  JOIN m ON m.program_id = r.program_id AND m.member = r.member "
-					  "  WHERE l.program_id = r.program_id AND l.member = r.member AND l.id = r.id "
-					  "    AND m.roll_until > $1 AND l.rolls AND l.remaining > 0), "
-					  "u AS (SELECT * FROM own UNION ALL SELECT * FROM ended), "
-					  "held AS (UPDATE loyalty.account a SET held = a.held - s.moved "
-					  "         FROM (SELECT program_id, member, sum(expired) AS moved FROM u "
-					  "               GROUP BY program_id, member) s "
-					  "         WHERE a.program_id = s.program_id AND a.member = s.member), "
-					  "i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-					  "      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u "
-					  "      ORDER BY program_id, member, id) "
-					  "SELECT count(*) FROM u",
-					  6, dtypes, CURSOR_OPT_GENERIC_PLAN);
-		if (SPI_execute_plan(plan_expire_do, args, rnulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: expiring lots failed");
+		stmt_exec(ST_EXPIRE_BATCH, args, rnulls, false, 0, SPI_OK_SELECT);
 	}
 	SPI_finish();
 
@@ -403,7 +343,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	TimestampTz as_of = proc_as_of(fcinfo);
 	int32		batch = arg_batch(fcinfo, 1);
 	Datum		args[5];
-	Oid			ltypes[5] = {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID};
 	int			n;
 	int32	   *pids;
 	char	  **members;
@@ -438,10 +377,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[3] = CStringGetTextDatum(pos.member);
 	args[4] = TimestampTzGetDatum(pos.tier_until);
 	/* busy members are skipped in a run's first pass (still due for the second) */
-#define LOCK_DUE_MEMBERS \
-	"SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account " \
-	"WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) " \
-	"ORDER BY program_id, member LIMIT $2 FOR UPDATE"
 	if (revisit)
 	{
 		/*
@@ -450,22 +385,14 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		 * which finding that nothing is left is one probe, not a walk over
 		 * every account in member order.
 		 */
-		plan_get(&plan_tier_revisit,
-				 "SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account "
-				 "WHERE tier_until <= $1 AND (tier_until, program_id, member) > ($5, $3, $4) "
-				 "ORDER BY tier_until, program_id, member LIMIT $2 FOR UPDATE",
-				 5, ltypes);
-		if (SPI_execute_plan(plan_tier_revisit, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: locking members to evaluate failed");
+		stmt_exec(ST_TIERS_REVISIT, args, NULL, false, 0, SPI_OK_SELECT);
 	}
 	else
 	{
 		int			skip = skip_busy ? 1 : 0;
 
-		plan_get(&plan_tier_lock[skip], skip ? LOCK_DUE_MEMBERS " SKIP LOCKED" : LOCK_DUE_MEMBERS,
-				 4, ltypes);
-		if (SPI_execute_plan(plan_tier_lock[skip], args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: locking members to evaluate failed");
+		stmt_plan(skip ? ST_TIERS_LOCK_SKIP : ST_TIERS_LOCK);
+		stmt_exec(skip ? ST_TIERS_LOCK_SKIP : ST_TIERS_LOCK, args, NULL, false, 0, SPI_OK_SELECT);
 	}
 	n = (int) SPI_processed;
 	if (n == 0)
@@ -517,24 +444,13 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 
 	/* qualifying values over each member's last window, in one statement */
 	{
-		Oid			stypes[4] = {INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
 		Datum		sargs[4];
 
 		sargs[0] = int4_array(pids, n);
 		sargs[1] = text_array(members, n);
 		sargs[2] = ts_array(starts, NULL, n);
 		sargs[3] = ts_array(ends, NULL, n);
-		plan_get(&plan_tier_sums,
-				 "SELECT m.ord, coalesce(sum(l.qual_points), 0)::numeric, "
-				 "       coalesce(sum(l.qual_spend), 0), coalesce(sum(l.qual_orders), 0)::numeric "
-				 "FROM unnest($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[]) "
-				 "     WITH ORDINALITY AS m(program_id, member, s, e, ord) "
-				 "LEFT JOIN loyalty.ledger l ON l.program_id = m.program_id AND l.member = m.member "
-				 "     AND l.qual_at >= m.s AND l.qual_at < m.e "
-				 "GROUP BY m.ord ORDER BY m.ord",
-				 4, stypes);
-		if (SPI_execute_plan(plan_tier_sums, sargs, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: summing qualifying values failed");
+		stmt_exec(ST_TIERS_SUMS, sargs, NULL, false, 0, SPI_OK_SELECT);
 	}
 	sums = SPI_tuptable;
 	for (int i = 0; i < n; i++)
@@ -585,8 +501,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			utypes[6] = {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		TIMESTAMPTZOID, BOOLARRAYOID};
 		Datum		uargs[6];
 
 		/*
@@ -602,16 +516,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		uargs[3] = ts_array(untils, until_nulls, n);
 		uargs[4] = TimestampTzGetDatum(as_of);
 		uargs[5] = bool_array(changed, n);
-		plan_get(&plan_tier_set,
-				 "UPDATE loyalty.account a SET "
-				 "  tier_since = $5, "
-				 "  tier = u.tier, tier_until = u.until "
-				 "FROM unnest($1::tid[], $2::text[], $3::text[], $4::timestamptz[], $6::bool[]) "
-				 "     AS u(tid, member, tier, until, changed) "
-				 "WHERE a.ctid = u.tid AND a.member = u.member",
-				 6, utypes);
-		if (SPI_execute_plan(plan_tier_set, uargs, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: updating tiers failed");
+		stmt_exec(ST_TIERS_SET, uargs, NULL, false, 0, SPI_OK_UPDATE);
 		if (SPI_processed != (uint64) n)
 			elog(ERROR, "loyalty: updating tiers changed %d of %d locked accounts",
 				 (int) SPI_processed, n);
@@ -619,8 +524,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 
 	if (h.n > 0)
 	{
-		Oid			htypes[7] = {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID};
 		Datum		hargs[7];
 
 		hargs[0] = int4_array(h.pids, h.n);
@@ -630,15 +533,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 		hargs[4] = ts_array(h.until, h.until_nulls, h.n);
 		hargs[5] = TimestampTzGetDatum(as_of);
 		hargs[6] = text_array(h.reason, h.n);
-		plan_get(&plan_tier_hist,
-				 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
-				 "                                 valid_until, by_evaluation) "
-				 "SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until, true "
-				 "FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::text[]) "
-				 "     WITH ORDINALITY AS h(program_id, member, f, t, until, reason, ord) ORDER BY h.ord",
-				 7, htypes);
-		if (SPI_execute_plan(plan_tier_hist, hargs, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "loyalty: writing tier history failed");
+		stmt_exec(ST_TIERS_HISTORY, hargs, NULL, false, 0, SPI_OK_INSERT);
 	}
 	SPI_finish();
 	return evaluate_result(fcinfo, n, &pos);
@@ -761,7 +656,6 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	}
 	return total;
 }
-
 
 /*
  * The body of the three procedures: run the batch functions named in order

@@ -8,6 +8,7 @@
  * calc_earn() without locking or writing.
  */
 #include "enroll.h"
+#include "statements.h"
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -22,8 +23,6 @@
 PG_FUNCTION_INFO_V1(loyalty_enroll);
 PG_FUNCTION_INFO_V1(loyalty_earn);
 PG_FUNCTION_INFO_V1(loyalty_quote);
-
-static SPIPlanPtr plan_orders = NULL;
 
 Datum
 loyalty_enroll(PG_FUNCTION_ARGS)
@@ -52,7 +51,6 @@ static int32 *
 orders_before(Program *p, const char *member, TimestampTz at)
 {
 	int32	   *counts = palloc0(sizeof(int32) * Max(p->nrules, 1));
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 
 	for (int i = 0; i < p->nrules; i++)
 	{
@@ -70,13 +68,7 @@ orders_before(Program *p, const char *member, TimestampTz at)
 		args[1] = CStringGetTextDatum(member);
 		args[2] = TimestampTzGetDatum(local_add_interval(p->tz, at, &back));
 		args[3] = TimestampTzGetDatum(at);
-		plan_get(&plan_orders,
-				 "SELECT count(*)::int4 FROM loyalty.ledger "
-				 "WHERE program_id = $1 AND member = $2 AND kind = 'earn' "
-				 "  AND at >= $3 AND at < $4",
-				 4, types);
-		if (SPI_execute_plan(plan_orders, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "loyalty: counting orders failed");
+		stmt_exec(ST_ORDERS_IN_WINDOW, args, NULL, false, 1, SPI_OK_SELECT);
 		counts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	return counts;

@@ -27,6 +27,7 @@
  * debt first.  Both ledger rows carry the same ref.
  */
 #include "enroll.h"
+#include "statements.h"
 
 #include "arrays.h"
 
@@ -38,13 +39,6 @@
 
 PG_FUNCTION_INFO_V1(loyalty_refund);
 PG_FUNCTION_INFO_V1(loyalty_transfer);
-
-static SPIPlanPtr plan_purchase = NULL;
-static SPIPlanPtr plan_first_purchase = NULL;
-static SPIPlanPtr plan_payout = NULL;
-static SPIPlanPtr plan_referrer = NULL;
-static SPIPlanPtr plan_refunded = NULL;
-static SPIPlanPtr plan_lots_in = NULL;
 
 static bool
 str_eq(const char *a, const char *b)
@@ -70,9 +64,6 @@ typedef struct Purchase
 } Purchase;
 
 /* $4: the (locked) owner's account.roll_until */
-#define LOT_COLUMNS \
-	"l.id, l.points, l.amount, l.refunded, l.clawed_back, l.earned_at, l.available_at, " \
-	LOT_EXPIRES("$4") ", l.remaining, l.expired, l.repaid "
 
 /* The first row of the last SPI result, LOT_COLUMNS, into *o. */
 static void
@@ -103,7 +94,6 @@ static bool
 purchase_get(Program *p, const Account *a, const char *ref, Purchase *o)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	args[0] = Int32GetDatum(p->id);
@@ -111,12 +101,7 @@ purchase_get(Program *p, const Account *a, const char *ref, Purchase *o)
 	args[2] = CStringGetTextDatum(ref);
 	args[3] = TimestampTzGetDatum(a->roll_until);
 	nulls[3] = a->has_roll_until ? ' ' : 'n';
-	plan_get(&plan_purchase,
-			 "SELECT " LOT_COLUMNS "FROM loyalty.lot l "
-			 "WHERE l.program_id = $1 AND l.member = $2 AND l.ref = $3 AND l.source = 'earn'",
-			 4, types);
-	if (SPI_execute_plan(plan_purchase, args, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading purchase failed");
+	stmt_exec(ST_PURCHASE_LOT, args, nulls, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	lot_from_row(o);
@@ -131,17 +116,11 @@ static bool
 is_first_purchase(Program *p, const char *member, const char *ref)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
 	char	   *first;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_first_purchase,
-			 "SELECT ref FROM loyalty.ledger "
-			 "WHERE program_id = $1 AND member = $2 AND kind = 'earn' ORDER BY id LIMIT 1",
-			 2, types);
-	if (SPI_execute_plan(plan_first_purchase, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading first purchase failed");
+	stmt_exec(ST_FIRST_PURCHASE, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	first = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -159,7 +138,6 @@ static char *
 referrer_to_claw(Program *p, const char *member, const char *ref)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
 	char	   *by;
 	bool		isnull;
 
@@ -167,12 +145,7 @@ referrer_to_claw(Program *p, const char *member, const char *ref)
 		return NULL;
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_referrer,
-			 "SELECT referred_by, referral_paid FROM loyalty.account "
-			 "WHERE program_id = $1 AND member = $2",
-			 2, types);
-	if (SPI_execute_plan(plan_referrer, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading referrer failed");
+	stmt_exec(ST_REFERRER, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
 	by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -187,7 +160,6 @@ static bool
 payout_get(Program *p, const Account *referrer, const char *referee, Purchase *o)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	args[0] = Int32GetDatum(p->id);
@@ -195,15 +167,7 @@ payout_get(Program *p, const Account *referrer, const char *referee, Purchase *o
 	args[2] = CStringGetTextDatum(referee);
 	args[3] = TimestampTzGetDatum(referrer->roll_until);
 	nulls[3] = referrer->has_roll_until ? ' ' : 'n';
-	plan_get(&plan_payout,
-			 "SELECT " LOT_COLUMNS "FROM loyalty.ledger e "
-			 "JOIN loyalty.lot l ON l.program_id = e.program_id AND l.member = e.member AND l.id = e.lot_id "
-			 "WHERE e.program_id = $1 AND e.member = $2 AND e.kind = 'referral' "
-			 "  AND e.counterparty = $3 AND e.reason = 'referrer' "
-			 "ORDER BY e.id LIMIT 1",
-			 4, types);
-	if (SPI_execute_plan(plan_payout, args, nulls, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading referral payout failed");
+	stmt_exec(ST_PAYOUT_LOT, args, nulls, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	lot_from_row(o);
@@ -280,8 +244,6 @@ claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
 	/* the lot first (before other lots are read: it may hold more) */
 	{
 		Datum		args[8];
-		Oid			types[8] = {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID,
-		INT8OID, INT8OID};
 
 		args[0] = Int32GetDatum(p->id);
 		args[1] = CStringGetTextDatum(member);
@@ -291,13 +253,7 @@ claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
 		args[5] = Int64GetDatum(take_rem);
 		args[6] = Int64GetDatum(take_exp);
 		args[7] = Int64GetDatum(take_repaid);
-		plan_get(&plan_refunded,
-				 "UPDATE loyalty.lot SET refunded = refunded + $4, clawed_back = clawed_back + $5, "
-				 "  remaining = remaining - $6, expired = expired - $7, repaid = repaid - $8 "
-				 "WHERE program_id = $1 AND member = $2 AND id = $3",
-				 8, types);
-		if (SPI_execute_plan(plan_refunded, args, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "loyalty: recording refund failed");
+		stmt_exec(ST_LOT_REFUNDED, args, NULL, false, 0, SPI_OK_UPDATE);
 		a->held -= take_rem;
 	}
 
@@ -474,8 +430,6 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 			   *earned;
 	bool	   *exp_nulls;
 	Datum		args[10];
-	Oid			types[10] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
 	LedgerRow	r = {0};
 
 	if (strcmp(from, to) == 0)
@@ -546,18 +500,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	args[7] = int8_array(rems, n);
 	args[8] = int8_array(repaids, n);
 	args[9] = Int64GetDatum(points);
-	plan_get(&plan_lots_in,
-			 "WITH l AS (INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, "
-			 "             expires_at, points, remaining, repaid, source, ref) "
-			 "           SELECT $1, $2, t.earned, $3, t.expires, t.take, t.rem, t.repaid, "
-			 "                  'transfer_in', $4 "
-			 "           FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[], "
-			 "                       $8::int8[], $9::int8[]) AS t(take, expires, earned, rem, repaid)) "
-			 "UPDATE loyalty.account SET credited = credited + $10 "
-			 "WHERE program_id = $1 AND member = $2",
-			 10, types);
-	if (SPI_execute_plan(plan_lots_in, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: writing transferred lots failed");
+	stmt_exec(ST_LOTS_TRANSFER_IN, args, NULL, false, 0, SPI_OK_UPDATE);
 	at_.credited += points;
 	for (int i = 0; i < n; i++)
 		at_.held += rems[i];

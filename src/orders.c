@@ -84,6 +84,7 @@
  * get a copy, so a reload in the middle of a statement cannot pull it away.
  */
 #include "orders.h"
+#include "statements.h"
 #include "ops.h"
 
 #include "access/genam.h"
@@ -202,13 +203,6 @@ static Tracked *tracked = NULL;
 static int	ntracked = 0;
 static uint64 tracked_generation = 0;
 
-static SPIPlanPtr plan_tracked = NULL;
-static SPIPlanPtr plan_track_put = NULL;
-static SPIPlanPtr plan_track_del = NULL;
-static SPIPlanPtr plan_state = NULL;
-static SPIPlanPtr plan_ddl_commands = NULL;
-static SPIPlanPtr plan_dropped = NULL;
-
 /* ------------------------------------------------------------------------
  * Small helpers
  * ------------------------------------------------------------------------ */
@@ -313,21 +307,11 @@ as_caller(UserSwitch *u)
  * their result tables until SPI_finish; these two restore the caller's
  * context (the row loops work in a per-row one) and free the results.
  */
-static SPIPlanPtr
-plan_keep(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	SPIPlanPtr	p = plan_get(slot, sql, nargs, types);
-
-	MemoryContextSwitchTo(cxt);
-	return p;
-}
-
 static void
-plan_run(SPIPlanPtr plan, Datum *args, const char *nulls, int expect, const char *what)
+plan_run(Stmt s, Datum *args, const char *nulls, int expect, const char *what)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	int			rc = SPI_execute_plan(stmt_plan(s), args, nulls, false, 0);
 
 	MemoryContextSwitchTo(cxt);
 	if (rc != expect)
@@ -395,14 +379,8 @@ tracked_load(void)
 		MemoryContextReset(tracked_cxt);
 	ntracked = 0;
 	tracked = NULL;
-	plan_keep(&plan_tracked,
-			  "SELECT t.relid, t.program_id, p.code, t.member_column, t.amount_column, "
-			  "       t.ref_column, t.at_column, t.category_column, t.refund_column "
-			  "FROM loyalty.tracked_table t JOIN loyalty.program p ON p.id = t.program_id",
-			  0, NULL);
 	old = CurrentMemoryContext;
-	if (SPI_execute_plan(plan_tracked, NULL, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading the tracked tables failed");
+	stmt_exec(ST_TRACKED_ALL, NULL, NULL, false, 0, SPI_OK_SELECT);
 	MemoryContextSwitchTo(tracked_cxt);
 	tracked = palloc0(sizeof(Tracked) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -798,7 +776,6 @@ void
 order_state(Program *p, const char *member, const char *ref, OrderState *st)
 {
 	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
@@ -806,14 +783,7 @@ order_state(Program *p, const char *member, const char *ref, OrderState *st)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = CStringGetTextDatum(ref);
-	plan_keep(&plan_state,
-			  "SELECT e.xmin, l.amount, l.refunded "
-			  "FROM loyalty.ledger e "
-			  "JOIN loyalty.lot l ON l.program_id = e.program_id AND l.member = e.member "
-			  "                  AND l.id = e.lot_id "
-			  "WHERE e.program_id = $1 AND e.member = $2 AND e.ref = $3 AND e.kind = 'earn'",
-			  3, types);
-	rc = SPI_execute_plan(plan_state, args, NULL, false, 1);
+	rc = SPI_execute_plan(stmt_plan(ST_ORDER_STATE), args, NULL, false, 1);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "loyalty: reading an order failed");
@@ -1585,7 +1555,6 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	bool		backfill_rows = !PG_ARGISNULL(8) && PG_GETARG_BOOL(8);
 	Datum		args[8];
 	char		nulls[9] = "        ";
-	Oid			types[8] = {REGCLASSOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1646,16 +1615,7 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 		args[2 + k] = t.col[k] ? CStringGetTextDatum(t.col[k]) : (Datum) 0;
 		nulls[2 + k] = t.col[k] ? ' ' : 'n';
 	}
-	plan_keep(&plan_track_put,
-			  "INSERT INTO loyalty.tracked_table (relid, program_id, member_column, amount_column, "
-			  "  ref_column, at_column, category_column, refund_column) "
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-			  "ON CONFLICT (relid) DO UPDATE SET program_id = EXCLUDED.program_id, "
-			  "  member_column = EXCLUDED.member_column, amount_column = EXCLUDED.amount_column, "
-			  "  ref_column = EXCLUDED.ref_column, at_column = EXCLUDED.at_column, "
-			  "  category_column = EXCLUDED.category_column, refund_column = EXCLUDED.refund_column",
-			  8, types);
-	plan_run(plan_track_put, args, nulls, SPI_OK_INSERT, "recording the tracked table");
+	plan_run(ST_TRACK_PUT, args, nulls, SPI_OK_INSERT, "recording the tracked table");
 	as_caller(&u);
 
 	/* the triggers, created by the table's owner */
@@ -1678,7 +1638,6 @@ loyalty_untrack_orders(PG_FUNCTION_ARGS)
 	char	   *name;
 	UserSwitch	u;
 	Datum		args[1];
-	Oid			types[1] = {REGCLASSOID};
 	uint64		deleted;
 	Oid			fn;
 	List	   *tree;
@@ -1698,8 +1657,7 @@ loyalty_untrack_orders(PG_FUNCTION_ARGS)
 		ly_spi_connect();
 		user_switch_init(&u);
 		as_owner(&u);
-		plan_keep(&plan_track_del, "DELETE FROM loyalty.tracked_table WHERE relid = $1", 1, types);
-		plan_run(plan_track_del, args, NULL, SPI_OK_DELETE, "untracking");
+		plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "untracking");
 		deleted = SPI_processed;
 		as_caller(&u);
 		if (deleted == 0)
@@ -1723,8 +1681,7 @@ loyalty_untrack_orders(PG_FUNCTION_ARGS)
 	fn = orders_trigger_fn();
 	user_switch_init(&u);
 	as_owner(&u);
-	plan_keep(&plan_track_del, "DELETE FROM loyalty.tracked_table WHERE relid = $1", 1, types);
-	plan_run(plan_track_del, args, NULL, SPI_OK_DELETE, "untracking");
+	plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "untracking");
 	deleted = SPI_processed;
 	root = deleted == 0 ? tracked_for(relid) : NULL;
 	as_caller(&u);
@@ -1788,10 +1745,8 @@ ddl_check(Oid relid, bool created, Oid fn)
 	{
 		/* a new table cannot be tracked: a row left behind for an OID now reused */
 		Datum		args[1] = {ObjectIdGetDatum(relid)};
-		Oid			types[1] = {REGCLASSOID};
 
-		plan_keep(&plan_track_del, "DELETE FROM loyalty.tracked_table WHERE relid = $1", 1, types);
-		plan_run(plan_track_del, args, NULL, SPI_OK_DELETE, "forgetting a dropped table");
+		plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "forgetting a dropped table");
 		root = NULL;
 	}
 	if (root == NULL)
@@ -1891,7 +1846,6 @@ Datum
 loyalty_orders_ddl(PG_FUNCTION_ARGS)
 {
 	Datum		args[1] = {ObjectIdGetDatum(RelationRelationId)};
-	Oid			types[1] = {OIDOID};
 	List	   *rels = NIL;
 	List	   *created = NIL;
 	ListCell   *lc;
@@ -1914,12 +1868,7 @@ loyalty_orders_ddl(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
-	plan_keep(&plan_ddl_commands,
-			  "SELECT objid, command_tag FROM pg_catalog.pg_event_trigger_ddl_commands() "
-			  "WHERE classid = $1",
-			  1, types);
-	if (SPI_execute_plan(plan_ddl_commands, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading the DDL commands failed");
+	stmt_exec(ST_DDL_COMMANDS, args, NULL, true, 0, SPI_OK_SELECT);
 	MemoryContextSwitchTo(cxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -2010,13 +1959,7 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
-	plan_keep(&plan_dropped,
-			  "SELECT classid, objid, objsubid, object_type, address_names[1], "
-			  "       address_names[2], address_names[3] "
-			  "FROM pg_catalog.pg_event_trigger_dropped_objects()",
-			  0, NULL);
-	if (SPI_execute_plan(plan_dropped, NULL, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading the dropped objects failed");
+	stmt_exec(ST_DROPPED_OBJECTS, NULL, NULL, true, 0, SPI_OK_SELECT);
 	MemoryContextSwitchTo(cxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -2088,10 +2031,8 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 		foreach(lc, forget)
 		{
 			Datum		args[1] = {ObjectIdGetDatum(lfirst_oid(lc))};
-			Oid			types[1] = {REGCLASSOID};
 
-			plan_keep(&plan_track_del, "DELETE FROM loyalty.tracked_table WHERE relid = $1", 1, types);
-			plan_run(plan_track_del, args, NULL, SPI_OK_DELETE, "untracking a dropped table");
+			plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "untracking a dropped table");
 		}
 	}
 	SPI_finish();

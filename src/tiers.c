@@ -22,18 +22,12 @@
  *    at the operation's time, and hold to the end of the next window.
  */
 #include "tiers.h"
+#include "statements.h"
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-
-static SPIPlanPtr plan_qual = NULL;
-static SPIPlanPtr plan_last_qual = NULL;
-static SPIPlanPtr plan_history = NULL;
-static SPIPlanPtr plan_upgrades = NULL;
-static SPIPlanPtr plan_tier_fix = NULL;
-static SPIPlanPtr plan_instants = NULL;
 
 /* The tier window containing `at`: [start, end). */
 void
@@ -121,21 +115,13 @@ Numeric
 qualifying_value(Program *p, const char *member, TimestampTz start, TimestampTz end)
 {
 	Datum		args[4];
-	Oid			types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	bool		isnull;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = TimestampTzGetDatum(start);
 	args[3] = TimestampTzGetDatum(end);
-	plan_get(&plan_qual,
-			 "SELECT coalesce(sum(qual_points), 0)::numeric, coalesce(sum(qual_spend), 0), "
-			 "       coalesce(sum(qual_orders), 0)::numeric "
-			 "FROM loyalty.ledger WHERE program_id = $1 AND member = $2 "
-			 "  AND qual_at >= $3 AND qual_at < $4",
-			 4, types);
-	if (SPI_execute_plan(plan_qual, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading qualifying value failed");
+	stmt_exec(ST_TIER_QUALIFYING, args, NULL, false, 1, SPI_OK_SELECT);
 	return DatumGetNumericCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											 1 + (int) p->tier_basis, &isnull));
 }
@@ -145,18 +131,12 @@ static bool
 last_qualifying_at(Program *p, const char *member, TimestampTz *last)
 {
 	Datum		args[2];
-	Oid			types[2] = {INT4OID, TEXTOID};
 	bool		isnull;
 	Datum		d;
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	plan_get(&plan_last_qual,
-			 "SELECT max(qual_at) FROM loyalty.ledger "
-			 "WHERE program_id = $1 AND member = $2 AND qual_at IS NOT NULL",
-			 2, types);
-	if (SPI_execute_plan(plan_last_qual, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading qualifying values failed");
+	stmt_exec(ST_TIER_LAST_QUALIFYING, args, NULL, false, 1, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	*last = isnull ? 0 : DatumGetTimestampTz(d);
 	return !isnull;
@@ -363,8 +343,6 @@ tier_history_write(Program *p, const char *member, TimestampTz at, const TierSte
 {
 	Datum		args[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			types[8] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-	BOOLOID};
 
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
@@ -378,13 +356,7 @@ tier_history_write(Program *p, const char *member, TimestampTz at, const TierSte
 	args[6] = TimestampTzGetDatum(step->until);
 	nulls[6] = step->has_until ? ' ' : 'n';
 	args[7] = BoolGetDatum(step->evaluation);
-	plan_get(&plan_history,
-			 "INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
-			 "                                 valid_until, by_evaluation) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-			 8, types);
-	if (SPI_execute_plan(plan_history, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "loyalty: writing tier history failed");
+	stmt_exec(ST_TIER_CHANGE_INSERT, args, nulls, false, 0, SPI_OK_INSERT);
 }
 
 /*
@@ -399,7 +371,6 @@ void
 tier_replay(Program *p, const char *member, TimestampTz at, TierState *st)
 {
 	Datum		args[3];
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
 	int			n;
 	int		   *to;
 	bool	   *has_until;
@@ -414,14 +385,7 @@ tier_replay(Program *p, const char *member, TimestampTz at, TierState *st)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = TimestampTzGetDatum(at);
-	plan_get(&plan_upgrades,
-			 "SELECT to_tier, valid_until, at FROM loyalty.tier_change "
-			 "WHERE program_id = $1 AND member = $2 AND at <= $3 "
-			 "  AND NOT by_evaluation AND reason = 'upgrade' "
-			 "ORDER BY at, id",
-			 3, types);
-	if (SPI_execute_plan(plan_upgrades, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading tier history failed");
+	stmt_exec(ST_TIER_UPGRADES, args, NULL, false, 0, SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	to = palloc(sizeof(int) * Max(n, 1));
 	has_until = palloc(sizeof(bool) * Max(n, 1));
@@ -469,8 +433,6 @@ tier_reconcile(Program *p, Account *a, TimestampTz since)
 	TierStep	fix;
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			types[3] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
-	Oid			fix_types[4] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	int			n;
 	TimestampTz *instants;
 	char	  **hist_tier;
@@ -481,13 +443,7 @@ tier_reconcile(Program *p, Account *a, TimestampTz since)
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(since);
-	plan_get(&plan_instants,
-			 "SELECT DISTINCT ON (at) at, to_tier FROM loyalty.tier_change "
-			 "WHERE program_id = $1 AND member = $2 AND at > $3 "
-			 "ORDER BY at, id DESC",
-			 3, types);
-	if (SPI_execute_plan(plan_instants, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading tier history failed");
+	stmt_exec(ST_TIER_INSTANTS, args, NULL, false, 0, SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	instants = palloc(sizeof(TimestampTz) * Max(n, 1));
 	hist_tier = palloc(sizeof(char *) * Max(n, 1));
@@ -524,12 +480,7 @@ tier_reconcile(Program *p, Account *a, TimestampTz since)
 	args[2] = CStringGetTextDatum(p->tiers[r.tier].code);
 	args[3] = TimestampTzGetDatum(r.until);
 	nulls[3] = r.has_until ? ' ' : 'n';
-	plan_get(&plan_tier_fix,
-			 "UPDATE loyalty.account SET tier = $3, tier_until = $4 "
-			 "WHERE program_id = $1 AND member = $2",
-			 4, fix_types);
-	if (SPI_execute_plan(plan_tier_fix, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "loyalty: correcting tier failed");
+	stmt_exec(ST_TIER_FIX, args, nulls, false, 0, SPI_OK_UPDATE);
 	a->tier = r.tier;
 	a->has_tier_until = r.has_until;
 	a->tier_until = r.until;

@@ -1,0 +1,114 @@
+/*
+ * statements.h — the statement catalogue: every fixed SQL statement the C
+ * code runs, by name.  Their text, argument types and planner options are
+ * in statements.c, in one table, so that all SQL the library runs can be
+ * reviewed in one place beside sql/loyalty.sql.  Statements built at run
+ * time (the orders triggers' per-table queries, DDL on tracked tables) are
+ * in orders.c, which builds them from catalogued identifiers only.
+ */
+#ifndef LOYALTY_STATEMENTS_H
+#define LOYALTY_STATEMENTS_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+typedef enum Stmt
+{
+	/* account.c */
+	ST_ACCOUNT_LOCK_WITH_REFERRER,
+	ST_ACCOUNT_LOCK,
+	ST_ACCOUNT_PEEK,
+	ST_ACCOUNT_LOCK_PAIR,
+	ST_LEDGER_BY_REF,
+	/* config.c */
+	ST_CONFIG_TIERS,
+	ST_CONFIG_RULES,
+	ST_CONFIG_PROGRAM,
+	ST_CONFIG_PROGRAM_CODE,
+	/* config_api.c */
+	ST_TIMEZONE_NAME,
+	ST_PROGRAM_SETTINGS,
+	ST_PROGRAM_UPSERT,
+	ST_TIER_UPSERT,
+	ST_RULE_UPSERT,
+	ST_RULE_SET_ACTIVE,
+	/* enroll.c */
+	ST_ACCOUNT_EXISTS,
+	ST_ACCOUNT_INSERT,
+	ST_ACCOUNT_SET_BIRTHDAY,
+	ST_ACCOUNT_REFERRAL_PAID,
+	/* events.c */
+	ST_RULE_PAYOUTS,
+	ST_STREAK_GET,
+	ST_STREAK_PUT,
+	/* lots.c */
+	ST_LOTS_ROLL_CLOSE,
+	ST_LOTS_ROLL_JOIN,
+	ST_LOTS_ROLL_REVIVE,
+	ST_CREDIT,
+	ST_LEDGER_WRITE,
+	ST_LEDGER_CORRECTIONS,
+	ST_LOTS_FIFO_OWN,
+	ST_LOTS_FIFO_SWEPT,
+	ST_LOTS_FIFO_ROLLING,
+	ST_LOTS_TAKE,
+	ST_LOTS_PENDING,
+	ST_LOTS_RESERVE,
+	ST_LOTS_EXPIRE_NOW,
+	ST_BALANCE_SCAN,
+	ST_BALANCE_PROJECTED,
+	ST_BALANCE_HISTORY,
+	/* maintenance.c */
+	ST_EXPIRE_LOCK,
+	ST_EXPIRE_LOCK_SKIP,
+	ST_EXPIRE_LAST_PICKED,
+	ST_EXPIRE_BATCH,
+	ST_TIERS_REVISIT,
+	ST_TIERS_LOCK,
+	ST_TIERS_LOCK_SKIP,
+	ST_TIERS_SUMS,
+	ST_TIERS_SET,
+	ST_TIERS_HISTORY,
+	/* ops_earn.c */
+	ST_ORDERS_IN_WINDOW,
+	/* ops_move.c */
+	ST_PURCHASE_LOT,
+	ST_FIRST_PURCHASE,
+	ST_REFERRER,
+	ST_PAYOUT_LOT,
+	ST_LOT_REFUNDED,
+	ST_LOTS_TRANSFER_IN,
+	/* orders.c */
+	ST_TRACKED_ALL,
+	ST_ORDER_STATE,
+	ST_TRACK_PUT,
+	ST_TRACK_DEL,
+	ST_DDL_COMMANDS,
+	ST_DROPPED_OBJECTS,
+	/* tiers.c */
+	ST_TIER_QUALIFYING,
+	ST_TIER_LAST_QUALIFYING,
+	ST_TIER_CHANGE_INSERT,
+	ST_TIER_UPGRADES,
+	ST_TIER_INSTANTS,
+	ST_TIER_FIX,
+	ST_COUNT
+} Stmt;
+
+/* The statement's kept plan: prepared on first use, again when invalidated. */
+extern SPIPlanPtr stmt_plan(Stmt s);
+
+/*
+ * Run the statement (SPI_execute_plan) and check its result code: anything
+ * but `expect` is an internal error naming the statement.  The rows are in
+ * SPI_tuptable / SPI_processed as usual.
+ */
+extern void stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, long count,
+					  int expect);
+
+/* Connect to SPI for an operation: checks the installed schema's version. */
+extern void ly_spi_connect(void);
+extern void ly_spi_connect_nocheck(void);	/* event triggers: no version check */
+
+#endif
