@@ -595,6 +595,7 @@ SELECT a.program_id, a.member,
                       SELECT ev.until AT TIME ZONE p.timezone AS e_local,
                              coalesce((SELECT x.idx FROM tiers x WHERE x.code = ev.tier), 0) AS cur) e
                     -- the qualifying value of the last complete window before it
+                    -- (the tier windows of src/tiers.c: tier_last_window, tier_window_end)
                     CROSS JOIN LATERAL (
                       SELECT coalesce(CASE p.tier_basis WHEN 'points' THEN sum(l.qual_points)::numeric
                                                         WHEN 'spend' THEN sum(l.qual_spend)
@@ -711,6 +712,7 @@ CROSS JOIN LATERAL (
   FROM loyalty.ledger e
   WHERE e.program_id = a.program_id AND e.member = a.member
     AND e.qual_at <= now() AND e.at <= now()
+    -- the current tier window (src/tiers.c: tier_window_of)
     AND e.qual_at >= CASE p.tier_window
           WHEN 'calendar_year' THEN date_trunc('year', now() AT TIME ZONE p.timezone) AT TIME ZONE p.timezone
           WHEN 'rolling_year' THEN (now() AT TIME ZONE p.timezone - interval '365 days') AT TIME ZONE p.timezone

@@ -17,6 +17,9 @@
  *    committed while we waited.
  */
 #include "account.h"
+#include "args.h"
+#include "config.h"
+#include "numutil.h"
 #include "statements.h"
 
 #include "catalog/pg_type.h"

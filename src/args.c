@@ -4,7 +4,10 @@
  * NULL keys, empty refs, non-positive amounts or points and infinite times
  * are 22023 (invalid_parameter_value), naming the argument.
  */
+#include "args.h"
 #include "loyalty.h"
+#include "numutil.h"
+#include "timeutil.h"
 
 #include "fmgr.h"
 #include "mb/pg_wchar.h"

@@ -14,7 +14,10 @@
  * R(amount*rate*m_k) - R(amount*rate*m_{k-1}) with m_k the combination of
  * the first k factors, so they always sum to exactly the credited points.
  */
+#include "calc.h"
 #include "loyalty.h"
+#include "args.h"
+#include "numutil.h"
 
 #include "common/int.h"
 

@@ -16,7 +16,10 @@
  *    got it, even when the cache is rebuilt meanwhile (cache_reset).
  *  - Nothing here takes locks beyond the catalog reads of SPI.
  */
+#include "config.h"
 #include "config_words.h"
+#include "args.h"
+#include "config_parse.h"
 #include "statements.h"
 
 #include "access/xact.h"

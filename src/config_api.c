@@ -8,6 +8,11 @@
  * invalidate every backend's cache (config.c).
  */
 #include "config_words.h"
+#include "args.h"
+#include "config.h"
+#include "config_parse.h"
+#include "numutil.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "fmgr.h"

@@ -5,7 +5,10 @@
  * the key and the value) and parses them when the configuration cache is
  * loaded, so the hot path never touches JSON.
  */
+#include "config_parse.h"
 #include "config_words.h"
+#include "args.h"
+#include "numutil.h"
 
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"

@@ -9,6 +9,9 @@
  * one sorted statement: account.c).
  */
 #include "enroll.h"
+#include "args.h"
+#include "calc.h"
+#include "numutil.h"
 #include "statements.h"
 
 #include "catalog/pg_type.h"

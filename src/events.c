@@ -10,6 +10,9 @@
  * one row per member and streak rule, updated under the member's lock.
  */
 #include "enroll.h"
+#include "args.h"
+#include "calc.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "catalog/pg_type.h"

@@ -38,6 +38,8 @@
  * the lots with rolls expire at account.roll_until (rolling_advance).
  */
 #include "lots.h"
+#include "numutil.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "arrays.h"

@@ -4,7 +4,7 @@
  * Flow is one-way: the SQL-callable functions (ops_*.c, config_api.c) check
  * arguments, lock the member (account.c), read configuration from the
  * per-backend cache (config.c), compute with the pure arithmetic (calc.c,
- * timeutil.c) and write through kept SPI plans (store.c).
+ * timeutil.c) and run the statements of the catalogue (statements.c).
  */
 #ifndef LOYALTY_H
 #define LOYALTY_H
@@ -116,88 +116,5 @@ typedef struct Program
 	bool		any_min_orders; /* some rule needs an order count */
 	bool		any_referral;
 } Program;
-
-/* ---- config.c: per-backend configuration cache ---- */
-extern Program *program_get(const char *code);	/* LY002 when unknown */
-extern Program *program_get_by_id(int32 id);
-extern void config_invalidate_all(void);
-extern uint64 config_current_generation(void);
-extern Oid	loyalty_program_relid(void);
-
-/* ---- config_parse.c: checking rule params into a Rule ---- */
-extern void rule_parse(Program *p, const char *code, const char *kind,
-					   Jsonb *params, Rule *out);
-extern RuleKind rule_kind_from_text(const char *kind);
-
-/* ---- timeutil.c ---- */
-typedef struct LocalTime
-{
-	int			year;
-	int			month;			/* 1..12 */
-	int			day;
-	int			isodow;			/* 1=Mon .. 7=Sun */
-	int32		julian;			/* local day number */
-} LocalTime;
-extern void local_time(pg_tz *tz, TimestampTz t, LocalTime *out);
-extern TimestampTz local_midnight(pg_tz *tz, int year, int month, int day);
-extern TimestampTz local_add_interval(pg_tz *tz, TimestampTz t, const Interval *iv);
-extern void check_at(TimestampTz at, const char *argname);
-
-/* ---- numutil.c ---- */
-extern Numeric num_int64(int64 v);
-extern Numeric num_add(Numeric a, Numeric b);
-extern Numeric num_sub(Numeric a, Numeric b);
-extern Numeric num_mul(Numeric a, Numeric b);
-extern int	num_cmp(Numeric a, Numeric b);
-extern bool num_is_zero(Numeric a);
-extern int	num_sign(Numeric a);
-extern Numeric num_from_cstring(const char *s);
-extern char *num_to_cstring(Numeric a);
-extern int64 num_round_div(Numeric num, Numeric den, RoundingMode mode);
-extern int64 num_to_int64(Numeric a, const char *what);
-extern Numeric num_one(void);
-extern bool num_eq(Numeric a, Numeric b);
-
-/* ---- calc.c: pure earning arithmetic ---- */
-typedef struct EarnFacts
-{
-	Numeric		amount;
-	const char *category;		/* may be NULL */
-	TimestampTz at;
-	LocalTime	local;
-	int			tier;			/* index into Program.tiers, -1 when none */
-	int			birthday_month; /* 0: unknown */
-	bool		first_purchase;
-	int32	   *orders_before;	/* per rule: purchases in its window; may be NULL */
-} EarnFacts;
-
-typedef struct EarnLine
-{
-	const char *source;			/* "base", "tier:<code>", rule code */
-	int			rule;			/* rule index, -1 for base / tier */
-	int64		points;
-} EarnLine;
-
-typedef struct EarnResult
-{
-	int64		total;
-	int			nlines;
-	EarnLine   *lines;			/* palloc'd, sums exactly to total */
-	int			rate_rule;		/* category_rate rule used, -1 for the program rate */
-} EarnResult;
-
-extern bool rule_in_force(const Rule *r, TimestampTz at);
-extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
-
-
-/* ---- argument helpers (args.c) ---- */
-extern char *arg_text(FunctionCallInfo fcinfo, int n, const char *name);
-extern char *arg_text_opt(FunctionCallInfo fcinfo, int n);
-extern char *arg_key(FunctionCallInfo fcinfo, int n, const char *name);
-extern void check_key(const char *s, const char *name);
-extern const char *cut(const char *s);
-extern Numeric arg_amount(FunctionCallInfo fcinfo, int n, const char *name);
-extern int64 arg_points(FunctionCallInfo fcinfo, int n, const char *name);
-extern TimestampTz arg_at(FunctionCallInfo fcinfo, int n);
 
 #endif							/* LOYALTY_H */

@@ -28,6 +28,9 @@
  * Rerunning with the same as_of finds nothing left to do.
  */
 #include "tiers.h"
+#include "args.h"
+#include "config.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "arrays.h"

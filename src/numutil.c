@@ -6,6 +6,7 @@
  * (truncating division plus remainder) so that floor / half-up / ceil are
  * exact for every rate, including ones like 1 point per 3 yuan.
  */
+#include "numutil.h"
 #include "loyalty.h"
 
 #include "utils/fmgrprotos.h"

@@ -8,6 +8,10 @@
  * calc_earn() without locking or writing.
  */
 #include "enroll.h"
+#include "numutil.h"
+#include "args.h"
+#include "calc.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "catalog/pg_type.h"

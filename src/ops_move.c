@@ -27,6 +27,8 @@
  * debt first.  Both ledger rows carry the same ref.
  */
 #include "enroll.h"
+#include "args.h"
+#include "numutil.h"
 #include "statements.h"
 
 #include "arrays.h"

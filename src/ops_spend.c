@@ -7,6 +7,8 @@
  * right after the operation (what balance() then says).
  */
 #include "lots.h"
+#include "args.h"
+#include "numutil.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"

@@ -84,6 +84,10 @@
  * get a copy, so a reload in the middle of a statement cannot pull it away.
  */
 #include "orders.h"
+#include "args.h"
+#include "config.h"
+#include "numutil.h"
+#include "timeutil.h"
 #include "statements.h"
 #include "ops.h"
 

@@ -1,13 +1,13 @@
 /*
  * srf.c — materialized set-returning function set-up, portable to 14–17.
  */
+#include "srf.h"
 #include "loyalty.h"
 
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
-#include "srf.h"
 
 Tuplestorestate *
 srf_begin(FunctionCallInfo fcinfo, TupleDesc *tupdesc)

@@ -20,8 +20,23 @@
  *    again before t is evaluated again.
  *  - Upgrades happen inside the operation that crosses a threshold, dated
  *    at the operation's time, and hold to the end of the next window.
+ *
+ * The tier windows, in local time of the program's timezone (the three
+ * functions below are the only place the C code computes them):
+ *    calendar_year  window of t: [1 Jan of t's year, 1 Jan next year);
+ *                   last window before a period end e: the year before e's;
+ *                   a tier reached at t or at e holds to 1 Jan, 2 (upgrade)
+ *                   or 1 (evaluation) years after t's / e's year starts.
+ *    rolling_year   window of t: [t - 365 days, t]; last window before e:
+ *                   [e - 365 days, e); a tier holds 12 months after t / e.
+ *    lifetime       everything; a tier never ends.
+ * The views of sql/loyalty.sql (member_summary's qualifying value and tier
+ * replay) compute the same windows in SQL, for one statement per view; they
+ * mirror this formula and say so where they do.
  */
 #include "tiers.h"
+#include "numutil.h"
+#include "timeutil.h"
 #include "statements.h"
 
 #include "catalog/pg_type.h"

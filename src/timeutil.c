@@ -4,6 +4,7 @@
  * Weekdays, months, birthday months, day boundaries and expiry dates are the
  * program's local ones, independent of the session's TimeZone setting.
  */
+#include "timeutil.h"
 #include "loyalty.h"
 
 #include "common/int.h"

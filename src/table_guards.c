@@ -1,5 +1,5 @@
 /*
- * guard.c — the module's entry point and its guard triggers.
+ * table_guards.c — the triggers that guard the extension's tables.
  *
  *  loyalty_append_only: BEFORE UPDATE/DELETE (row) and BEFORE TRUNCATE
  *    (statement) on the ledger and tier history.  History is append-only:
@@ -18,45 +18,21 @@
  *    (loudly: pg_restore reports every refused table).  A superuser who
  *    has set loyalty.maintenance = on may insert by hand.
  */
-#include "loyalty.h"
+#include "module.h"
+#include "config.h"
 
 #include "access/tableam.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-PG_MODULE_MAGIC;
-
 PG_FUNCTION_INFO_V1(loyalty_append_only);
 PG_FUNCTION_INFO_V1(loyalty_config_changed);
 PG_FUNCTION_INFO_V1(loyalty_restore_guard);
-
-static bool maintenance_mode = false;
-
-void		_PG_init(void);
-
-void
-_PG_init(void)
-{
-	DefineCustomBoolVariable("loyalty.maintenance",
-							 "Allows a superuser to change or remove ledger history.",
-							 "History is append-only; set this only for an explicit archive or repair.",
-							 &maintenance_mode,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-#if PG_VERSION_NUM >= 150000
-	MarkGUCPrefixReserved("loyalty");
-#else
-	EmitWarningsOnPlaceholders("loyalty");
-#endif
-}
 
 Datum
 loyalty_append_only(PG_FUNCTION_ARGS)
@@ -66,7 +42,7 @@ loyalty_append_only(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "loyalty_append_only: not called by trigger manager");
-	if (maintenance_mode && superuser())
+	if (loyalty_maintenance_allowed())
 	{
 		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 			return PointerGetDatum(td->tg_newtuple);
@@ -122,7 +98,7 @@ loyalty_restore_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "loyalty_restore_guard: not called by trigger manager");
 	/* loyalty's own writes, its install and update scripts, a repair */
-	if (InLocalUserIdChange() || creating_extension || (maintenance_mode && superuser()))
+	if (InLocalUserIdChange() || creating_extension || loyalty_maintenance_allowed())
 		return PointerGetDatum(NULL);
 	if (rel_has_rows(td->tg_relation))
 		ereport(ERROR,

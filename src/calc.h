@@ -1,0 +1,41 @@
+/*
+ * calc.h — the pure earning arithmetic: base points, tier multiplier, rules,
+ * stacking and caps, split into lines that sum exactly.
+ */
+#ifndef LOYALTY_CALC_H
+#define LOYALTY_CALC_H
+
+#include "loyalty.h"
+#include "timeutil.h"
+
+typedef struct EarnFacts
+{
+	Numeric		amount;
+	const char *category;		/* may be NULL */
+	TimestampTz at;
+	LocalTime	local;
+	int			tier;			/* index into Program.tiers, -1 when none */
+	int			birthday_month; /* 0: unknown */
+	bool		first_purchase;
+	int32	   *orders_before;	/* per rule: purchases in its window; may be NULL */
+} EarnFacts;
+
+typedef struct EarnLine
+{
+	const char *source;			/* "base", "tier:<code>", rule code */
+	int			rule;			/* rule index, -1 for base / tier */
+	int64		points;
+} EarnLine;
+
+typedef struct EarnResult
+{
+	int64		total;
+	int			nlines;
+	EarnLine   *lines;			/* palloc'd, sums exactly to total */
+	int			rate_rule;		/* category_rate rule used, -1 for the program rate */
+} EarnResult;
+
+extern bool rule_in_force(const Rule *r, TimestampTz at);
+extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
+
+#endif
