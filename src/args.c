@@ -123,6 +123,18 @@ arg_points(FunctionCallInfo fcinfo, int n, const char *name)
 	return v;
 }
 
+OpArgs
+op_args(FunctionCallInfo fcinfo, const char *member_name, int ref_arg)
+{
+	OpArgs		o;
+
+	o.prog = arg_text(fcinfo, 0, "program");
+	o.member = arg_key(fcinfo, 1, member_name);
+	o.ref = arg_key(fcinfo, ref_arg, "ref");
+	o.at = arg_at(fcinfo, ref_arg + 1);
+	return o;
+}
+
 TimestampTz
 arg_at(FunctionCallInfo fcinfo, int n)
 {

@@ -16,4 +16,18 @@ extern Numeric arg_amount(FunctionCallInfo fcinfo, int n, const char *name);
 extern int64 arg_points(FunctionCallInfo fcinfo, int n, const char *name);
 extern TimestampTz arg_at(FunctionCallInfo fcinfo, int n);
 
+/*
+ * The arguments every operation on a member has: program (argument 0), the
+ * member (1), its idempotency ref and business time at (ref_arg, ref_arg + 1).
+ */
+typedef struct OpArgs
+{
+	char	   *prog;
+	char	   *member;
+	char	   *ref;
+	TimestampTz at;
+} OpArgs;
+
+extern OpArgs op_args(FunctionCallInfo fcinfo, const char *member_name, int ref_arg);
+
 #endif

@@ -92,11 +92,8 @@ streak_advance(Program *p, const char *member, Rule *r, int32 day)
 Datum
 loyalty_record_event(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 3);
 	char	   *event = arg_text(fcinfo, 2, "event");
-	char	   *ref = arg_key(fcinfo, 3, "ref");
-	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "event", .event = event},
@@ -114,7 +111,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event \"signup\" cannot be recorded"),
 				 errdetail("Signup points are credited once, when the member is enrolled.")));
-	p = op_begin(prog);
+	p = op_begin(o.prog);
 	for (int i = 0; i < p->nrules && !known; i++)
 	{
 		Rule	   *r = &p->rules[i];
@@ -128,19 +125,19 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				 errmsg("unknown event \"%s\" in program \"%s\"", cut(event), cut(p->code)),
 				 errhint("Add an event or streak rule for it with loyalty.add_rule().")));
 
-	member_get_or_enroll(p, member, at, &a, NULL);
-	if (op_replayed(p, member, ref, &call, SAME_EVENT, "event", &prior))
+	member_get_or_enroll(p, o.member, o.at, &a, NULL);
+	if (op_replayed(p, o.member, o.ref, &call, SAME_EVENT, "event", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
 
 	codes = palloc(sizeof(char *) * Max(p->nrules, 1));
 	pts = palloc(sizeof(int64) * Max(p->nrules, 1));
-	local_time(p->tz, at, &lt);
+	local_time(p->tz, o.at, &lt);
 	for (int i = 0; i < p->nrules; i++)
 	{
 		Rule	   *r = &p->rules[i];
 
 		if ((r->kind != RULE_EVENT && r->kind != RULE_STREAK) ||
-			strcmp(r->event, event) != 0 || !rule_in_force(r, at))
+			strcmp(r->event, event) != 0 || !rule_in_force(r, o.at))
 			continue;
 		if (r->kind == RULE_EVENT)
 		{
@@ -149,7 +146,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				int64		today,
 							ever;
 
-				rule_payouts(p, member, r, at, &today, &ever);
+				rule_payouts(p, o.member, r, o.at, &today, &ever);
 				if (r->max_per_day > 0 && today >= r->max_per_day)
 					continue;
 				if (r->max_total > 0 && ever >= r->max_total)
@@ -164,7 +161,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			int64		s = streak_advance(p, member, r, lt.julian);
+			int64		s = streak_advance(p, o.member, r, lt.julian);
 
 			if (s > 0)
 			{
@@ -179,8 +176,8 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 	c.event = event;
 	c.points = total;
 	c.result = total;
-	c.at = at;
-	c.ref = ref;
+	c.at = o.at;
+	c.ref = o.ref;
 	c.qualifies = true;
 	c.is_earning = true;
 	c.detail = rules_json(ncredited, codes, pts);

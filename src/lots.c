@@ -433,6 +433,52 @@ lot_before(const LotRow *x, const LotRow *y)
 }
 
 /*
+ * Write what was taken from n lots (ids): from_rem[i] of remaining and
+ * from_exp[i] of what a sweep took early from a lot that expires only
+ * after the operation (exp_at[i]), by statement s (ST_LOTS_TAKE: spent,
+ * ST_LOTS_RESERVE: repaid debt); the early-swept points get their
+ * correction rows.  Lowers a->held.
+ */
+static void
+lots_write_taken(Program *p, Account *a, Stmt s, int n, int64 *ids, int64 *from_rem,
+				 int64 *from_exp, const TimestampTz *exp_at)
+{
+	Datum		uargs[5];
+	int			ncorr = 0;
+
+	if (n == 0)
+		return;
+	uargs[0] = Int32GetDatum(p->id);
+	uargs[1] = CStringGetTextDatum(a->member);
+	uargs[2] = int8_array(ids, n);
+	uargs[3] = int8_array(from_rem, n);
+	uargs[4] = int8_array(from_exp, n);
+	stmt_exec(s, uargs, NULL, false, 0, SPI_OK_UPDATE);
+	for (int i = 0; i < n; i++)
+	{
+		a->held -= from_rem[i];
+		if (from_exp[i] > 0)
+			ncorr++;
+	}
+	if (ncorr > 0)
+	{
+		int64	   *cids = palloc(sizeof(int64) * ncorr);
+		int64	   *cpts = palloc(sizeof(int64) * ncorr);
+		TimestampTz *cats = palloc(sizeof(TimestampTz) * ncorr);
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (from_exp[i] > 0)
+			{
+				cids[k] = ids[i];
+				cpts[k] = from_exp[i];
+				cats[k++] = exp_at[i];
+			}
+		lots_write_corrections(p, a->member, ncorr, cids, cpts, cats, "correction");
+	}
+}
+
+/*
  * Take up to `points` from the member's lots usable at `at`, first to
  * expire first (ties: oldest first; never-expiring last), skipping lot
  * `exclude` (> 0: a refund's own purchase, taken by the caller).  Reads
@@ -451,8 +497,7 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 	Datum		args[4];
 	LotStream	st[3];
 	int			n = 0,
-				cap = 16,
-				ncorr = 0;
+				cap = 16;
 	LotPiece   *pieces = palloc(sizeof(LotPiece) * cap);
 	int64	   *from_rem = palloc(sizeof(int64) * cap);
 	int64	   *from_exp = palloc(sizeof(int64) * cap);
@@ -519,8 +564,6 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 		pieces[n].earned_at = r->earned_at;
 		from_rem[n] = Min(r->remaining, take);
 		from_exp[n] = take - from_rem[n];
-		if (from_exp[n] > 0)
-			ncorr++;
 		left -= take;
 		n++;
 	}
@@ -531,34 +574,14 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 	if (n > 0)
 	{
 		int64	   *ids = palloc(sizeof(int64) * n);
-		Datum		uargs[5];
+		TimestampTz *exp_at = palloc(sizeof(TimestampTz) * n);
 
 		for (int i = 0; i < n; i++)
+		{
 			ids[i] = pieces[i].id;
-		uargs[0] = args[0];
-		uargs[1] = args[1];
-		uargs[2] = int8_array(ids, n);
-		uargs[3] = int8_array(from_rem, n);
-		uargs[4] = int8_array(from_exp, n);
-		stmt_exec(ST_LOTS_TAKE, uargs, NULL, false, 0, SPI_OK_UPDATE);
-		for (int i = 0; i < n; i++)
-			a->held -= from_rem[i];
-	}
-	if (ncorr > 0)
-	{
-		int64	   *cids = palloc(sizeof(int64) * ncorr);
-		int64	   *cpts = palloc(sizeof(int64) * ncorr);
-		TimestampTz *cats = palloc(sizeof(TimestampTz) * ncorr);
-		int			k = 0;
-
-		for (int i = 0; i < n; i++)
-			if (from_exp[i] > 0)
-			{
-				cids[k] = pieces[i].id;
-				cpts[k] = from_exp[i];
-				cats[k++] = pieces[i].expires_at;
-			}
-		lots_write_corrections(p, a->member, ncorr, cids, cpts, cats, "correction");
+			exp_at[i] = pieces[i].expires_at;
+		}
+		lots_write_taken(p, a, ST_LOTS_TAKE, n, ids, from_rem, from_exp, exp_at);
 	}
 	if (out)
 		*out = pieces;
@@ -596,8 +619,7 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 	int64	   *from_rem;
 	int64	   *from_exp;
 	TimestampTz *exp_at;
-	int			n = 0,
-				ncorr = 0;
+	int			n = 0;
 
 	if (a->debt <= 0)
 		return;
@@ -629,40 +651,10 @@ debt_settle(Program *p, Account *a, TimestampTz at)
 		from_exp[n] = Min(exp, a->debt);
 		a->debt -= from_exp[n];
 		exp_at[n] = isnull ? 0 : DatumGetTimestampTz(d);
-		if (from_exp[n] > 0)
-			ncorr++;
 		n++;
 	}
-	if (n > 0)
-	{
-		Datum		uargs[5];
-
-		uargs[0] = args[0];
-		uargs[1] = args[1];
-		uargs[2] = int8_array(ids, n);
-		uargs[3] = int8_array(from_rem, n);
-		uargs[4] = int8_array(from_exp, n);
-		stmt_exec(ST_LOTS_RESERVE, uargs, NULL, false, 0, SPI_OK_UPDATE);
-		for (int i = 0; i < n; i++)
-			a->held -= from_rem[i];
-	}
 	/* points a sweep took early go to the debt instead: their correction rows */
-	if (ncorr > 0)
-	{
-		int64	   *cids = palloc(sizeof(int64) * ncorr);
-		int64	   *cpts = palloc(sizeof(int64) * ncorr);
-		TimestampTz *cats = palloc(sizeof(TimestampTz) * ncorr);
-		int			k = 0;
-
-		for (int i = 0; i < n; i++)
-			if (from_exp[i] > 0)
-			{
-				cids[k] = ids[i];
-				cpts[k] = from_exp[i];
-				cats[k++] = exp_at[i];
-			}
-		lots_write_corrections(p, a->member, ncorr, cids, cpts, cats, "correction");
-	}
+	lots_write_taken(p, a, ST_LOTS_RESERVE, n, ids, from_rem, from_exp, exp_at);
 }
 
 /*

@@ -203,13 +203,10 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 Datum
 loyalty_earn(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 3);
 	Numeric		amount = arg_amount(fcinfo, 2, "amount");
-	char	   *ref = arg_key(fcinfo, 3, "ref");
-	TimestampTz at = arg_at(fcinfo, 4);
 	char	   *category = arg_text_opt(fcinfo, 5);
-	PG_RETURN_INT64(op_end(op_earn(op_begin(prog), member, amount, ref, at, category)));
+	PG_RETURN_INT64(op_end(op_earn(op_begin(o.prog), o.member, amount, o.ref, o.at, category)));
 }
 
 Datum

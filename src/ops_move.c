@@ -399,24 +399,18 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 Datum
 loyalty_refund(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 4);
 	char	   *original_ref = arg_key(fcinfo, 2, "original_ref");
 	Numeric		amount = arg_amount(fcinfo, 3, "amount");
-	char	   *ref = arg_key(fcinfo, 4, "ref");
-	TimestampTz at = arg_at(fcinfo, 5);
-	PG_RETURN_INT64(op_end(op_refund(op_begin(prog), member, original_ref, amount, ref, at)));
+	PG_RETURN_INT64(op_end(op_refund(op_begin(o.prog), o.member, original_ref, amount, o.ref, o.at)));
 }
 
 Datum
 loyalty_transfer(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *from = arg_key(fcinfo, 1, "from_member");
+	OpArgs		o = op_args(fcinfo, "from_member", 4);
 	char	   *to = arg_key(fcinfo, 2, "to_member");
 	int64		points = arg_points(fcinfo, 3, "points");
-	char	   *ref = arg_key(fcinfo, 4, "ref");
-	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
 	Account		af,
 				at_;
@@ -434,41 +428,41 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	Datum		args[10];
 	LedgerRow	r = {0};
 
-	if (strcmp(from, to) == 0)
+	if (strcmp(o.member, to) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("member \"%s\" cannot transfer points to itself", cut(from))));
+				 errmsg("member \"%s\" cannot transfer points to itself", cut(o.member))));
 
-	p = op_begin(prog);
-	if (!account_peek(p, from, &af))
+	p = op_begin(o.prog);
+	if (!account_peek(p, o.member, &af))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_MEMBER),
-				 errmsg("unknown member \"%s\" in program \"%s\"", cut(from), cut(p->code))));
+				 errmsg("unknown member \"%s\" in program \"%s\"", cut(o.member), cut(p->code))));
 	if (!account_peek(p, to, &at_))
-		member_enroll(p, to, at, false, 0, NULL);
-	accounts_lock_pair(p, from, to, &af, &at_);
+		member_enroll(p, to, o.at, false, 0, NULL);
+	accounts_lock_pair(p, o.member, to, &af, &at_);
 	if (!af.found || !at_.found)
 		elog(ERROR, "loyalty: transfer members vanished");
 
-	if (op_replayed(p, from, ref, &call, SAME_POINTS | SAME_COUNTERPARTY, "transfer", &prior))
+	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_COUNTERPARTY, "transfer", &prior))
 	{
 		op_end(0);
 		PG_RETURN_VOID();
 	}
 	/* the recipient's ref must be free too (its own operations share the namespace) */
-	op_replayed(p, to, ref, NULL, 0, "transfer", &prior);
+	op_replayed(p, to, o.ref, NULL, 0, "transfer", &prior);
 
-	balance_projected(p, &af, at, &b);
+	balance_projected(p, &af, o.at, &b);
 	if (points > b.available)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_INSUFFICIENT),
 				 errmsg("member \"%s\" has " INT64_FORMAT " points available, not " INT64_FORMAT,
-						cut(from), b.available, points),
+						cut(o.member), b.available, points),
 				 errdetail("Program \"%s\"; pending and expired points cannot be transferred.",
 						   cut(p->code))));
 	check_credit_range(&at_, points);
-	if (lots_take(p, &af, at, points, 0, &taken, &n) != points)
-		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", from);
+	if (lots_take(p, &af, o.at, points, 0, &taken, &n) != points)
+		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", o.member);
 
 	/*
 	 * The recipient's lots keep the expiry dates (and ages) of the sender's;
@@ -494,8 +488,8 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	}
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(to);
-	args[2] = TimestampTzGetDatum(at);
-	args[3] = CStringGetTextDatum(ref);
+	args[2] = TimestampTzGetDatum(o.at);
+	args[3] = CStringGetTextDatum(o.ref);
 	args[4] = int8_array(takes, n);
 	args[5] = ts_array(expires, exp_nulls, n);
 	args[6] = ts_array(earned, NULL, n);
@@ -509,13 +503,13 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 
 	r.kind = "transfer_out";
 	r.points = -points;
-	r.at = at;
-	r.ref = ref;
+	r.at = o.at;
+	r.ref = o.ref;
 	r.counterparty = to;
 	ledger_write(p, &af, &r);
 	r.kind = "transfer_in";
 	r.points = points;
-	r.counterparty = from;
+	r.counterparty = o.member;
 	ledger_write(p, &at_, &r);
 	op_end(0);
 	PG_RETURN_VOID();

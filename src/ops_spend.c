@@ -72,31 +72,25 @@ spend(Program *p, Account *a, const char *kind, int64 points, TimestampTz at,
 Datum
 loyalty_redeem(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 3);
 	int64		points = arg_points(fcinfo, 2, "points");
-	char	   *ref = arg_key(fcinfo, 3, "ref");
-	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "redeem", .points = -points},
 				prior;
 
-	p = op_begin(prog);
-	require_member(p, member, &a);
-	if (op_replayed(p, member, ref, &call, SAME_POINTS | SAME_AMOUNT, "redeem", &prior))
+	p = op_begin(o.prog);
+	require_member(p, o.member, &a);
+	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_AMOUNT, "redeem", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
-	PG_RETURN_INT64(op_end(spend(p, &a, "redeem", points, at, ref, NULL, NULL)));
+	PG_RETURN_INT64(op_end(spend(p, &a, "redeem", points, o.at, o.ref, NULL, NULL)));
 }
 
 Datum
 loyalty_redeem_value(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 3);
 	Numeric		value = arg_amount(fcinfo, 2, "value");
-	char	   *ref = arg_key(fcinfo, 3, "ref");
-	TimestampTz at = arg_at(fcinfo, 4);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "redeem", .amount = value},
@@ -106,31 +100,28 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 	TierState	st;
 	TierStep   *steps;
 
-	p = op_begin(prog);
-	require_member(p, member, &a);
-	if (op_replayed(p, member, ref, &call, SAME_AMOUNT, "redeem_value", &prior))
+	p = op_begin(o.prog);
+	require_member(p, o.member, &a);
+	if (op_replayed(p, o.member, o.ref, &call, SAME_AMOUNT, "redeem_value", &prior))
 		PG_RETURN_INT64(op_end(-prior.points));
 	/* the rate of the tier in force at the redemption's time */
-	tier_at(p, &a, at, &st, &steps);
+	tier_at(p, &a, o.at, &st, &steps);
 	rate = (st.tier >= 0) ? p->tiers[st.tier].points_per_value : p->points_per_value;
 	points = num_round_div(num_mul(value, rate), num_one(), ROUND_CEIL);
 	if (points <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("value %s is worth no points", cut(num_to_cstring(value)))));
-	spend(p, &a, "redeem", points, at, ref, NULL, value);
+	spend(p, &a, "redeem", points, o.at, o.ref, NULL, value);
 	PG_RETURN_INT64(op_end(points));
 }
 
 Datum
 loyalty_adjust(PG_FUNCTION_ARGS)
 {
-	char	   *prog = arg_text(fcinfo, 0, "program");
-	char	   *member = arg_key(fcinfo, 1, "member");
+	OpArgs		o = op_args(fcinfo, "member", 4);
 	int64		points;
 	char	   *reason = arg_text(fcinfo, 3, "reason");
-	char	   *ref = arg_key(fcinfo, 4, "ref");
-	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "adjust", .reason = reason},
@@ -148,31 +139,31 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 				 errmsg("points of an adjustment must not be " INT64_FORMAT, points)));
 
 	call.points = points;
-	p = op_begin(prog);
-	require_member(p, member, &a);
-	if (op_replayed(p, member, ref, &call, SAME_POINTS | SAME_REASON, "adjust", &prior))
+	p = op_begin(o.prog);
+	require_member(p, o.member, &a);
+	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_REASON, "adjust", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
 	if (points < 0)
-		result = spend(p, &a, "adjust", -points, at, ref, reason, NULL);
+		result = spend(p, &a, "adjust", -points, o.at, o.ref, reason, NULL);
 	else
 	{
 		Credit		c = {0};
 		Balance		b;
 		int64		before;
 
-		balance_projected(p, &a, at, &b);
-		before = balance_before(p, &a, at, &b);
+		balance_projected(p, &a, o.at, &b);
+		before = balance_before(p, &a, o.at, &b);
 		c.kind = "adjust";
 		c.points = points;
-		c.at = at;
-		c.ref = ref;
+		c.at = o.at;
+		c.ref = o.ref;
 		c.reason = reason;
 		/* the new balance: an adjustment is available at once (not pending) */
 		if (pg_add_s64_overflow(before, points, &c.result))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("adjusting member \"%s\" by " INT64_FORMAT " points is out of range",
-							cut(member), points),
+							cut(o.member), points),
 					 errdetail("Its balance is " INT64_FORMAT " points; a balance must fit in bigint.",
 							   before)));
 		credit_write(p, &a, &c);
