@@ -209,3 +209,24 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 	}
 	out->total = total;
 }
+
+int64
+calc_clawback(int64 points, Numeric amount, Numeric refunded, int64 clawed_back)
+{
+	int64		due;
+
+	if (num_is_zero(amount))
+		return 0;
+	due = num_round_div(num_mul(num_int64(points), refunded), amount, ROUND_HALF_UP);
+	return Max(due - clawed_back, 0);
+}
+
+bool
+calc_event_pays(const Rule *r, int64 today, int64 ever)
+{
+	if (r->max_per_day > 0 && today >= r->max_per_day)
+		return false;
+	if (r->max_total > 0 && ever >= r->max_total)
+		return false;
+	return true;
+}

@@ -38,4 +38,15 @@ typedef struct EarnResult
 extern bool rule_in_force(const Rule *r, TimestampTz at);
 extern void calc_earn(Program *p, const EarnFacts *f, EarnResult *out);
 
+/*
+ * Points to claw back now from a credit of `points` for a purchase of
+ * `amount` of which `refunded` is refunded after this refund and
+ * `clawed_back` was clawed before: cumulative and proportional,
+ * round_half_up(points x refunded / amount) - clawed_back, never negative.
+ */
+extern int64 calc_clawback(int64 points, Numeric amount, Numeric refunded, int64 clawed_back);
+
+/* Whether an event rule still pays with `today` / `ever` payouts so far (its caps). */
+extern bool calc_event_pays(const Rule *r, int64 today, int64 ever);
+
 #endif

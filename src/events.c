@@ -147,9 +147,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 							ever;
 
 				rule_payouts(p, o.member, r, o.at, &today, &ever);
-				if (r->max_per_day > 0 && today >= r->max_per_day)
-					continue;
-				if (r->max_total > 0 && ever >= r->max_total)
+				if (!calc_event_pays(r, today, ever))
 					continue;
 			}
 			if (r->points > 0)

@@ -27,6 +27,7 @@
  * debt first.  Both ledger rows carry the same ref.
  */
 #include "enroll.h"
+#include "calc.h"
 #include "args.h"
 #include "numutil.h"
 #include "statements.h"
@@ -279,8 +280,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	PriorOp		call = {.kind = "refund", .original_ref = original_ref, .amount = amount},
 				prior;
 	Purchase	o;
-	int64		clawed_after,
-				claw,
+	int64		claw,
 				pending_part;
 	Numeric		left,
 				refunded_after;
@@ -334,9 +334,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 						   num_to_cstring(o.amount), num_to_cstring(o.refunded))));
 
 	refunded_after = num_add(o.refunded, amount);
-	clawed_after = num_is_zero(o.amount) ? 0 :
-		num_round_div(num_mul(num_int64(o.points), refunded_after), o.amount, ROUND_HALF_UP);
-	claw = Max(clawed_after - o.clawed_back, 0);
+	claw = calc_clawback(o.points, o.amount, refunded_after, o.clawed_back);
 	claw_from_lot(p, &a, &o, claw, amount, at, &pending_part);
 
 	r.kind = "refund";
@@ -368,8 +366,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 
 		if (payout_get(p, &referrer, member, &po))
 		{
-			int64		pclaw = num_round_div(num_mul(num_int64(po.points), refunded_after),
-											  o.amount, ROUND_HALF_UP) - po.clawed_back;
+			int64		pclaw = calc_clawback(po.points, o.amount, refunded_after, po.clawed_back);
 
 			if (pclaw > 0)
 			{
