@@ -6,10 +6,11 @@
  *    loyalty.account with SELECT ... FOR UPDATE, before touching its lots,
  *    ledger or streaks.  Members are independent: operations on different
  *    members never wait on each other.
- *  - An operation on two members (transfer; earn that pays a referrer) locks
- *    both rows in ONE statement, ordered by member (ORDER BY member FOR
- *    UPDATE locks after sorting), so any two such operations take the locks
- *    in the same order.
+ *  - An operation on two members (transfer; earn that pays a referrer, a
+ *    refund that claws it back) locks both rows in member order, one
+ *    statement each (one shard each on Citus), in the order ORDER BY member
+ *    sorts them, so any two such operations, and the batches, take the
+ *    locks in the same order.
  *  - Scheduled procedures lock members the same way (maintenance.c), and
  *    never wait for a member lock while holding another.
  *  - The idempotency look-up by ref runs after the lock, as its own
@@ -22,9 +23,11 @@
 #include "numutil.h"
 #include "statements.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 
 static bool
 get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
@@ -95,39 +98,70 @@ check_credit_range(const Account *a, int64 points)
 						   a->credited)));
 }
 
-/*
- * Lock the member's account.  When referrer is given and the program has a
- * referral rule, the member's unpaid referrer is locked in the same
- * statement (sorted).  Returns whether the member exists.
- */
-bool
-account_lock(Program *p, const char *member, Account *a, Account *referrer)
+/* Lock one member's account row (one statement, one shard). */
+static bool
+lock_one(Program *p, const char *member, Account *a)
 {
 	Datum		args[2];
 
 	memset(a, 0, sizeof(Account));
-	if (referrer)
-		memset(referrer, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	stmt_exec(referrer != NULL && p->any_referral ? ST_ACCOUNT_LOCK_WITH_REFERRER : ST_ACCOUNT_LOCK,
-			  args, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		char	   *m = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-
-		if (strcmp(m, member) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a);
-		else if (referrer != NULL)
-			account_from_row(p, t, SPI_tuptable->tupdesc, referrer);
-	}
-	/* a referrer row locked only because of a stale read is not used */
-	if (referrer != NULL && referrer->found &&
-		(!a->found || a->referred_by == NULL || a->referral_paid ||
-		 strcmp(a->referred_by, referrer->member) != 0))
-		referrer->found = false;
+	stmt_exec(ST_ACCOUNT_LOCK, args, NULL, false, 0, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
 	return a->found;
+}
+
+/*
+ * Whether member a sorts before b as ORDER BY member sorts them (the
+ * column's collation, the database's default): the batch procedures lock
+ * members in that order, so two members are locked in it too.
+ */
+static bool
+member_before(const char *a, const char *b)
+{
+	return varstr_cmp(a, strlen(a), b, strlen(b), DEFAULT_COLLATION_OID) < 0;
+}
+
+/*
+ * Lock the member's account.  When referrer is given and the program has a
+ * referral rule, the member's unpaid referrer is locked too, both in member
+ * order.  Who referred a member never changes once it is enrolled, so it
+ * is read first without a lock.  Returns whether the member exists.
+ */
+bool
+account_lock(Program *p, const char *member, Account *a, Account *referrer)
+{
+	if (referrer != NULL)
+		memset(referrer, 0, sizeof(Account));
+	if (referrer != NULL && p->any_referral)
+	{
+		Datum		args[2];
+
+		args[0] = Int32GetDatum(p->id);
+		args[1] = CStringGetTextDatum(member);
+		stmt_exec(ST_REFERRER, args, NULL, true, 1, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+			char	   *by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			bool		paid = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (by != NULL && !paid && strcmp(by, member) != 0)
+			{
+				accounts_lock_pair(p, member, by, a, referrer);
+				/* paid meanwhile: the referrer row is not used */
+				if (referrer->found &&
+					(!a->found || a->referred_by == NULL || a->referral_paid ||
+					 strcmp(a->referred_by, referrer->member) != 0))
+					referrer->found = false;
+				return a->found;
+			}
+		}
+	}
+	return lock_one(p, member, a);
 }
 
 /* Read the member's account without locking it (quote, balance). */
@@ -148,27 +182,22 @@ account_peek(Program *p, const char *member, Account *a)
 	return a->found;
 }
 
-/* Lock two different members in member order, in one statement. */
+/*
+ * Lock two different members in member order, one statement each: on
+ * Citus each goes to its member's shard.
+ */
 void
 accounts_lock_pair(Program *p, const char *m1, const char *m2, Account *a1, Account *a2)
 {
-	Datum		args[3];
-
-	memset(a1, 0, sizeof(Account));
-	memset(a2, 0, sizeof(Account));
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(m1);
-	args[2] = CStringGetTextDatum(m2);
-	stmt_exec(ST_ACCOUNT_LOCK_PAIR, args, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	if (member_before(m2, m1))
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		char	   *m = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-
-		if (strcmp(m, m1) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a1);
-		else if (strcmp(m, m2) == 0)
-			account_from_row(p, t, SPI_tuptable->tupdesc, a2);
+		lock_one(p, m2, a2);
+		lock_one(p, m1, a1);
+	}
+	else
+	{
+		lock_one(p, m1, a1);
+		lock_one(p, m2, a2);
 	}
 }
 

@@ -157,9 +157,9 @@ static const Oid setting_types[NSETTINGS] = {
 Datum
 loyalty_create_program(PG_FUNCTION_ARGS)
 {
-	Datum		values[NSETTINGS];
+	Datum		values[NSETTINGS + 1];	/* + updated_at */
 	bool		isnull[NSETTINGS];
-	char		nulls[NSETTINGS];
+	char		nulls[NSETTINGS + 1];
 	bool		given[NSETTINGS];
 	bool		exists;
 	const char *expiry;
@@ -274,6 +274,9 @@ loyalty_create_program(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < NSETTINGS; i++)
 		nulls[i] = isnull[i] ? 'n' : ' ';
+	/* now(), as a parameter: Citus takes no functions in ON CONFLICT ... DO UPDATE */
+	values[NSETTINGS] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	nulls[NSETTINGS] = ' ';
 	stmt_exec(ST_PROGRAM_UPSERT, values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &dummy));
 	(void) setting_names;
@@ -341,8 +344,8 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 	Jsonb	   *params;
 	Program    *p;
 	Rule		r;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	if (PG_ARGISNULL(2))
 		CONFIG_ERROR("rule \"%s\": kind must not be NULL", code);
@@ -376,6 +379,7 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 	}
+	values[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	stmt_exec(ST_RULE_UPSERT, values, nulls, false, 0, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -387,7 +391,7 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 	char	   *prog = arg_text(fcinfo, 0, "program");
 	char	   *code = arg_text(fcinfo, 1, "rule code");
 	Program    *p;
-	Datum		values[3];
+	Datum		values[4];
 
 	if (PG_ARGISNULL(2))
 		CONFIG_ERROR("rule \"%s\": active must not be NULL", code);
@@ -396,6 +400,7 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(p->id);
 	values[1] = CStringGetTextDatum(code);
 	values[2] = PG_GETARG_DATUM(2);
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	stmt_exec(ST_RULE_SET_ACTIVE, values, NULL, false, 0, SPI_OK_UPDATE);
 	if (SPI_processed == 0)
 		ereport(ERROR,

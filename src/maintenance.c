@@ -67,7 +67,9 @@ PG_FUNCTION_INFO_V1(loyalty_on_drop_extension);
 typedef struct ExpirePos
 {
 	bool		has;
-	TimestampTz expires_at;		/* last lot picked */
+	TimestampTz expires_at;		/* last lot picked (lot ids are per member) */
+	int32		program_id;
+	char	   *member;
 	int64		lot_id;
 } ExpirePos;
 
@@ -79,7 +81,10 @@ typedef struct EvaluatePos
 	TimestampTz tier_until;		/* its period end (the second pass's order) */
 } EvaluatePos;
 
-/* The position moves to the lot (expires_at, id) in columns col, col + 1 of the last result. */
+/*
+ * The position moves to the lot (expires_at, program_id, member, id) in
+ * columns col .. col + 3 of the last result.
+ */
 static void
 expire_pos_advance(ExpirePos *pos, int col)
 {
@@ -88,7 +93,9 @@ expire_pos_advance(ExpirePos *pos, int col)
 
 	pos->has = true;
 	pos->expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, col, &isnull));
-	pos->lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
+	pos->program_id = DatumGetInt32(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
+	pos->member = SPI_getvalue(tt->vals[0], tt->tupdesc, col + 2);
+	pos->lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 3, &isnull));
 }
 
 /* A batch function's result row (after SPI_finish: in the caller's memory). */
@@ -117,9 +124,11 @@ evaluate_result(FunctionCallInfo fcinfo, int32 members, const EvaluatePos *pos)
 static Datum
 expire_result(FunctionCallInfo fcinfo, int64 members, const ExpirePos *pos)
 {
-	Datum		v[3] = {Int64GetDatum(members), TimestampTzGetDatum(pos->expires_at),
+	Datum		v[5] = {Int64GetDatum(members), TimestampTzGetDatum(pos->expires_at),
+		Int32GetDatum(pos->program_id),
+		pos->has ? CStringGetTextDatum(pos->member) : (Datum) 0,
 	Int64GetDatum(pos->lot_id)};
-	bool		nulls[3] = {false, !pos->has, !pos->has};
+	bool		nulls[5] = {false, !pos->has, !pos->has, !pos->has, !pos->has};
 
 	return batch_result(fcinfo, v, nulls);
 }
@@ -156,7 +165,8 @@ proc_as_of(FunctionCallInfo fcinfo)
 }
 
 /*
- * _expire_batch(as_of, batch_size, after_expires, after_lot, skip_busy) ->
+ * _expire_batch(as_of, batch_size, after_expires, after_program, after_member,
+ * after_lot, skip_busy) ->
  * (members locked, the position reached).  Locks the members owning
  * the next batch_size lots that are expired at as_of, then expires every
  * expired lot of those members: one 'expire' ledger row per lot (at the lot's
@@ -171,13 +181,15 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int32	   *pids;
 	char	  **members;
-	Datum		cargs[4];
+	Datum		cargs[6];
 	ExpirePos	pos;
-	bool		skip_busy = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	bool		skip_busy = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
 
-	pos.has = !PG_ARGISNULL(2) && !PG_ARGISNULL(3);
+	pos.has = !PG_ARGISNULL(2) && !PG_ARGISNULL(3) && !PG_ARGISNULL(4) && !PG_ARGISNULL(5);
 	pos.expires_at = pos.has ? PG_GETARG_TIMESTAMPTZ(2) : DT_NOBEGIN;
-	pos.lot_id = pos.has ? PG_GETARG_INT64(3) : 0;
+	pos.program_id = pos.has ? PG_GETARG_INT32(3) : 0;
+	pos.member = pos.has ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : "";
+	pos.lot_id = pos.has ? PG_GETARG_INT64(5) : 0;
 	ly_spi_connect();
 
 	/* the next batch_size due lots, in expiry order, after the position */
@@ -185,7 +197,9 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	cargs[0] = TimestampTzGetDatum(as_of);
 	cargs[1] = Int32GetDatum(batch);
 	cargs[2] = TimestampTzGetDatum(pos.expires_at);
-	cargs[3] = Int64GetDatum(pos.lot_id);
+	cargs[3] = Int32GetDatum(pos.program_id);
+	cargs[4] = CStringGetTextDatum(pos.member);
+	cargs[5] = Int64GetDatum(pos.lot_id);
 
 	/*
 	 * Lock the members owning those lots, in member order, in one statement;
@@ -195,7 +209,6 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	{
 		int			skip = skip_busy ? 1 : 0;
 
-		stmt_plan(skip ? ST_EXPIRE_LOCK_SKIP : ST_EXPIRE_LOCK);
 		stmt_exec(skip ? ST_EXPIRE_LOCK_SKIP : ST_EXPIRE_LOCK, cargs, NULL, false, 0, SPI_OK_SELECT);
 	}
 	n = (int) SPI_processed;
@@ -230,7 +243,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		for (int k = 0; k < 3; k++)
 		{
 			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5 + k, &isnull);
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7 + k, &isnull);
 
 			args[3 + k] = isnull ? (Datum) 0 : datumCopy(d, false, -1);
 			rnulls[3 + k] = isnull ? 'n' : ' ';
@@ -568,11 +581,11 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	int64		total = 0;
 	bool		evaluate = strcmp(fn, "_evaluate_batch") == 0;
 	/* (as_of, batch_size, the position's columns..., skip_busy[, revisit]) */
-	int			ncur = evaluate ? 3 : 2;
+	int			ncur = evaluate ? 3 : 4;
 	int			nargs = 2 + ncur + (evaluate ? 2 : 1);
 	const char *sql = evaluate
 		? "SELECT * FROM loyalty._evaluate_batch($1, $2, $3, $4, $5, $6, $7)"
-		: "SELECT * FROM loyalty._expire_batch($1, $2, $3, $4, $5)";
+		: "SELECT * FROM loyalty._expire_batch($1, $2, $3, $4, $5, $6, $7)";
 	Oid			types[7] = {TIMESTAMPTZOID, INT4OID};
 	Datum		args[7];
 	char		nulls[7];
@@ -588,8 +601,10 @@ run_batches(bool nonatomic, const char *fn, TimestampTz as_of, int32 batch)
 	else
 	{
 		types[2] = TIMESTAMPTZOID;
-		types[3] = INT8OID;
-		types[4] = BOOLOID;
+		types[3] = INT4OID;
+		types[4] = TEXTOID;
+		types[5] = INT8OID;
+		types[6] = BOOLOID;
 	}
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = TimestampTzGetDatum(as_of);

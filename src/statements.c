@@ -63,18 +63,33 @@ typedef struct StmtDef
 	"l.id, l.points, l.amount, l.refunded, l.clawed_back, l.earned_at, l.available_at, " \
 	LOT_EXPIRES("$4") ", l.remaining, l.expired, l.repaid "
 
+/*
+ * The next id of the member's rows in `table` ($1 program, $2 member): ids
+ * are the member's own sequence, max + 1, under the member's lock, so they
+ * never collide whichever node writes them and follow the member's
+ * operations (SPEC §7).  Written as a FROM item ("n"): Citus takes INSERT ...
+ * SELECT where it refuses a subquery in VALUES.
+ */
+#define NEXT_ID(table) \
+	"(SELECT coalesce(max(id), 0) + 1 AS id FROM loyalty." table " " \
+	" WHERE program_id = $1 AND member = $2) n"
+
 #define PICK_DUE_LOTS \
 	"SELECT l.program_id, l.member, l.expires_at, l.id, l.rolls FROM loyalty.lot l " \
-	"WHERE l.remaining > 0 AND l.expires_at <= $1 AND (l.expires_at, l.id) > ($3, $4) " \
-	"ORDER BY l.expires_at, l.id LIMIT $2"
+	"WHERE l.remaining > 0 AND l.expires_at <= $1 " \
+	"  AND (l.expires_at, l.program_id, l.member, l.id) > ($3, $4, $5, $6) " \
+	"ORDER BY l.expires_at, l.program_id, l.member, l.id LIMIT $2"
 
-#define LAST_PICKED "SELECT expires_at, id FROM p ORDER BY expires_at DESC, id DESC LIMIT 1"
+#define LAST_PICKED \
+	"SELECT expires_at, program_id, member, id FROM p " \
+	"ORDER BY expires_at DESC, program_id DESC, member DESC, id DESC LIMIT 1"
 
 #define LOCK_OWNERS \
 	"WITH p AS MATERIALIZED (" PICK_DUE_LOTS "), last AS (" LAST_PICKED "), " \
 	"r AS (SELECT array_agg(p.program_id) AS pids, array_agg(p.member) AS members, " \
 	"             array_agg(p.id) AS ids FROM p WHERE p.rolls) " \
-	"SELECT a.program_id, a.member, last.expires_at, last.id, r.pids, r.members, r.ids " \
+	"SELECT a.program_id, a.member, last.expires_at, last.program_id, last.member, last.id, " \
+	"       r.pids, r.members, r.ids " \
 	"FROM loyalty.account a, last, r " \
 	"WHERE (a.program_id, a.member) IN (SELECT program_id, member FROM p) " \
 	"ORDER BY a.program_id, a.member FOR UPDATE OF a"
@@ -86,13 +101,6 @@ typedef struct StmtDef
 
 static const StmtDef catalogue[ST_COUNT] = {
 	/* account.c */
-	[ST_ACCOUNT_LOCK_WITH_REFERRER] = {"account_lock_with_referrer",
-		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-		"WHERE program_id = $1 AND (member = $2 OR member = "
-		"  (SELECT r.referred_by FROM loyalty.account r "
-		"   WHERE r.program_id = $1 AND r.member = $2 AND NOT r.referral_paid)) "
-		"ORDER BY member FOR UPDATE",
-	2, {INT4OID, TEXTOID}},
 	[ST_ACCOUNT_LOCK] = {"account_lock",
 		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
 		"WHERE program_id = $1 AND member = $2 FOR UPDATE",
@@ -100,10 +108,6 @@ static const StmtDef catalogue[ST_COUNT] = {
 	[ST_ACCOUNT_PEEK] = {"account_peek",
 		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account WHERE program_id = $1 AND member = $2",
 	2, {INT4OID, TEXTOID}},
-	[ST_ACCOUNT_LOCK_PAIR] = {"account_lock_pair",
-		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
-		"WHERE program_id = $1 AND (member = $2 OR member = $3) ORDER BY member FOR UPDATE",
-	3, {INT4OID, TEXTOID, TEXTOID}},
 	[ST_LEDGER_BY_REF] = {"ledger_by_ref",
 		"SELECT kind, points, result, amount, category, event, original_ref, "
 		"       counterparty, reason "
@@ -151,9 +155,9 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"  expiry_period = EXCLUDED.expiry_period, pending_for = EXCLUDED.pending_for, "
 		"  tier_basis = EXCLUDED.tier_basis, tier_window = EXCLUDED.tier_window, "
 		"  downgrade = EXCLUDED.downgrade, timezone = EXCLUDED.timezone, "
-		"  updated_at = pg_catalog.now() "
+		"  updated_at = $18 "
 		"RETURNING id",
-	17, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, INTERVALOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+	18, {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, INTERVALOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
 	[ST_TIER_UPSERT] = {"tier_upsert",
 		"INSERT INTO loyalty.tier (program_id, code, threshold, earn_multiplier, points_per_value, name) "
 		"VALUES ($1,$2,$3,$4,$5,$6) "
@@ -166,12 +170,12 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"VALUES ($1,$2,$3,$4,$5,$6) "
 		"ON CONFLICT (program_id, code) DO UPDATE SET kind = EXCLUDED.kind, "
 		"  params = EXCLUDED.params, valid_from = EXCLUDED.valid_from, "
-		"  valid_until = EXCLUDED.valid_until, active = true, updated_at = pg_catalog.now()",
-	6, {INT4OID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
+		"  valid_until = EXCLUDED.valid_until, active = true, updated_at = $7",
+	7, {INT4OID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
 	[ST_RULE_SET_ACTIVE] = {"rule_set_active",
-		"UPDATE loyalty.rule SET active = $3, updated_at = pg_catalog.now() "
+		"UPDATE loyalty.rule SET active = $3, updated_at = $4 "
 		"WHERE program_id = $1 AND code = $2",
-	3, {INT4OID, TEXTOID, BOOLOID}},
+	4, {INT4OID, TEXTOID, BOOLOID, TIMESTAMPTZOID}},
 
 	/* enroll.c */
 	[ST_ACCOUNT_EXISTS] = {"account_exists",
@@ -228,22 +232,26 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"u AS (UPDATE loyalty.lot l SET remaining = l.remaining + l.expired, expired = 0, "
 		"             rolls = true, expires_at = $4 FROM old "
 		"             WHERE l.program_id = $1 AND l.member = $2 AND l.id = old.id) "
-		"INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
-		"SELECT $1, $2, old.expires_at, 'expire', old.expired, old.id, 'correction' FROM old "
+		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id, reason) "
+		"SELECT n.id + row_number() OVER (ORDER BY old.id) - 1, $1, $2, old.expires_at, "
+		"       'expire', old.expired, old.id, 'correction' "
+		"FROM old, " NEXT_ID("ledger") " "
 		"RETURNING points",
 	4, {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
 	[ST_CREDIT] = {"credit",
 		"WITH lot AS ("
-		"  INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at, "
+		"  INSERT INTO loyalty.lot (id, program_id, member, earned_at, available_at, expires_at, "
 		"                           points, remaining, repaid, source, ref, amount, rolls) "
-		"  SELECT $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10, $32 WHERE $26 "
+		"  SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $27, $8, $9, $10, $32 "
+		"  FROM " NEXT_ID("lot") " WHERE $26 "
 		"  RETURNING id), "
 		"led AS ("
-		"  INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount, "
-		"    category, event, counterparty, reason, lot_id, qual_at, qual_points, qual_spend, "
-		"    qual_orders, detail, pending_points, pending_until) "
-		"  VALUES ($1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, (SELECT id FROM lot), "
-		"          $3, $16, $17, $18, $19::jsonb, $28, $29)) "
+		"  INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, ref, result, "
+		"    amount, category, event, counterparty, reason, lot_id, qual_at, qual_points, "
+		"    qual_spend, qual_orders, detail, pending_points, pending_until) "
+		"  SELECT n.id, $1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, lot.id, "
+		"         $3, $16, $17, $18, $19::jsonb, $28, $29 "
+		"  FROM " NEXT_ID("ledger") " LEFT JOIN lot ON true) "
 		"UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
 		"  credited = credited + $6, held = $34, "
 		"  last_earn_at = CASE WHEN $22::timestamptz IS NULL THEN last_earn_at "
@@ -259,15 +267,17 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WITH acc AS (UPDATE loyalty.account SET debt = $18, held = $19, "
 		"               last_activity_at = greatest(coalesce(last_activity_at, $3), $3) "
 		"             WHERE program_id = $1 AND member = $2) "
-		"INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, "
+		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, ref, result, "
 		"  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
 		"  qual_orders, pending_points, pending_until) "
-		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+		"SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 "
+		"FROM " NEXT_ID("ledger"),
 	19, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}},
 	[ST_LEDGER_CORRECTIONS] = {"ledger_corrections",
-		"INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id, reason) "
-		"SELECT $1, $2, c.at, 'expire', c.points, c.lot, $6 "
-		"FROM unnest($3::int8[], $4::int8[], $5::timestamptz[]) AS c(lot, points, at)",
+		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id, reason) "
+		"SELECT n.id + c.ord - 1, $1, $2, c.at, 'expire', c.points, c.lot, $6 "
+		"FROM unnest($3::int8[], $4::int8[], $5::timestamptz[]) WITH ORDINALITY "
+		"     AS c(lot, points, at, ord), " NEXT_ID("ledger"),
 	6, {INT4OID, TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTOID}},
 	[ST_LOTS_FIFO_OWN] = {"lots_fifo_own",
 		"SELECT id, remaining, 0::int8, expires_at, earned_at FROM loyalty.lot "
@@ -312,8 +322,8 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WITH u AS (UPDATE loyalty.lot SET expired = expired + remaining, remaining = 0, "
 		"                                  rolls = false, expires_at = $4 "
 		"           WHERE program_id = $1 AND member = $2 AND id = $3) "
-		"INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-		"VALUES ($1, $2, $4, 'expire', -$5, $3)",
+		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id) "
+		"SELECT n.id, $1, $2, $4, 'expire', -$5, $3 FROM " NEXT_ID("ledger"),
 	5, {INT4OID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT8OID}},
 	[ST_BALANCE_SCAN] = {"balance_scan",
 		"SELECT coalesce(sum(c) FILTER (WHERE usable), 0)::int8, "
@@ -369,13 +379,13 @@ static const StmtDef catalogue[ST_COUNT] = {
 	/* maintenance.c */
 	[ST_EXPIRE_LOCK] = {"expire_lock",
 		LOCK_OWNERS,
-	4, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID}},
+	6, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT8OID}},
 	[ST_EXPIRE_LOCK_SKIP] = {"expire_lock_skip",
 		LOCK_OWNERS " SKIP LOCKED",
-	4, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID}},
+	6, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT8OID}},
 	[ST_EXPIRE_LAST_PICKED] = {"expire_last_picked",
 		"WITH p AS (" PICK_DUE_LOTS ") " LAST_PICKED,
-	4, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID}},
+	6, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT8OID}},
 	[ST_EXPIRE_BATCH] = {"expire_batch",
 		"WITH m AS (SELECT m.program_id, m.member, a.roll_until "
 		"           FROM unnest($2::int4[], $3::text[]) AS m(program_id, member) "
@@ -403,9 +413,13 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"         FROM (SELECT program_id, member, sum(expired) AS moved FROM u "
 		"               GROUP BY program_id, member) s "
 		"         WHERE a.program_id = s.program_id AND a.member = s.member), "
-		"i AS (INSERT INTO loyalty.ledger (program_id, member, at, kind, points, lot_id) "
-		"      SELECT program_id, member, expires_at, 'expire', -expired, id FROM u "
-		"      ORDER BY program_id, member, id) "
+		"i AS (INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id) "
+		"      SELECT coalesce(mx.id, 0) + row_number() OVER (PARTITION BY u.program_id, u.member "
+		"                                                   ORDER BY u.id), "
+		"             u.program_id, u.member, u.expires_at, 'expire', -u.expired, u.id FROM u "
+		"      LEFT JOIN LATERAL (SELECT max(x.id) AS id FROM loyalty.ledger x "
+		"                         WHERE x.program_id = u.program_id AND x.member = u.member) mx ON true "
+		"      ORDER BY u.program_id, u.member, u.id) "
 		"SELECT count(*) FROM u",
 	6, {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID}, CURSOR_OPT_GENERIC_PLAN},
 	[ST_TIERS_REVISIT] = {"tiers_revisit",
@@ -437,11 +451,16 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WHERE a.ctid = u.tid AND a.member = u.member",
 	6, {TIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, BOOLARRAYOID}},
 	[ST_TIERS_HISTORY] = {"tiers_history",
-		"INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
+		"INSERT INTO loyalty.tier_change (id, program_id, member, at, from_tier, to_tier, reason, "
 		"                                 valid_until, by_evaluation) "
-		"SELECT h.program_id, h.member, $6, h.f, h.t, h.reason, h.until, true "
+		"SELECT coalesce(mx.id, 0) + row_number() OVER (PARTITION BY h.program_id, h.member "
+		"                                               ORDER BY h.ord), "
+		"       h.program_id, h.member, $6, h.f, h.t, h.reason, h.until, true "
 		"FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $7::text[]) "
-		"     WITH ORDINALITY AS h(program_id, member, f, t, until, reason, ord) ORDER BY h.ord",
+		"     WITH ORDINALITY AS h(program_id, member, f, t, until, reason, ord) "
+		"LEFT JOIN LATERAL (SELECT max(x.id) AS id FROM loyalty.tier_change x "
+		"                   WHERE x.program_id = h.program_id AND x.member = h.member) mx ON true "
+		"ORDER BY h.ord",
 	7, {INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID, TEXTARRAYOID}},
 
 	/* ops_earn.c */
@@ -477,12 +496,13 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WHERE program_id = $1 AND member = $2 AND id = $3",
 	8, {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT8OID, INT8OID, INT8OID, INT8OID}},
 	[ST_LOTS_TRANSFER_IN] = {"lots_transfer_in",
-		"WITH l AS (INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, "
+		"WITH l AS (INSERT INTO loyalty.lot (id, program_id, member, earned_at, available_at, "
 		"             expires_at, points, remaining, repaid, source, ref) "
-		"           SELECT $1, $2, t.earned, $3, t.expires, t.take, t.rem, t.repaid, "
-		"                  'transfer_in', $4 "
+		"           SELECT n.id + t.ord - 1, $1, $2, t.earned, $3, t.expires, t.take, t.rem, "
+		"                  t.repaid, 'transfer_in', $4 "
 		"           FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[], "
-		"                       $8::int8[], $9::int8[]) AS t(take, expires, earned, rem, repaid)) "
+		"                       $8::int8[], $9::int8[]) WITH ORDINALITY "
+		"                AS t(take, expires, earned, rem, repaid, ord), " NEXT_ID("lot") ") "
 		"UPDATE loyalty.account SET credited = credited + $10 "
 		"WHERE program_id = $1 AND member = $2",
 	10, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID}},
@@ -534,9 +554,9 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WHERE program_id = $1 AND member = $2 AND qual_at IS NOT NULL",
 	2, {INT4OID, TEXTOID}},
 	[ST_TIER_CHANGE_INSERT] = {"tier_change_insert",
-		"INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, "
+		"INSERT INTO loyalty.tier_change (id, program_id, member, at, from_tier, to_tier, reason, "
 		"                                 valid_until, by_evaluation) "
-		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+		"SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8 FROM " NEXT_ID("tier_change"),
 	8, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID}},
 	[ST_TIER_UPGRADES] = {"tier_upgrades",
 		"SELECT to_tier, valid_until, at FROM loyalty.tier_change "

@@ -16,10 +16,8 @@
 typedef enum Stmt
 {
 	/* account.c */
-	ST_ACCOUNT_LOCK_WITH_REFERRER,
 	ST_ACCOUNT_LOCK,
 	ST_ACCOUNT_PEEK,
-	ST_ACCOUNT_LOCK_PAIR,
 	ST_LEDGER_BY_REF,
 	/* config.c */
 	ST_CONFIG_TIERS,

@@ -50,7 +50,7 @@ SELECT loyalty.balance('ref', 'rita', '2026-01-05') AS rita_300_plus_124;
 SELECT loyalty.earn('ref', 'fred', 1000, 'f2', '2026-01-06') AS fred_second;
 SELECT loyalty.balance('ref', 'rita', '2026-01-07') AS rita_unchanged;
 SELECT member, kind, points, counterparty, reason FROM loyalty.ledger l
-JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'ref' ORDER BY l.id;
+JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'ref' ORDER BY l.member, l.id;
 SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_by => 'nobody')$$);
 SELECT pg_temp.err($$SELECT loyalty.enroll('ref', 'gus', '2026-01-02', referred_by => 'gus')$$);
 SELECT count(*) AS gus_accounts FROM loyalty.account WHERE member = 'gus';

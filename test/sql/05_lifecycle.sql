@@ -10,7 +10,7 @@ LANGUAGE sql AS $f$
          CASE WHEN l.rolls THEN a.roll_until ELSE l.expires_at END, l.points, l.remaining
   FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
   LEFT JOIN loyalty.account a ON a.program_id = l.program_id AND a.member = l.member
-  WHERE p.code = prog ORDER BY l.id
+  WHERE p.code = prog ORDER BY l.member, l.id
 $f$;
 CREATE FUNCTION pg_temp.ledger(prog text)
 RETURNS TABLE(member text, kind text, points bigint, ref text, original_ref text,
@@ -18,7 +18,7 @@ RETURNS TABLE(member text, kind text, points bigint, ref text, original_ref text
 LANGUAGE sql AS $f$
   SELECT l.member, l.kind, l.points, l.ref, l.original_ref, l.counterparty, l.at
   FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-  WHERE p.code = prog ORDER BY l.id
+  WHERE p.code = prog ORDER BY l.member, l.id
 $f$;
 
 ------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ SELECT p.code, a.member, a.tier, a.tier_until FROM loyalty.account a JOIN loyalt
 WHERE p.code IN ('to_qualified', 'one_step', 'never') ORDER BY p.id, a.member;
 SELECT p.code, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.valid_until
 FROM loyalty.tier_change c JOIN loyalty.program p ON p.id = c.program_id
-WHERE p.code IN ('to_qualified', 'one_step', 'never') ORDER BY c.id;
+WHERE p.code IN ('to_qualified', 'one_step', 'never') ORDER BY p.id, c.member, c.id;
 
 -- rolling_year: the tier holds one year after the upgrade; evaluation looks at the 365 days before
 SELECT loyalty.create_program('roll', tier_window => 'rolling_year') > 0 AS ok;

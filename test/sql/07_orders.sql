@@ -5,7 +5,7 @@ RETURNS TABLE(member text, kind text, points bigint, ref text, original_ref text
 LANGUAGE sql AS $f$
   SELECT l.member, l.kind, l.points, l.ref, l.original_ref, l.amount, l.category, l.at
   FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-  WHERE p.code = 'ord' ORDER BY l.id
+  WHERE p.code = 'ord' ORDER BY l.member, l.id
 $f$;
 
 SELECT loyalty.create_program('ord', unit => 10) > 0 AS ok;
@@ -88,7 +88,7 @@ DELETE FROM part_orders WHERE no = 'P2';
 -- a partition-key UPDATE moves the row (an old/new pair of the UPDATE): no refund, no new points
 UPDATE part_orders SET placed = '2026-03-15' WHERE no = 'P3';
 SELECT tableoid::regclass AS p3_now_in FROM part_orders WHERE no = 'P3';
-SELECT member, kind, points, ref FROM loyalty.statement WHERE program = 'part' ORDER BY id;
+SELECT member, kind, points, ref FROM loyalty.statement WHERE program = 'part' ORDER BY member, id;
 SELECT loyalty.balance('part', 'ann') AS ann, loyalty.balance('part', 'bob') AS bob;
 SELECT loyalty.untrack_orders('part_orders');
 INSERT INTO part_orders VALUES ('cy', '2026-09-01', 10, 'P4');

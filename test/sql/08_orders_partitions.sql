@@ -7,7 +7,7 @@ RETURNS TABLE(member text, kind text, points bigint, ref text, amount numeric)
 LANGUAGE sql AS $f$
   SELECT l.member, l.kind, l.points, l.ref, l.amount
   FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-  WHERE p.code = 'o_pt' ORDER BY l.id
+  WHERE p.code = 'o_pt' ORDER BY l.member, l.id
 $f$;
 CREATE FUNCTION pg_temp.triggers()
 RETURNS TABLE(tab regclass, triggers bigint) LANGUAGE sql AS $f$

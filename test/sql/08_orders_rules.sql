@@ -7,7 +7,7 @@ RETURNS TABLE(member text, kind text, points bigint, ref text, amount numeric)
 LANGUAGE sql AS $f$
   SELECT l.member, l.kind, l.points, l.ref, l.amount
   FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-  WHERE p.code = prog ORDER BY l.id
+  WHERE p.code = prog ORDER BY l.member, l.id
 $f$;
 CREATE FUNCTION pg_temp.rows(prog text) RETURNS bigint LANGUAGE sql AS $f$
   SELECT count(*) FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
@@ -155,7 +155,7 @@ SELECT loyalty.track_orders('dated', 'o_sh', 'cust', 'amt', 'no', 'day');
 INSERT INTO dated VALUES ('D1', 'm', 10, '2026-03-01');
 SET TIME ZONE 'UTC';
 SELECT ref, at FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-WHERE p.code = 'o_sh' ORDER BY l.id;
+WHERE p.code = 'o_sh' ORDER BY l.member, l.id;
 
 -------------------------------------------------------------------------------
 -- column types: integers, char(n), varchar, floats, domains
@@ -171,7 +171,7 @@ INSERT INTO typed VALUES (42, 1, 'N-2', 'AB', 1, 0.5, 7), (43, 1, 'N-3', 'CD', 1
 SELECT loyalty.track_orders('typed', 'o_ty', 'qty', 'qty', 'cust');
 INSERT INTO typed VALUES (44, 1, 'N-4', 'EF', 3, 1, 7);
 SELECT member, kind, points, ref, amount, category
-FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'o_ty' ORDER BY l.id;
+FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'o_ty' ORDER BY l.member, l.id;
 -- refs of 200 characters: the refund refs derived from them stay within 200
 CREATE TABLE longref (cust text, amt numeric, no text, refunded numeric DEFAULT 0);
 SELECT loyalty.track_orders('longref', 'o_ty', 'cust', 'amt', 'no', refund_column => 'refunded');
