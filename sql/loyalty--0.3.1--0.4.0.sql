@@ -110,3 +110,115 @@ $$;
 COMMENT ON COLUMN loyalty.ledger.id IS 'The member''s own sequence (1, 2, ...): the order of its operations, whichever node writes them';
 COMMENT ON COLUMN loyalty.lot.id IS 'The member''s own sequence of lots (1, 2, ...)';
 COMMENT ON COLUMN loyalty.tier_change.id IS 'The member''s own sequence of tier changes (1, 2, ...)';
+
+-------------------------------------------------------------------------------
+-- Scale-out on Citus (README "Scale-out"; SPEC §7 "Distribution").
+-- Thin glue around Citus's own functions, run once by a superuser on the
+-- coordinator; idempotent.  The member-scoped tables are distributed by
+-- member, colocated with account, so one member's rows live on one shard;
+-- the configuration tables become reference tables (a copy on every node);
+-- tracked_table stays local on the coordinator (loyalty refuses to track a
+-- Citus table); the operations that touch one member are delegated to the
+-- node that holds it.
+-------------------------------------------------------------------------------
+CREATE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
+  RETURNS TABLE(object text, distribution text)
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text;
+  f regprocedure;
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'extension citus is not installed in database "%"', current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Preload citus on every node, CREATE EXTENSION citus, add the workers, then call loyalty.distribute().';
+  END IF;
+  IF shard_count IS NOT NULL AND shard_count < 1 THEN
+    RAISE EXCEPTION 'shard_count must be at least 1, not %', shard_count USING ERRCODE = '22023';
+  END IF;
+  -- the append-only guard and the configuration trigger go to the shards
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+  -- 1. configuration: reference tables.  Their foreign keys to program are
+  -- dropped while they change kind (else Citus converts the whole foreign
+  -- key graph, extension objects included), on every node, and put back.
+  -- The restore guard stays on single-node installations only: Citus
+  -- writes the copies on other nodes through its own connections.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                 WHERE logicalrelid = 'loyalty.program'::regclass) THEN
+    ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey;
+    ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey;
+    PERFORM pg_catalog.run_command_on_workers(
+      'ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey; '
+      'ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey');
+  END IF;
+  FOREACH t IN ARRAY cfg LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'reference (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_reference_table(('loyalty.' || t)::regclass);
+      distribution := 'reference';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'tier_program_id_fkey' AND conrelid = 'loyalty.tier'::regclass) THEN
+    ALTER TABLE loyalty.tier ADD CONSTRAINT tier_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'rule_program_id_fkey' AND conrelid = 'loyalty.rule'::regclass) THEN
+    ALTER TABLE loyalty.rule ADD CONSTRAINT rule_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+
+  -- 2. member-scoped tables: distributed by member, colocated with account
+  FOREACH t IN ARRAY members LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by member (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      IF t = 'account' THEN
+        PERFORM pg_catalog.create_distributed_table('loyalty.account'::regclass, 'member',
+                                                    shard_count => shard_count);
+      ELSE
+        PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, 'member',
+                                                    colocate_with => 'loyalty.account');
+      END IF;
+      distribution := 'by member';
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
+
+  -- 3. the operations on one member run on the node that holds it; those
+  -- that may touch a second member (enroll and earn with a referrer,
+  -- refund of a referee's purchase, transfer) run on the coordinator,
+  -- one member's statements at a time
+  FOREACH f IN ARRAY ARRAY[
+      'loyalty.quote(text, text, numeric, timestamptz, text)',
+      'loyalty.record_event(text, text, text, text, timestamptz)',
+      'loyalty.redeem(text, text, bigint, text, timestamptz)',
+      'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
+      'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
+      'loyalty.balance(text, text, timestamptz)',
+      'loyalty.tier_of(text, text, timestamptz)']::regprocedure[] LOOP
+    object := f::text;
+    PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
+    distribution := 'delegated by member';
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+REVOKE ALL ON FUNCTION loyalty.distribute(integer) FROM PUBLIC;
+COMMENT ON FUNCTION loyalty.distribute(integer) IS 'Citus: distributes the member tables by member, makes the configuration reference tables, delegates one-member operations (superuser, on the coordinator; idempotent)';

@@ -72,8 +72,8 @@ bool
 member_enroll(Program *p, const char *member, TimestampTz at,
 			  bool has_birthday, DateADT birthday, const char *referred_by)
 {
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Account		a;
 	int64		signup;
 	char	   *signup_detail;
@@ -99,6 +99,9 @@ member_enroll(Program *p, const char *member, TimestampTz at,
 	nulls[3] = has_birthday ? ' ' : 'n';
 	args[4] = referred_by ? CStringGetTextDatum(referred_by) : (Datum) 0;
 	nulls[4] = referred_by ? ' ' : 'n';
+	/* every member starts in the lowest tier (the cache holds them ascending) */
+	args[5] = p->ntiers > 0 ? CStringGetTextDatum(p->tiers[0].code) : (Datum) 0;
+	nulls[5] = p->ntiers > 0 ? ' ' : 'n';
 	stmt_exec(ST_ACCOUNT_INSERT, args, nulls, false, 0, SPI_OK_INSERT);
 	if (SPI_processed == 0)
 	{

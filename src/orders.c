@@ -395,15 +395,95 @@ tracked_load(void)
 
 		tracked[i].relid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
 		tracked[i].program_id = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
-		tracked[i].program = SPI_getvalue(tup, td, 3);
 		for (int c = 0; c < NCOLS; c++)
-			tracked[i].col[c] = SPI_getvalue(tup, td, 4 + c);
+			tracked[i].col[c] = SPI_getvalue(tup, td, 3 + c);
 	}
 	ntracked = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	SPI_tuptable = NULL;
 	tracked_generation = gen;
+}
+
+/* Whether the citus extension's catalogs are there (Citus installed in this database). */
+static bool
+citus_present(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		isnull;
+	bool		present;
+
+	stmt_exec(ST_CITUS_PRESENT, NULL, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	present = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return present && !isnull;
+}
+
+/*
+ * A Citus table (distributed or reference) cannot be tracked: its rows live
+ * in shards on other nodes, where the statement triggers would fire on the
+ * shard, which no tracking names (SPEC: never silently).  0A000.
+ */
+static void
+refuse_citus_table(Oid relid, const char *name)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!citus_present())
+		return;
+	stmt_exec(ST_CITUS_TABLE, args, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is a Citus table: loyalty tracks only local orders tables", name),
+				 errdetail("Its rows live in shards on the worker nodes, where the tracking triggers cannot see the tracking."),
+				 errhint("Keep the orders table local on the coordinator, or call loyalty.earn() and loyalty.refund() from the application.")));
+}
+
+/*
+ * The orders trigger fired on a table no tracking names: when it is the
+ * shard of a Citus table (a tracked table distributed afterwards, with
+ * citus.enable_unsafe_triggers on), the order would earn nothing, so the
+ * statement fails instead.
+ */
+static void
+refuse_citus_shard(Oid relid)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!citus_present())
+		return;
+	stmt_exec(ST_CITUS_SHARD_OF, args, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is a Citus table: loyalty tracks only local orders tables",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("The tracked table was distributed after loyalty.track_orders(); its orders would earn nothing."),
+				 errhint("Undistribute it (undistribute_table) or untrack it with loyalty.untrack_orders().")));
+}
+
+/*
+ * The code of program `id` for messages ("#id" when it is gone).  The
+ * tracked tables are read alone first: the event triggers also fire on a
+ * Citus worker while it creates shards, where they must not read the
+ * program (a reference table) from inside that command.
+ */
+static char *
+program_code(int32 id)
+{
+	Datum		args[1] = {Int32GetDatum(id)};
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *code;
+
+	stmt_exec(ST_CONFIG_PROGRAM_CODE, args, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	code = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	return code != NULL ? code : psprintf("#%d", id);
 }
 
 /* A copy (in the current context) of relid's configuration, NULL when not tracked. */
@@ -419,7 +499,7 @@ tracked_get(Oid relid)
 
 			t->relid = relid;
 			t->program_id = tracked[i].program_id;
-			t->program = pstrdup(tracked[i].program);
+			t->program = program_code(t->program_id);
 			for (int c = 0; c < NCOLS; c++)
 				t->col[c] = tracked[i].col[c] ? pstrdup(tracked[i].col[c]) : NULL;
 			return t;
@@ -1172,6 +1252,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	t = tracked_for(relid);
 	if (t == NULL)
 	{
+		refuse_citus_shard(relid);
 		/* a detached partition, or untracked meanwhile: not ours any more */
 		SPI_finish();
 		return PointerGetDatum(NULL);
@@ -1591,6 +1672,8 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	table_close(rel, NoLock);
 
 	ly_spi_connect();
+	foreach(lc, tree)
+		refuse_citus_table(lfirst_oid(lc), rel_name(lfirst_oid(lc)));
 	fn = orders_trigger_fn();
 	if (!OidIsValid(fn))
 		ereport(ERROR,

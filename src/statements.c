@@ -183,11 +183,9 @@ static const StmtDef catalogue[ST_COUNT] = {
 	2, {INT4OID, TEXTOID}},
 	[ST_ACCOUNT_INSERT] = {"account_insert",
 		"INSERT INTO loyalty.account (program_id, member, joined_at, birthday, referred_by, tier) "
-		"VALUES ($1, $2, $3, $4, $5, "
-		"  (SELECT t.code FROM loyalty.tier t WHERE t.program_id = $1 "
-		"   ORDER BY t.threshold LIMIT 1)) "
+		"VALUES ($1, $2, $3, $4, $5, $6) "
 		"ON CONFLICT (program_id, member) DO NOTHING",
-	5, {INT4OID, TEXTOID, TIMESTAMPTZOID, DATEOID, TEXTOID}},
+	6, {INT4OID, TEXTOID, TIMESTAMPTZOID, DATEOID, TEXTOID, TEXTOID}},
 	[ST_ACCOUNT_SET_BIRTHDAY] = {"account_set_birthday",
 		"UPDATE loyalty.account SET birthday = $3 "
 		"WHERE program_id = $1 AND member = $2 AND birthday IS NULL",
@@ -509,9 +507,9 @@ static const StmtDef catalogue[ST_COUNT] = {
 
 	/* orders.c */
 	[ST_TRACKED_ALL] = {"tracked_all",
-		"SELECT t.relid, t.program_id, p.code, t.member_column, t.amount_column, "
-		"       t.ref_column, t.at_column, t.category_column, t.refund_column "
-		"FROM loyalty.tracked_table t JOIN loyalty.program p ON p.id = t.program_id",
+		"SELECT relid, program_id, member_column, amount_column, ref_column, at_column, "
+		"       category_column, refund_column "
+		"FROM loyalty.tracked_table",
 	0, {0}},
 	[ST_ORDER_STATE] = {"order_state",
 		"SELECT e.xmin, l.amount, l.refunded "
@@ -529,6 +527,17 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"  ref_column = EXCLUDED.ref_column, at_column = EXCLUDED.at_column, "
 		"  category_column = EXCLUDED.category_column, refund_column = EXCLUDED.refund_column",
 	8, {REGCLASSOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}},
+	/* Citus (only run when it is installed: citus_present) */
+	[ST_CITUS_PRESENT] = {"citus_present",
+		"SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL",
+	0, {0}},
+	[ST_CITUS_TABLE] = {"citus_table",
+		"SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1",
+	1, {OIDOID}},
+	[ST_CITUS_SHARD_OF] = {"citus_shard_of",
+		"SELECT s.logicalrelid::regclass::text FROM pg_catalog.pg_dist_shard s "
+		"WHERE pg_catalog.shard_name(s.logicalrelid, s.shardid) = $1::regclass::text",
+	1, {OIDOID}},
 	[ST_TRACK_DEL] = {"track_del",
 		"DELETE FROM loyalty.tracked_table WHERE relid = $1",
 	1, {REGCLASSOID}},

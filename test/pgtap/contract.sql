@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(53);
+SELECT plan(59);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -48,9 +48,9 @@ SELECT function_lang_is('loyalty', 'record_event', ARRAY['text','text','text','t
 SELECT function_lang_is('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'c');
 SELECT function_lang_is('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'c');
 SELECT function_lang_is('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'c');
-SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-           WHERE p.pronamespace = 'loyalty'::regnamespace AND l.lanname = 'plpgsql'), 0::bigint,
-          'no PL/pgSQL function in schema loyalty');
+SELECT is((SELECT array_agg(p.proname::text) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+           WHERE p.pronamespace = 'loyalty'::regnamespace AND l.lanname = 'plpgsql'), ARRAY['distribute'],
+          'no PL/pgSQL function in schema loyalty but distribute() (one-time Citus glue)');
 
 -- search_path safety: every function pins search_path
 SELECT is((SELECT count(*) FROM pg_proc p
@@ -92,6 +92,22 @@ SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member'], 'account k
 SELECT col_is_pk('loyalty', 'ledger', ARRAY['program_id', 'member', 'id'], 'ledger keyed by program, member, id');
 SELECT col_is_pk('loyalty', 'lot', ARRAY['program_id', 'member', 'id'], 'lot keyed by program, member, id');
 SELECT col_type_is('loyalty', 'ledger', 'id', 'bigint', 'ledger ids are bigint');
+
+-- scale-out: ids are each member's own sequence, no identity on member tables
+SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+           WHERE c.relnamespace = 'loyalty'::regnamespace
+             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change')
+             AND a.attidentity <> ''), 0::bigint, 'member tables have no identity column');
+-- distribute(): Citus only, for its owner and superusers only
+SELECT throws_ok($$SELECT * FROM loyalty.distribute()$$, '55000', NULL,
+                 'distribute() without Citus: 55000');
+SELECT throws_ok($$SELECT * FROM loyalty.distribute(0)$$, '55000', NULL,
+                 'distribute() checks for Citus first');
+SELECT function_privs_are('loyalty', 'distribute', ARRAY['integer'], 'loyalty_admin', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'distribute', ARRAY['integer'], 'public', ARRAY[]::text[]);
+SELECT is((SELECT count(*) FROM pg_constraint
+           WHERE conrelid = 'loyalty.tracked_table'::regclass AND contype = 'f'), 0::bigint,
+          'tracked_table has no foreign key (it stays local on a Citus coordinator)');
 
 -- append-only, and a writer can operate through the functions only
 SELECT loyalty.create_program('tap');
