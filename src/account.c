@@ -100,17 +100,30 @@ check_credit_range(const Account *a, int64 points)
 
 /* Lock one member's account row (one statement, one shard). */
 static bool
-lock_one(Program *p, const char *member, Account *a)
+lock_by(Stmt s, Program *p, const char *member, Account *a)
 {
 	Datum		args[2];
 
 	memset(a, 0, sizeof(Account));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(member);
-	stmt_exec(ST_ACCOUNT_LOCK, args, NULL, false, 0, SPI_OK_SELECT);
+	stmt_exec(s, args, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		account_from_row(p, SPI_tuptable->vals[0], SPI_tuptable->tupdesc, a);
 	return a->found;
+}
+
+static bool
+lock_one(Program *p, const char *member, Account *a)
+{
+	return lock_by(ST_ACCOUNT_LOCK, p, member, a);
+}
+
+/* Lock the member unless another transaction holds it: false when busy or unknown. */
+bool
+account_lock_nowait(Program *p, const char *member, Account *a)
+{
+	return lock_by(ST_ACCOUNT_LOCK_SKIP, p, member, a);
 }
 
 /*
@@ -118,7 +131,7 @@ lock_one(Program *p, const char *member, Account *a)
  * column's collation, the database's default): the batch procedures lock
  * members in that order, so two members are locked in it too.
  */
-static bool
+bool
 member_before(const char *a, const char *b)
 {
 	return varstr_cmp(a, strlen(a), b, strlen(b), DEFAULT_COLLATION_OID) < 0;

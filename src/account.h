@@ -54,6 +54,8 @@ typedef struct PriorOp
 
 extern bool account_lock(Program *p, const char *member, Account *a, Account *referrer);
 extern bool account_peek(Program *p, const char *member, Account *a);
+extern bool account_lock_nowait(Program *p, const char *member, Account *a);
+extern bool member_before(const char *a, const char *b);	/* ORDER BY member's order */
 extern void accounts_lock_pair(Program *p, const char *m1, const char *m2,
 							   Account *a1, Account *a2);
 extern void require_member(Program *p, const char *member, Account *a);

@@ -29,6 +29,7 @@
  */
 #include "tiers.h"
 #include "args.h"
+#include "citus.h"
 #include "config.h"
 #include "timeutil.h"
 #include "statements.h"
@@ -97,6 +98,12 @@ expire_pos_advance(ExpirePos *pos, int col)
 	pos->member = SPI_getvalue(tt->vals[0], tt->tupdesc, col + 2);
 	pos->lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 3, &isnull));
 }
+
+/* the same batches member by member, on a Citus cluster (below) */
+static Datum expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch,
+							  ExpirePos *pos, bool skip_busy);
+static Datum evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args,
+								bool skip_busy, bool revisit, EvaluatePos *pos);
 
 /* A batch function's result row (after SPI_finish: in the caller's memory). */
 static Datum
@@ -191,6 +198,8 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	pos.member = pos.has ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : "";
 	pos.lot_id = pos.has ? PG_GETARG_INT64(5) : 0;
 	ly_spi_connect();
+	if (citus_distributed())
+		return expire_by_member(fcinfo, as_of, batch, &pos, skip_busy);
 
 	/* the next batch_size due lots, in expiry order, after the position */
 	/* the last of them: where the next batch starts */
@@ -344,6 +353,51 @@ hist_add(HistBuf *h, Program *p, int32 pid, char *member, const TierStep *step)
 }
 
 /*
+ * Evaluate one member's tier period that ended at `end`, in tier `cur`,
+ * with `value` qualifying over the last window before it: the state after
+ * it (and after every later period that also ended by as_of) in *st, the
+ * changes added to h.  Returns whether the tier changed.
+ */
+static bool
+evaluate_member(Program *p, int32 pid, char *member, int cur, TimestampTz end, Numeric value,
+				TimestampTz as_of, HistBuf *h, TierState *st)
+{
+	bool		chg = false;
+
+	if (p->ntiers == 0)
+	{
+		st->tier = -1;
+		st->has_until = false;
+		return false;
+	}
+	tier_after_evaluation(p, cur, value, end, st);
+	if (st->tier != cur)
+	{
+		TierStep	first;
+
+		first.from = cur;
+		first.to = st->tier;
+		first.has_until = st->has_until;
+		first.until = st->until;
+		first.reason = st->tier < cur ? "downgrade" : "upgrade";
+		first.evaluation = true;
+		hist_add(h, p, pid, member, &first);
+		chg = true;
+	}
+	/* a new period that also ended by as_of (the job did not run for a while) */
+	if (st->has_until && st->until <= as_of)
+	{
+		TierStep   *more;
+		int			nmore = tier_evaluate(p, member, st, as_of, &more);
+
+		for (int k = 0; k < nmore; k++)
+			hist_add(h, p, pid, member, &more[k]);
+		chg = chg || nmore > 0;
+	}
+	return chg;
+}
+
+/*
  * _evaluate_batch(as_of, batch_size, after_program, after_member,
  * after_tier_until, skip_busy, revisit) -> (members evaluated, the position
  * reached).  Locks the next
@@ -392,6 +446,8 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(pos.program_id);
 	args[3] = CStringGetTextDatum(pos.member);
 	args[4] = TimestampTzGetDatum(pos.tier_until);
+	if (citus_distributed())
+		return evaluate_by_member(fcinfo, as_of, args, skip_busy, revisit, &pos);
 	/* busy members are skipped in a run's first pass (still due for the second) */
 	if (revisit)
 	{
@@ -407,7 +463,6 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	{
 		int			skip = skip_busy ? 1 : 0;
 
-		stmt_plan(skip ? ST_TIERS_LOCK_SKIP : ST_TIERS_LOCK);
 		stmt_exec(skip ? ST_TIERS_LOCK_SKIP : ST_TIERS_LOCK, args, NULL, false, 0, SPI_OK_SELECT);
 	}
 	n = (int) SPI_processed;
@@ -472,45 +527,12 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		Program    *p = progs[i];
-		HeapTuple	t = sums->vals[i];
-		Numeric		value = DatumGetNumeric(SPI_getbinval(t, sums->tupdesc,
+		Numeric		value = DatumGetNumeric(SPI_getbinval(sums->vals[i], sums->tupdesc,
 														  2 + (int) p->tier_basis, &isnull));
 		TierState	st;
-		bool		chg = false;
 
-		if (p->ntiers == 0)
-		{
-			st.tier = -1;
-			st.has_until = false;
-		}
-		else
-		{
-			tier_after_evaluation(p, cur[i], value, ends_of_period[i], &st);
-			if (st.tier != cur[i])
-			{
-				TierStep	first;
-
-				first.from = cur[i];
-				first.to = st.tier;
-				first.has_until = st.has_until;
-				first.until = st.until;
-				first.reason = st.tier < cur[i] ? "downgrade" : "upgrade";
-				first.evaluation = true;
-				hist_add(&h, p, pids[i], members[i], &first);
-				chg = true;
-			}
-			/* a new period that also ended by as_of (the job did not run for a while) */
-			if (st.has_until && st.until <= as_of)
-			{
-				TierStep   *more;
-				int			nmore = tier_evaluate(p, members[i], &st, as_of, &more);
-
-				for (int k = 0; k < nmore; k++)
-					hist_add(&h, p, pids[i], members[i], &more[k]);
-				chg = chg || nmore > 0;
-			}
-		}
-		changed[i] = chg;
+		changed[i] = evaluate_member(p, pids[i], members[i], cur[i], ends_of_period[i], value,
+									 as_of, &h, &st);
 		until_nulls[i] = !st.has_until;
 		untils[i] = st.until;
 		new_codes[i] = st.tier >= 0 ? p->tiers[st.tier].code : NULL;
@@ -553,6 +575,223 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return evaluate_result(fcinfo, n, &pos);
+}
+
+/* ---------- member by member: a Citus cluster ---------- */
+
+/*
+ * On a Citus cluster (loyalty.distribute()) a statement cannot lock rows of
+ * several shards, so the batch functions pick their members without locks,
+ * then lock and sweep each member with statements on its own shard.  The
+ * locking rules stay: members in member order, the first pass skips busy
+ * members (SKIP LOCKED, no wait), the second takes one member a batch, an
+ * atomic run waits for each in order.  The position, the results and the
+ * figures are the single-node batches'.
+ */
+typedef struct PickedMember
+{
+	int32		program_id;
+	char	   *member;
+	int			nrolling;		/* picked lots that roll */
+	int64	   *rolling;
+} PickedMember;
+
+static int
+picked_cmp(const void *a, const void *b)
+{
+	const PickedMember *x = (const PickedMember *) a;
+	const PickedMember *y = (const PickedMember *) b;
+
+	if (x->program_id != y->program_id)
+		return x->program_id < y->program_id ? -1 : 1;
+	if (strcmp(x->member, y->member) == 0)
+		return 0;
+	return member_before(x->member, y->member) ? -1 : 1;
+}
+
+/* Lock a picked member: waiting, or not when skip_busy; false when busy or gone. */
+static bool
+lock_picked(Program *p, const char *member, bool skip_busy, Account *a)
+{
+	return skip_busy ? account_lock_nowait(p, member, a) : account_lock(p, member, a, NULL);
+}
+
+static Datum
+expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch, ExpirePos *pos,
+				 bool skip_busy)
+{
+	Datum		cargs[6];
+	SPITupleTable *tt;
+	int			nrows;
+	int			n = 0;
+	PickedMember *ms;
+	int64		locked = 0;
+	int32		last_id = 0;
+	Program    *last = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	cargs[0] = TimestampTzGetDatum(as_of);
+	cargs[1] = Int32GetDatum(batch);
+	cargs[2] = TimestampTzGetDatum(pos->expires_at);
+	cargs[3] = Int32GetDatum(pos->program_id);
+	cargs[4] = CStringGetTextDatum(pos->member);
+	cargs[5] = Int64GetDatum(pos->lot_id);
+	stmt_exec(ST_EXPIRE_PICK, cargs, NULL, true, 0, SPI_OK_SELECT);
+	tt = SPI_tuptable;
+	nrows = (int) SPI_processed;
+	if (nrows == 0)
+	{
+		SPI_finish();
+		return expire_result(fcinfo, 0, pos);
+	}
+	/* the position: the last lot picked (columns as ST_EXPIRE_LAST_PICKED) */
+	{
+		bool		isnull;
+		HeapTuple	t = tt->vals[nrows - 1];
+
+		pos->has = true;
+		pos->expires_at = DatumGetTimestampTz(SPI_getbinval(t, tt->tupdesc, 1, &isnull));
+		pos->program_id = DatumGetInt32(SPI_getbinval(t, tt->tupdesc, 2, &isnull));
+		pos->member = MemoryContextStrdup(outer, SPI_getvalue(t, tt->tupdesc, 3));
+		pos->lot_id = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
+	}
+	/* the members picked, each once, with their picked lots that roll */
+	ms = palloc0(sizeof(PickedMember) * nrows);
+	for (int i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		int32		pid = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		char	   *m = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+		bool		rolls = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
+		int			k;
+
+		for (k = 0; k < n; k++)
+			if (ms[k].program_id == pid && strcmp(ms[k].member, m) == 0)
+				break;
+		if (k == n)
+		{
+			ms[n].program_id = pid;
+			ms[n].member = m;
+			ms[n].rolling = palloc(sizeof(int64) * nrows);
+			n++;
+		}
+		if (rolls)
+			ms[k].rolling[ms[k].nrolling++] = id;
+	}
+	qsort(ms, n, sizeof(PickedMember), picked_cmp);
+	for (int k = 0; k < n; k++)
+	{
+		Program    *p = batch_program(ms[k].program_id, &last_id, &last);
+		Account		a;
+		Datum		args[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
+
+		if (!lock_picked(p, ms[k].member, skip_busy, &a))
+			continue;
+		locked++;
+		args[0] = TimestampTzGetDatum(as_of);
+		args[1] = Int32GetDatum(ms[k].program_id);
+		args[2] = CStringGetTextDatum(ms[k].member);
+		args[3] = ms[k].nrolling > 0 ? int8_array(ms[k].rolling, ms[k].nrolling) : (Datum) 0;
+		nulls[3] = ms[k].nrolling > 0 ? ' ' : 'n';
+		stmt_exec(ST_EXPIRE_MEMBER, args, nulls, false, 0, SPI_OK_SELECT);
+	}
+	SPI_finish();
+	/* every member picked was busy or gone: stepped over, the run goes on */
+	return expire_result(fcinfo, locked > 0 ? locked : -1, pos);
+}
+
+static Datum
+evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool skip_busy,
+				   bool revisit, EvaluatePos *pos)
+{
+	SPITupleTable *tt;
+	int			n;
+	int32	   *pids;
+	char	  **members;
+	int			done = 0;
+	int32		last_id = 0;
+	Program    *last = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	stmt_exec(revisit ? ST_TIERS_PICK_REVISIT : ST_TIERS_PICK, args, NULL, true, 0, SPI_OK_SELECT);
+	tt = SPI_tuptable;
+	n = (int) SPI_processed;
+	if (n == 0)
+	{
+		SPI_finish();
+		return evaluate_result(fcinfo, 0, pos);
+	}
+	pids = palloc(sizeof(int32) * n);
+	members = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		pids[i] = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		members[i] = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		if (i == n - 1)
+		{
+			pos->has = true;
+			pos->program_id = pids[i];
+			pos->member = MemoryContextStrdup(outer, members[i]);
+			pos->tier_until = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Program    *p = batch_program(pids[i], &last_id, &last);
+		Account		a;
+		TimestampTz start,
+					end;
+		Datum		qargs[5];
+		char		qnulls[5] = {' ', ' ', ' ', ' ', ' '};
+		bool		isnull;
+		Numeric		value;
+		TierState	st;
+		HistBuf		h = {0};
+
+		if (!lock_picked(p, members[i], skip_busy, &a))
+			continue;
+		/* what committed while we waited may have renewed the period */
+		if (!a.has_tier_until || a.tier_until > as_of)
+			continue;
+		done++;
+		tier_last_window(p, a.tier_until, &start, &end);
+		qargs[0] = Int32GetDatum(pids[i]);
+		qargs[1] = CStringGetTextDatum(members[i]);
+		qargs[2] = TimestampTzGetDatum(start);
+		qargs[3] = TimestampTzGetDatum(end);
+		stmt_exec(ST_TIER_QUALIFYING, qargs, NULL, true, 1, SPI_OK_SELECT);
+		value = DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  1 + (int) p->tier_basis, &isnull));
+		evaluate_member(p, pids[i], members[i], a.tier, a.tier_until, value, as_of, &h, &st);
+		qargs[2] = TimestampTzGetDatum(as_of);
+		qargs[3] = st.tier >= 0 ? CStringGetTextDatum(p->tiers[st.tier].code) : (Datum) 0;
+		qnulls[3] = st.tier >= 0 ? ' ' : 'n';
+		qargs[4] = TimestampTzGetDatum(st.until);
+		qnulls[4] = st.has_until ? ' ' : 'n';
+		stmt_exec(ST_TIER_EVALUATED, qargs, qnulls, false, 0, SPI_OK_UPDATE);
+		for (int k = 0; k < h.n; k++)
+		{
+			Datum		hargs[8];
+			char		hnulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+			hargs[0] = Int32GetDatum(pids[i]);
+			hargs[1] = CStringGetTextDatum(members[i]);
+			hargs[2] = TimestampTzGetDatum(as_of);
+			hargs[3] = CStringGetTextDatum(h.from[k]);
+			hargs[4] = CStringGetTextDatum(h.to[k]);
+			hargs[5] = CStringGetTextDatum(h.reason[k]);
+			hargs[6] = TimestampTzGetDatum(h.until[k]);
+			hnulls[6] = h.until_nulls[k] ? 'n' : ' ';
+			hargs[7] = BoolGetDatum(true);
+			stmt_exec(ST_TIER_CHANGE_INSERT, hargs, hnulls, false, 0, SPI_OK_INSERT);
+		}
+	}
+	SPI_finish();
+	return evaluate_result(fcinfo, done > 0 ? done : -1, pos);
 }
 
 /* ---------- the procedures ---------- */

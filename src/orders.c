@@ -85,6 +85,7 @@
  */
 #include "orders.h"
 #include "args.h"
+#include "citus.h"
 #include "config.h"
 #include "numutil.h"
 #include "timeutil.h"
@@ -405,20 +406,6 @@ tracked_load(void)
 	tracked_generation = gen;
 }
 
-/* Whether the citus extension's catalogs are there (Citus installed in this database). */
-static bool
-citus_present(void)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	bool		isnull;
-	bool		present;
-
-	stmt_exec(ST_CITUS_PRESENT, NULL, NULL, true, 1, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	present = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return present && !isnull;
-}
-
 /*
  * A Citus table (distributed or reference) cannot be tracked: its rows live
  * in shards on other nodes, where the statement triggers would fire on the
@@ -427,14 +414,7 @@ citus_present(void)
 static void
 refuse_citus_table(Oid relid, const char *name)
 {
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (!citus_present())
-		return;
-	stmt_exec(ST_CITUS_TABLE, args, NULL, true, 1, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	if (SPI_processed > 0)
+	if (citus_table(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is a Citus table: loyalty tracks only local orders tables", name),

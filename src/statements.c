@@ -105,6 +105,10 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
 		"WHERE program_id = $1 AND member = $2 FOR UPDATE",
 	2, {INT4OID, TEXTOID}},
+	[ST_ACCOUNT_LOCK_SKIP] = {"account_lock_skip",
+		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account "
+		"WHERE program_id = $1 AND member = $2 FOR UPDATE SKIP LOCKED",
+	2, {INT4OID, TEXTOID}},
 	[ST_ACCOUNT_PEEK] = {"account_peek",
 		"SELECT " ACCOUNT_COLUMNS "FROM loyalty.account WHERE program_id = $1 AND member = $2",
 	2, {INT4OID, TEXTOID}},
@@ -420,6 +424,59 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"      ORDER BY u.program_id, u.member, u.id) "
 		"SELECT count(*) FROM u",
 	6, {TIMESTAMPTZOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID}, CURSOR_OPT_GENERIC_PLAN},
+	/*
+	 * The same work member by member, for a Citus cluster (loyalty.account
+	 * distributed): Citus takes no FOR UPDATE over several shards, so the
+	 * batch is picked without locks and each member is locked (account.c)
+	 * and swept by statements on its own shard.
+	 */
+	[ST_EXPIRE_PICK] = {"expire_pick",
+		"SELECT l.expires_at, l.program_id, l.member, l.id, l.rolls FROM loyalty.lot l "
+		"WHERE l.remaining > 0 AND l.expires_at <= $1 "
+		"  AND (l.expires_at, l.program_id, l.member, l.id) > ($3, $4, $5, $6) "
+		"ORDER BY l.expires_at, l.program_id, l.member, l.id LIMIT $2",
+	6, {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, INT8OID}},
+	[ST_EXPIRE_MEMBER] = {"expire_member",
+		"WITH m AS (SELECT roll_until FROM loyalty.account WHERE program_id = $2 AND member = $3), "
+		"own AS ("
+		"  UPDATE loyalty.lot l SET expired = l.expired + l.remaining, remaining = 0 "
+		"  WHERE l.program_id = $2 AND l.member = $3 "
+		"    AND l.remaining > 0 AND NOT l.rolls AND l.expires_at <= $1 "
+		"  RETURNING l.id, l.expires_at, l.expired), "
+		"ended AS ("
+		"  UPDATE loyalty.lot l SET expired = l.remaining, remaining = 0, rolls = false, "
+		"    expires_at = m.roll_until "
+		"  FROM m WHERE l.program_id = $2 AND l.member = $3 "
+		"    AND m.roll_until <= $1 AND l.remaining > 0 AND l.rolls "
+		"  RETURNING l.id, l.expires_at, l.expired), "
+		"moved AS ("
+		"  UPDATE loyalty.lot l SET expires_at = m.roll_until FROM m "
+		"  WHERE l.program_id = $2 AND l.member = $3 AND l.id = ANY ($4::int8[]) "
+		"    AND m.roll_until > $1 AND l.rolls AND l.remaining > 0), "
+		"u AS (SELECT * FROM own UNION ALL SELECT * FROM ended), "
+		"held AS (UPDATE loyalty.account a SET held = a.held - (SELECT coalesce(sum(expired), 0) FROM u) "
+		"         WHERE a.program_id = $2 AND a.member = $3), "
+		"i AS (INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id) "
+		"      SELECT n.id + row_number() OVER (ORDER BY u.id) - 1, $2, $3, u.expires_at, "
+		"             'expire', -u.expired, u.id "
+		"      FROM u, (SELECT coalesce(max(id), 0) + 1 AS id FROM loyalty.ledger "
+		"               WHERE program_id = $2 AND member = $3) n) "
+		"SELECT count(*) FROM u",
+	4, {TIMESTAMPTZOID, INT4OID, TEXTOID, INT8ARRAYOID}},
+	[ST_TIERS_PICK] = {"tiers_pick",
+		"SELECT program_id, member, tier_until FROM loyalty.account "
+		"WHERE tier_until <= $1 AND (program_id, member) > ($3, $4) "
+		"ORDER BY program_id, member LIMIT $2",
+	4, {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID}},
+	[ST_TIERS_PICK_REVISIT] = {"tiers_pick_revisit",
+		"SELECT program_id, member, tier_until FROM loyalty.account "
+		"WHERE tier_until <= $1 AND (tier_until, program_id, member) > ($5, $3, $4) "
+		"ORDER BY tier_until, program_id, member LIMIT $2",
+	5, {TIMESTAMPTZOID, INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID}},
+	[ST_TIER_EVALUATED] = {"tier_evaluated",
+		"UPDATE loyalty.account SET tier_since = $3, tier = $4, tier_until = $5 "
+		"WHERE program_id = $1 AND member = $2",
+	5, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID}},
 	[ST_TIERS_REVISIT] = {"tiers_revisit",
 		"SELECT program_id, member, tier, ctid, tier_until FROM loyalty.account "
 		"WHERE tier_until <= $1 AND (tier_until, program_id, member) > ($5, $3, $4) "
