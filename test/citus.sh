@@ -45,6 +45,13 @@
 #                         (ALTER SYSTEM), so that loyalty's restore and
 #                         append-only guards do not fire on the shards there:
 #                         shows what fails behind them
+#   CITUS_CONFIG_FIRST=1  diagnosis only: the scenario's configuration step
+#                         (programs, tiers, rules) runs before distribution, so
+#                         the steps after it run even when configuring a
+#                         distributed installation fails
+#   CITUS_SKIP_DISTRIBUTE=1  self-test of the harness: nothing is distributed
+#                         (loyalty's tables stay local on the coordinator); the
+#                         scenario must then match, the placement checks fail
 #   CITUS_KEEP=1          keep the work directory (data, logs, outputs) after a
 #                         passing run (a failing run always keeps it)
 #   CITUS_WORKDIR=dir     work directory (default a new /tmp/loyalty-citus.*)
@@ -267,11 +274,24 @@ for n in w1 w2; do
 done
 check "roles created on the coordinator, propagated to the workers ($ROLES_OK)" $r "$detail"
 
+# ---- diagnosis only: the configuration made before distribution
+if [ "${CITUS_CONFIG_FIRST:-0}" = 1 ]; then
+	for n in plain coord; do
+		PGOPTIONS="-c statement_timeout=60s" "$BINDIR/psql" -X -a -q -h "$SOCK" -p "${NPORT[$n]}" -U postgres -d postgres \
+			-v part=config -f "$SCEN" >"$OUT/$n.config.out" 2>&1
+	done
+	grep -qE '(ERROR|FATAL):' "$OUT/coord.config.out"
+	check "CITUS_CONFIG_FIRST=1: the scenario's configuration step, before distribution" $((1 - $?)) "$(grep -m5 -E '(ERROR|FATAL):' "$OUT/coord.config.out")"
+fi
+
 # ---- 3. distribution
 MEMBER_TABLES="account lot ledger streak tier_change"
 CONFIG_TABLES="program tier rule"
 has=$(qq coord -c "SELECT to_regprocedure('loyalty.distribute(integer)') IS NOT NULL")
-if [ "$has" = t ]; then
+if [ "${CITUS_SKIP_DISTRIBUTE:-0}" = 1 ]; then
+	say "CITUS_SKIP_DISTRIBUTE=1: loyalty stays local on the coordinator (a self-test of this harness)"
+	MODE=local
+elif [ "$has" = t ]; then
 	o=$(qq coord -c "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-NULL})"); r=$?
 	check "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-})" $r "$o"
 	MODE=distribute
@@ -362,9 +382,12 @@ fi
 
 # ---- 4. the scenario, on the plain server and on the cluster
 run_scenario() {  # node outfile
+	local part=all
+	if [ "${CITUS_CONFIG_FIRST:-0}" = 1 ]; then part=ops; fi
+	if [ $part = ops ]; then cp "$OUT/$1.config.out" "$2"; else : >"$2"; fi
 	PGOPTIONS="-c statement_timeout=60s -c lock_timeout=30s" \
 	timeout "$SCENARIO_TIMEOUT" "$BINDIR/psql" -X -a -q -h "$SOCK" -p "${NPORT[$1]}" -U postgres -d postgres \
-		-v VERBOSITY=default -f "$SCEN" >"$2" 2>&1
+		-v part=$part -f "$SCEN" >>"$2" 2>&1
 	local rc=$?
 	[ $rc = 124 ] && echo "#### TIMEOUT after ${SCENARIO_TIMEOUT}s" >>"$2"
 	return $rc
@@ -411,12 +434,13 @@ errors_of() {
 }
 split_steps() {  # outfile dir
 	mkdir -p "$2"
-	awk -v dir="$2" '/^#### step / { f = dir "/" $3; next } /^#### end$/ { f = ""; next } f != "" { print > f }' "$1"
+	awk -v dir="$2" 'NR == 1 { f = dir "/preamble" } /^#### step / { f = dir "/" $3; next } /^#### end$/ { f = ""; next } f != "" { print > f }' "$1"
 }
 split_steps "$OUT/plain.out" "$OUT/plain"
 split_steps "$OUT/citus.out" "$OUT/citus"
 steps=$(awk '/^#### step / { print $3 }' "$OUT/plain.out")
 [ -n "$steps" ] || steps=$(awk '/^#### step / { print $3 }' "$SCEN" | tr -d "'")
+steps="preamble $steps"
 for s in $steps; do
 	p=$OUT/plain/$s; c=$OUT/citus/$s
 	r=0; detail=""
@@ -470,6 +494,9 @@ orders_run() {  # node -> the outputs of the three phases in $OUT/orders.<node>.
 	local r=$?
 	if [ $r = 0 ] && [ "$dist" = 1 ]; then
 		DIST_ORDERS="SELECT create_distributed_table('public.orders', 'member', colocate_with => 'loyalty.account')"
+		# (loyalty not distributed, CITUS_SKIP_DISTRIBUTE: not colocated)
+		[ "$(qq coord -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'loyalty.account'::regclass")" = 1 ] \
+			|| DIST_ORDERS="SELECT create_distributed_table('public.orders', 'member')"
 		qq $n -c "SET citus.enable_unsafe_triggers = on" -c "$DIST_ORDERS" >>"$OUT/orders.$n.setup" 2>&1
 		r=$?
 		check "an app's own table can be distributed while loyalty is installed ($DIST_ORDERS)" $r \

@@ -9,6 +9,7 @@
 SET client_min_messages = warning;
 SET TIME ZONE 'UTC';
 SET datestyle = 'ISO, YMD';
+SET client_min_messages = error;
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
 BEGIN
   EXECUTE q;
@@ -17,6 +18,7 @@ EXCEPTION WHEN OTHERS THEN
   RETURN SQLSTATE || ': ' || SQLERRM;
 END $f$;
 GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+SET client_min_messages = warning;
 SELECT :'phase' = 'track' AS track \gset
 \if :track
 SET ROLE app_admin;

@@ -22,6 +22,8 @@ SET TIME ZONE 'UTC';
 SET datestyle = 'ISO, YMD';
 SET intervalstyle = 'postgres';
 SET extra_float_digits = 0;
+-- (Citus warns that it creates temporary functions on the coordinator only)
+SET client_min_messages = error;
 -- err(query): 'ok' or 'SQLSTATE: message' (the expected errors)
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $f$
 BEGIN
@@ -40,6 +42,17 @@ RETURNS TABLE(members text, balances text) LANGUAGE sql AS $f$
   GROUP BY b ORDER BY b
 $f$;
 GRANT EXECUTE ON FUNCTION pg_temp.err(text), pg_temp.balances(text, int, timestamptz) TO PUBLIC;
+SET client_min_messages = warning;
+-- psql -v part=config runs the configuration step alone, part=ops the rest
+-- (citus.sh with CITUS_CONFIG_FIRST=1: configured before distribution);
+-- default: all of it
+\if :{?part}
+\else
+\set part all
+\endif
+SELECT :'part' IN ('all', 'config') AS do_config, :'part' IN ('all', 'ops') AS do_ops \gset
+
+\if :do_config
 
 \echo '#### step config'
 SET ROLE app_admin;
@@ -91,6 +104,8 @@ FROM loyalty.tier t JOIN loyalty.program p ON p.id = t.program_id ORDER BY 1, 3;
 SELECT p.code, r.code, r.kind, r.params, r.valid_from, r.valid_until, r.active
 FROM loyalty.rule r JOIN loyalty.program p ON p.id = r.program_id ORDER BY 1, r.id;
 
+\endif
+\if :do_ops
 \echo '#### step enroll'
 SET ROLE app_writer;
 -- m1..m50 (m5 born in February; m11, m21, m31, m41 referred by m10, m20, m30, m40)
@@ -369,3 +384,4 @@ FROM loyalty.tier_change c JOIN loyalty.program p ON p.id = c.program_id ORDER B
 SELECT p.code, s.member, s.rule, s.last_day, s.days
 FROM loyalty.streak s JOIN loyalty.program p ON p.id = s.program_id ORDER BY 1, 2, 3;
 \echo '#### end'
+\endif
