@@ -349,6 +349,19 @@ SET ROLE app_admin;
 SELECT program, member_column, amount_column, ref_column FROM loyalty.tracked_orders ORDER BY 1;
 RESET ROLE;
 
+\echo '#### step views_as_superuser'
+-- the same views read by a superuser (the owner of the tables): tells a
+-- privilege problem from a query Citus cannot run
+SELECT 'member_summary' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.member_summary v;
+SELECT 'statement' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.statement v;
+SELECT 'expiring_points' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.expiring_points v;
+SELECT 'liability' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.liability v;
+SELECT 'activity_daily' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.activity_daily v;
+SELECT 'tier_distribution' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.tier_distribution v;
+SELECT 'tier_history' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.tier_history v;
+SELECT 'leaderboard' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.leaderboard v;
+SELECT 'rule_stats' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.rule_stats v;
+
 \echo '#### step ledger_ids'
 -- every member's ledger in id order is its ledger in business-time order
 -- (expiry rows aside: they are dated at the lots' expiry, written later)
@@ -370,11 +383,13 @@ FROM (SELECT program_id, member, id FROM loyalty.lot GROUP BY 1, 2, 3 HAVING cou
 SELECT CASE WHEN count(*) = 0 THEN 'ok'
             ELSE 'CHECK FAILED: ' || count(*) || ' (program_id, member, ref) repeated' END AS ledger_ref_unique
 FROM (SELECT program_id, member, ref FROM loyalty.ledger WHERE ref IS NOT NULL GROUP BY 1, 2, 3 HAVING count(*) > 1) x;
+\echo '#### step ledger_refs'
 -- every ref the scenario used, in the order it was written, per member
 SELECT p.code, l.member, string_agg(coalesce(l.ref, '-') || ':' || l.kind, ' ' ORDER BY l.id) AS refs_by_id
 FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
 WHERE l.kind <> 'expire'
 GROUP BY p.code, l.member ORDER BY 1, 2;
+\echo '#### step table_totals'
 SELECT p.code, count(*) AS ledger_rows, sum(points) AS points, count(DISTINCT member) AS members
 FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id GROUP BY p.code ORDER BY 1;
 SELECT p.code, count(*) AS lots, sum(l.points) AS points, sum(l.remaining) AS remaining, sum(l.expired) AS expired
