@@ -14,10 +14,14 @@
 # app_admin granted loyalty_reader / _writer / _admin.
 # Then distributes loyalty: SELECT loyalty.distribute() — when the function does
 # not exist, this fails ("citus.sh: loyalty.distribute() missing"), unless
-# CITUS_MANUAL=1, which does the manual steps instead: member-scoped tables
-# (account, lot, ledger, streak, tier_change) distributed by member and
-# colocated, program / tier / rule reference tables (their foreign keys to
-# program dropped and added back around it), with citus.enable_unsafe_triggers.
+# CITUS_MANUAL=1, which does the manual steps instead, in a session with
+# citus.enable_unsafe_triggers = on: the foreign keys to program dropped (on
+# every node: the workers' own copies of loyalty's tables become the shells),
+# loyalty's event triggers disabled on every node (they fail on the shards
+# Citus creates), program / tier / rule made reference tables (the keys of tier
+# and rule added back), account, lot, ledger, streak, tier_change distributed by
+# member and colocated, the event triggers enabled again.  The layout is then
+# checked, and the operations registered as distributed functions.
 # Then runs test/citus/scenario.sql (every operation, the jobs, verify(), the
 # errors, idempotent replays, every view as app_reader, ledger id order) on
 # both and compares the outputs step by step; any difference, and any error not
@@ -560,6 +564,10 @@ else
 	ORDERS_OUTCOME="works"
 fi
 note "track_orders on Citus: ${ORDERS_OUTCOME:-table not distributed}"
+
+# no server process crashed (loyalty's C code runs on every node)
+crashes=$(grep -HE 'terminated by signal|PANIC:|was terminated by exception' "$WORK"/{coord,w1,w2,plain}.log 2>/dev/null | sed "s|$WORK/||" | head -5)
+check "no server process crashed (server logs)" $([ -z "$crashes" ]; echo $?) "$crashes"
 
 # the cluster is consistent at the end
 o=$(qq coord -c "SELECT count(*) FROM loyalty.verify()")
