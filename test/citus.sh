@@ -40,8 +40,8 @@
 #
 # Settings (environment):
 #   CITUS_MANUAL=1        distribute by hand when loyalty.distribute() is missing
-#   CITUS_PORT=5601       coordinator port; the workers use the next two, the
-#                         plain server the third (Unix socket only)
+#   CITUS_PORT=5601       coordinator port; the workers use +1 and +2, the
+#                         plain server +3 (a Unix socket only)
 #   CITUS_SHARD_COUNT=n   passed to loyalty.distribute(n) (default NULL: Citus's
 #                         citus.shard_count, 32); with CITUS_MANUAL, shard_count
 #                         of create_distributed_table
@@ -56,7 +56,7 @@
 #   CITUS_SKIP_DISTRIBUTE=1  self-test of the harness: nothing is distributed
 #                         (loyalty's tables stay local on the coordinator); the
 #                         scenario must then match, the placement checks fail
-#   CITUS_KEEP=1          keep the work directory (data, logs, outputs) after a
+#   CITUS_KEEP=1          keep the work directory (server logs, outputs) after a
 #                         passing run (a failing run always keeps it)
 #   CITUS_WORKDIR=dir     work directory (default a new /tmp/loyalty-citus.*)
 #   CITUS_SERVER_USER     OS user for the servers when run as root (default postgres)
