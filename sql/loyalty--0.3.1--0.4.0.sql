@@ -222,3 +222,16 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION loyalty.distribute(integer) FROM PUBLIC;
 COMMENT ON FUNCTION loyalty.distribute(integer) IS 'Citus: distributes the member tables by member, makes the configuration reference tables, delegates one-member operations (superuser, on the coordinator; idempotent)';
+
+-- The program's code through a SECURITY DEFINER function: on a Citus
+-- coordinator program is a reference table, whose placement Citus reads as
+-- the calling user; the view itself then reads only the local tracked_table.
+CREATE FUNCTION loyalty._program_code(program_id integer) RETURNS text
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS $$ SELECT code FROM loyalty.program WHERE id = program_id $$;
+CREATE OR REPLACE VIEW loyalty.tracked_orders AS
+SELECT t.relid, loyalty._program_code(t.program_id) AS program, t.member_column,
+       t.amount_column, t.ref_column, t.at_column, t.category_column, t.refund_column
+FROM loyalty.tracked_table t;
+REVOKE ALL ON FUNCTION loyalty._program_code(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loyalty._program_code(integer) TO loyalty_admin;

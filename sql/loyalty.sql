@@ -400,11 +400,16 @@ SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_table', '');
 CREATE TRIGGER tracked_table_restore_guard BEFORE INSERT ON loyalty.tracked_table
   FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
 
+-- The program's code through a SECURITY DEFINER function: on a Citus
+-- coordinator program is a reference table, whose placement Citus reads as
+-- the calling user; the view itself then reads only the local tracked_table.
+CREATE FUNCTION loyalty._program_code(program_id integer) RETURNS text
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS $$ SELECT code FROM loyalty.program WHERE id = program_id $$;
 CREATE VIEW loyalty.tracked_orders AS
-SELECT t.relid, p.code AS program, t.member_column, t.amount_column, t.ref_column,
-       t.at_column, t.category_column, t.refund_column
-FROM loyalty.tracked_table t
-JOIN loyalty.program p ON p.id = t.program_id;
+SELECT t.relid, loyalty._program_code(t.program_id) AS program, t.member_column,
+       t.amount_column, t.ref_column, t.at_column, t.category_column, t.refund_column
+FROM loyalty.tracked_table t;
 
 CREATE FUNCTION loyalty._orders_trigger() RETURNS trigger
   AS 'MODULE_PATHNAME', 'loyalty_orders_trigger'
@@ -1086,6 +1091,7 @@ GRANT SELECT ON loyalty.member_summary, loyalty.statement, loyalty.expiring_poin
   loyalty.leaderboard, loyalty.rule_stats
   TO loyalty_reader;
 GRANT SELECT ON loyalty.tracked_orders TO loyalty_admin;
+GRANT EXECUTE ON FUNCTION loyalty._program_code(integer) TO loyalty_admin;
 
 -------------------------------------------------------------------------------
 -- pg_dump: extension tables are dumped with their data
