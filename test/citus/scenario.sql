@@ -292,6 +292,45 @@ SELECT * FROM pg_temp.balances('gym', 20, '2023-01-03');
 SELECT loyalty.earn('shop', 'm1', 300, 'o-m1-2023', '2023-01-05 10:00+08') AS m1_2023;
 SELECT loyalty.earn('shop', 'm26', 300, 'o-m26-2023', '2023-01-05 10:01+08') AS m26_2023;
 
+\echo '#### step edges'
+-- statements the other steps do not reach: corrections after an early sweep,
+-- debt reserved against pending lots by a refund, a back-dated earning that
+-- revives swept lots that roll
+SET ROLE app_admin;
+SELECT loyalty.create_program('edge', expiry => 'fixed', expiry_after => '30 days', pending_for => '7 days') > 0 AS edge;
+SELECT loyalty.create_program('edger', expiry => 'rolling', expiry_after => '30 days') > 0 AS edger;
+SET ROLE app_writer;
+SELECT loyalty.earn('edge', 'x1', 100, 'o1', '2021-01-01');
+SELECT loyalty.earn('edge', 'x1', 100, 'o2', '2021-01-20');
+SET ROLE app_admin;
+CALL loyalty.expire_points('2021-03-01');
+SET ROLE app_writer;
+SELECT pg_temp.err($$SELECT loyalty.redeem('edge', 'x1', 150, 'rd1', '2021-01-25')$$) AS ly001;
+SELECT loyalty.redeem('edge', 'x1', 100, 'rd1', '2021-01-25');
+SELECT loyalty.earn('edge', 'x2', 100, 'p1', '2021-04-01');
+SELECT loyalty.earn('edge', 'x2', 50, 'p2', '2021-04-02');
+SELECT loyalty.adjust('edge', 'x2', 20, 'gift', 'g1', '2021-04-03');
+SELECT loyalty.redeem('edge', 'x2', 20, 'rd2', '2021-04-03');
+SELECT loyalty.refund('edge', 'x2', 'p1', 100, 'rf1', '2021-04-04');
+SELECT loyalty.balance('edge', 'x2', '2021-04-05') AS at_0405, loyalty.balance('edge', 'x2', '2021-04-20') AS at_0420;
+SELECT loyalty.earn('edger', 'y1', 100, 'q1', '2021-01-01');
+SELECT loyalty.earn('edger', 'y1', 100, 'q2', '2021-01-15');
+SET ROLE app_admin;
+CALL loyalty.expire_points('2021-03-01');
+SET ROLE app_writer;
+SELECT loyalty.earn('edger', 'y1', 100, 'q3', '2021-02-10');
+SELECT loyalty.balance('edger', 'y1', '2021-02-11') AS at_0211, loyalty.balance('edger', 'y1', '2021-04-01') AS at_0401;
+SELECT loyalty.earn('edger', 'y1', 10, 'q4', '2021-02-20');
+SELECT loyalty.redeem('edger', 'y1', 50, 'q5', '2021-02-21');
+SET ROLE app_admin;
+CALL loyalty.expire_points('2021-06-01');
+RESET ROLE;
+SELECT p.code, l.member, l.id, l.at, l.kind, l.points, l.lot_id, l.reason
+FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
+WHERE p.code IN ('edge', 'edger') ORDER BY 1, 2, 3;
+SELECT p.code, l.member, l.id, l.points, l.remaining, l.expired, l.repaid, l.rolls, l.expires_at
+FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
+WHERE p.code IN ('edge', 'edger') ORDER BY 1, 2, 3;
 \echo '#### step verify'
 RESET ROLE;
 SET ROLE app_admin;
