@@ -34,6 +34,21 @@ PG_FUNCTION_INFO_V1(loyalty_append_only);
 PG_FUNCTION_INFO_V1(loyalty_config_changed);
 PG_FUNCTION_INFO_V1(loyalty_restore_guard);
 
+/*
+ * The table's name for messages: on a Citus worker the trigger fires on a
+ * shard, named <table>_<shard id>; the message names the table.
+ */
+static const char *
+guarded_name(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *u = strrchr(name, '_');
+
+	if (u != NULL && u[1] != '\0' && strspn(u + 1, "0123456789") == strlen(u + 1))
+		return pnstrdup(name, u - name);
+	return name;
+}
+
 Datum
 loyalty_append_only(PG_FUNCTION_ARGS)
 {
@@ -55,7 +70,7 @@ loyalty_append_only(PG_FUNCTION_ARGS)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("%s on loyalty.%s is not allowed: the history is append-only", op,
-					RelationGetRelationName(td->tg_relation)),
+					guarded_name(td->tg_relation)),
 			 errhint("Correct with a new row, e.g. loyalty.adjust(). A superuser may SET loyalty.maintenance = on for an explicit archive.")));
 	return PointerGetDatum(NULL);
 }

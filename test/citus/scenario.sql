@@ -348,6 +348,11 @@ SET ROLE app_writer;
 SELECT pg_temp.err($$SELECT loyalty.create_program('x')$$) AS writer_cannot_configure;
 SELECT pg_temp.err($$INSERT INTO loyalty.account (program_id, member, joined_at) VALUES (1, 'x', now())$$) AS writer_cannot_write;
 RESET ROLE;
+-- the ledger and tier history stay append-only on the shards (the guard
+-- triggers go with them), for the superuser too
+SELECT pg_temp.err($$UPDATE loyalty.ledger SET points = 0 WHERE member = 'm1'$$) AS ledger_update;
+SELECT pg_temp.err($$DELETE FROM loyalty.ledger WHERE member = 'm2'$$) AS ledger_delete;
+SELECT pg_temp.err($$DELETE FROM loyalty.tier_change$$) AS tier_change_delete;
 
 -- The views, as app_reader (a dashboard)
 \echo '#### step view_member_summary'
