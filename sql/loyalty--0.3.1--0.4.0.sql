@@ -22,9 +22,10 @@ FROM (SELECT array_agg(x.cfg ORDER BY x.ord) AS cfg, array_agg(x.cond ORDER BY x
       FROM pg_catalog.pg_extension e2,
            unnest(e2.extconfig, e2.extcondition) WITH ORDINALITY AS x(cfg, cond, ord)
       WHERE e2.extname = 'loyalty'
-        AND x.cfg NOT IN (pg_catalog.pg_get_serial_sequence('loyalty.ledger', 'id')::regclass,
-                          pg_catalog.pg_get_serial_sequence('loyalty.lot', 'id')::regclass,
-                          pg_catalog.pg_get_serial_sequence('loyalty.tier_change', 'id')::regclass)) k
+        AND x.cfg <> ALL (pg_catalog.array_remove(ARRAY[
+              pg_catalog.pg_get_serial_sequence('loyalty.ledger', 'id')::regclass::oid,
+              pg_catalog.pg_get_serial_sequence('loyalty.lot', 'id')::regclass::oid,
+              pg_catalog.pg_get_serial_sequence('loyalty.tier_change', 'id')::regclass::oid], NULL))) k
 WHERE e.extname = 'loyalty';
 ALTER TABLE loyalty.ledger ALTER COLUMN id DROP IDENTITY;
 ALTER TABLE loyalty.lot ALTER COLUMN id DROP IDENTITY;

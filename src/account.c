@@ -154,7 +154,13 @@ account_lock(Program *p, const char *member, Account *a, Account *referrer)
 
 		args[0] = Int32GetDatum(p->id);
 		args[1] = CStringGetTextDatum(member);
-		stmt_exec(ST_REFERRER, args, NULL, true, 1, SPI_OK_SELECT);
+		/*
+		 * Not read-only: a read-only statement would use the caller's
+		 * snapshot, which may predate the member's enrolment (enroll() and
+		 * earn() in one statement, or a concurrent enrolment that committed
+		 * since): the referrer must be seen, else it would go unpaid.
+		 */
+		stmt_exec(ST_REFERRER, args, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
 			bool		isnull;

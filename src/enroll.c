@@ -6,7 +6,7 @@
  * enrolment and only then; a referred member gets the referral rule's
  * referee_points at enrolment, and its referrer is paid on the referee's
  * first purchase (the referrer's account is locked with the referee's, in
- * one sorted statement: account.c).
+ * member order, one statement each: account.c).
  */
 #include "enroll.h"
 #include "args.h"

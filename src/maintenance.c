@@ -84,10 +84,11 @@ typedef struct EvaluatePos
 
 /*
  * The position moves to the lot (expires_at, program_id, member, id) in
- * columns col .. col + 3 of the last result.
+ * columns col .. col + 3 of the last result; the member is copied into cxt
+ * (the batch function's result is formed after SPI_finish).
  */
 static void
-expire_pos_advance(ExpirePos *pos, int col)
+expire_pos_advance(ExpirePos *pos, int col, MemoryContext cxt)
 {
 	SPITupleTable *tt = SPI_tuptable;
 	bool		isnull;
@@ -95,15 +96,16 @@ expire_pos_advance(ExpirePos *pos, int col)
 	pos->has = true;
 	pos->expires_at = DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, col, &isnull));
 	pos->program_id = DatumGetInt32(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 1, &isnull));
-	pos->member = SPI_getvalue(tt->vals[0], tt->tupdesc, col + 2);
+	pos->member = MemoryContextStrdup(cxt, SPI_getvalue(tt->vals[0], tt->tupdesc, col + 2));
 	pos->lot_id = DatumGetInt64(SPI_getbinval(tt->vals[0], tt->tupdesc, col + 3, &isnull));
 }
 
 /* the same batches member by member, on a Citus cluster (below) */
 static Datum expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch,
-							  ExpirePos *pos, bool skip_busy);
+							  ExpirePos *pos, bool skip_busy, MemoryContext outer);
 static Datum evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args,
-								bool skip_busy, bool revisit, EvaluatePos *pos);
+								bool skip_busy, bool revisit, EvaluatePos *pos,
+								MemoryContext outer);
 
 /* A batch function's result row (after SPI_finish: in the caller's memory). */
 static Datum
@@ -191,6 +193,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	Datum		cargs[6];
 	ExpirePos	pos;
 	bool		skip_busy = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+	MemoryContext outer = CurrentMemoryContext;
 
 	pos.has = !PG_ARGISNULL(2) && !PG_ARGISNULL(3) && !PG_ARGISNULL(4) && !PG_ARGISNULL(5);
 	pos.expires_at = pos.has ? PG_GETARG_TIMESTAMPTZ(2) : DT_NOBEGIN;
@@ -199,7 +202,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	pos.lot_id = pos.has ? PG_GETARG_INT64(5) : 0;
 	ly_spi_connect();
 	if (citus_distributed())
-		return expire_by_member(fcinfo, as_of, batch, &pos, skip_busy);
+		return expire_by_member(fcinfo, as_of, batch, &pos, skip_busy, outer);
 
 	/* the next batch_size due lots, in expiry order, after the position */
 	/* the last of them: where the next batch starts */
@@ -236,13 +239,13 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 		stmt_exec(ST_EXPIRE_LAST_PICKED, cargs, NULL, true, 1, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
-			expire_pos_advance(&pos, 1);
+			expire_pos_advance(&pos, 1, outer);
 			r = -1;
 		}
 		SPI_finish();
 		return expire_result(fcinfo, r, &pos);
 	}
-	expire_pos_advance(&pos, 3);
+	expire_pos_advance(&pos, 3, outer);
 
 	args[0] = TimestampTzGetDatum(as_of);
 	{
@@ -447,7 +450,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[3] = CStringGetTextDatum(pos.member);
 	args[4] = TimestampTzGetDatum(pos.tier_until);
 	if (citus_distributed())
-		return evaluate_by_member(fcinfo, as_of, args, skip_busy, revisit, &pos);
+		return evaluate_by_member(fcinfo, as_of, args, skip_busy, revisit, &pos, outer);
 	/* busy members are skipped in a run's first pass (still due for the second) */
 	if (revisit)
 	{
@@ -596,6 +599,15 @@ typedef struct PickedMember
 	int64	   *rolling;
 } PickedMember;
 
+/* A picked lot; `m` first, so picked_cmp orders lots and members alike. */
+typedef struct PickedLot
+{
+	PickedMember m;
+	int64		id;
+	bool		rolls;
+} PickedLot;
+
+/* (program_id, member) in member order; on PickedMember or PickedLot. */
 static int
 picked_cmp(const void *a, const void *b)
 {
@@ -616,9 +628,10 @@ lock_picked(Program *p, const char *member, bool skip_busy, Account *a)
 	return skip_busy ? account_lock_nowait(p, member, a) : account_lock(p, member, a, NULL);
 }
 
+/* outer: the batch function's memory (the position outlives SPI_finish) */
 static Datum
 expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch, ExpirePos *pos,
-				 bool skip_busy)
+				 bool skip_busy, MemoryContext outer)
 {
 	Datum		cargs[6];
 	SPITupleTable *tt;
@@ -628,7 +641,6 @@ expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch, Expire
 	int64		locked = 0;
 	int32		last_id = 0;
 	Program    *last = NULL;
-	MemoryContext outer = CurrentMemoryContext;
 
 	cargs[0] = TimestampTzGetDatum(as_of);
 	cargs[1] = Int32GetDatum(batch);
@@ -655,31 +667,42 @@ expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch, Expire
 		pos->member = MemoryContextStrdup(outer, SPI_getvalue(t, tt->tupdesc, 3));
 		pos->lot_id = DatumGetInt64(SPI_getbinval(t, tt->tupdesc, 4, &isnull));
 	}
-	/* the members picked, each once, with their picked lots that roll */
-	ms = palloc0(sizeof(PickedMember) * nrows);
-	for (int i = 0; i < nrows; i++)
+	/*
+	 * The members picked, each once (in member order), with their picked
+	 * lots that roll: the rows sorted by member, then grouped.
+	 */
 	{
-		bool		isnull;
-		int32		pid = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		char	   *m = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
-		int64		id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
-		bool		rolls = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
-		int			k;
+		PickedLot  *rows = palloc(sizeof(PickedLot) * nrows);
+		int64	   *rolling = palloc(sizeof(int64) * nrows);
+		int			nroll = 0;
 
-		for (k = 0; k < n; k++)
-			if (ms[k].program_id == pid && strcmp(ms[k].member, m) == 0)
-				break;
-		if (k == n)
+		for (int i = 0; i < nrows; i++)
 		{
-			ms[n].program_id = pid;
-			ms[n].member = m;
-			ms[n].rolling = palloc(sizeof(int64) * nrows);
-			n++;
+			bool		isnull;
+
+			rows[i].m.program_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			rows[i].m.member = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			rows[i].id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			rows[i].rolls = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 		}
-		if (rolls)
-			ms[k].rolling[ms[k].nrolling++] = id;
+		qsort(rows, nrows, sizeof(PickedLot), picked_cmp);
+		ms = palloc0(sizeof(PickedMember) * nrows);
+		for (int i = 0; i < nrows; i++)
+		{
+			if (n == 0 || picked_cmp(&rows[i], &rows[i - 1]) != 0)
+			{
+				ms[n] = rows[i].m;
+				ms[n].rolling = rolling + nroll;
+				ms[n].nrolling = 0;
+				n++;
+			}
+			if (rows[i].rolls)
+			{
+				rolling[nroll++] = rows[i].id;
+				ms[n - 1].nrolling++;
+			}
+		}
 	}
-	qsort(ms, n, sizeof(PickedMember), picked_cmp);
 	for (int k = 0; k < n; k++)
 	{
 		Program    *p = batch_program(ms[k].program_id, &last_id, &last);
@@ -704,7 +727,7 @@ expire_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, int32 batch, Expire
 
 static Datum
 evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool skip_busy,
-				   bool revisit, EvaluatePos *pos)
+				   bool revisit, EvaluatePos *pos, MemoryContext outer)
 {
 	SPITupleTable *tt;
 	int			n;
@@ -713,7 +736,6 @@ evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool
 	int			done = 0;
 	int32		last_id = 0;
 	Program    *last = NULL;
-	MemoryContext outer = CurrentMemoryContext;
 
 	stmt_exec(revisit ? ST_TIERS_PICK_REVISIT : ST_TIERS_PICK, args, NULL, true, 0, SPI_OK_SELECT);
 	tt = SPI_tuptable;
@@ -763,7 +785,8 @@ evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool
 		qargs[1] = CStringGetTextDatum(members[i]);
 		qargs[2] = TimestampTzGetDatum(start);
 		qargs[3] = TimestampTzGetDatum(end);
-		stmt_exec(ST_TIER_QUALIFYING, qargs, NULL, true, 1, SPI_OK_SELECT);
+		/* a new snapshot: what committed while we waited for the lock counts */
+		stmt_exec(ST_TIER_QUALIFYING, qargs, NULL, false, 1, SPI_OK_SELECT);
 		value = DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											  1 + (int) p->tier_basis, &isnull));
 		evaluate_member(p, pids[i], members[i], a.tier, a.tier_until, value, as_of, &h, &st);

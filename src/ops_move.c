@@ -21,7 +21,7 @@
  * referee, original_ref the order): a bought-and-returned first order pays
  * no one.
  *
- * transfer: locks both members in one sorted statement (account.c), spends
+ * transfer: locks both members in member order (account.c), spends
  * the sender's lots first to expire first and gives the recipient lots with
  * the same expiry dates (available at once), which repay the recipient's
  * debt first.  Both ledger rows carry the same ref.

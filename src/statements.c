@@ -592,8 +592,11 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1",
 	1, {OIDOID}},
 	[ST_CITUS_SHARD_OF] = {"citus_shard_of",
-		"SELECT s.logicalrelid::regclass::text FROM pg_catalog.pg_dist_shard s "
-		"WHERE pg_catalog.shard_name(s.logicalrelid, s.shardid) = $1::regclass::text",
+		"SELECT s.logicalrelid::regclass::text "
+		"FROM pg_catalog.pg_class c, pg_catalog.pg_dist_shard s "
+		"JOIN pg_catalog.pg_class t ON t.oid = s.logicalrelid "
+		"WHERE c.oid = $1 AND t.relnamespace = c.relnamespace "
+		"  AND c.relname = t.relname || '_' || s.shardid",
 	1, {OIDOID}},
 	[ST_TRACK_DEL] = {"track_del",
 		"DELETE FROM loyalty.tracked_table WHERE relid = $1",

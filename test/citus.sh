@@ -588,6 +588,21 @@ else
 fi
 note "track_orders on Citus: ${ORDERS_OUTCOME:-table not distributed}"
 
+# a tracked (local) orders table distributed afterwards (possible only with
+# citus.enable_unsafe_triggers): the trigger then fires on the shards, which no
+# tracking names; an INSERT must fail (0A000), never earn nothing silently
+if [ "$MODE" != skip ]; then
+	o=$(qq coord -c "CREATE TABLE public.orders_late (member text NOT NULL, amount numeric NOT NULL, ref text NOT NULL)" \
+	             -c "SELECT loyalty.track_orders('public.orders_late', 'ord', member_column => 'member', amount_column => 'amount', ref_column => 'ref')" \
+	             -c "SET citus.enable_unsafe_triggers = on" \
+	             -c "SELECT create_distributed_table('public.orders_late', 'member')")
+	ins=$(qq coord -c "INSERT INTO public.orders_late VALUES ('late1', 100, 'L1')")
+	bal=$(qq coord -c "SELECT loyalty.balance('ord', 'late1')")
+	check "a tracked table distributed afterwards: INSERT fails (0A000), nothing silently uncredited" \
+		$(echo "$ins" | grep -q 'is a Citus table: loyalty tracks only local orders tables' && [ "$bal" = 0 ]; echo $?) \
+		"$(echo "$o" | grep -E 'ERROR' | head -2; echo "$ins" | head -2; echo "balance: $bal")"
+fi
+
 # no server process crashed (loyalty's C code runs on every node)
 crashes=$(grep -HE 'terminated by signal|PANIC:|was terminated by exception' "$WORK"/{coord,w1,w2,plain}.log 2>/dev/null | sed "s|$WORK/||" | head -5)
 check "no server process crashed (server logs)" $([ -z "$crashes" ]; echo $?) "$crashes"

@@ -48,3 +48,12 @@ WHERE p.code = 'ids' AND e.lot_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM loyalty.lot l WHERE l.program_id = e.program_id
                   AND l.member = e.member AND l.id = e.lot_id);
 SELECT * FROM loyalty.verify();
+
+-- the referrer is read with a fresh snapshot: enrolled and earning in one
+-- statement, the referee's first purchase still pays it
+SELECT loyalty.enroll('ids', 'dee', '2026-02-01', referred_by => 'ann') IS NULL AS enrolled,
+       loyalty.earn('ids', 'dee', 100, 'd1', '2026-02-02') AS earned;
+SELECT e.member, e.kind, e.points, e.counterparty, e.reason
+FROM loyalty.ledger e JOIN loyalty.program p ON p.id = e.program_id
+WHERE p.code = 'ids' AND e.kind = 'referral' AND (e.member = 'dee' OR e.counterparty = 'dee')
+ORDER BY e.member, e.id;
