@@ -219,6 +219,9 @@ BEGIN
     distribution := 'delegated by member';
     RETURN NEXT;
   END LOOP;
+  -- every backend, on every node, re-reads its configuration and learns that
+  -- the tables are distributed (the configuration trigger fires on each copy)
+  UPDATE loyalty.program SET updated_at = updated_at WHERE false;
 END
 $fn$;
 REVOKE ALL ON FUNCTION loyalty.distribute(integer) FROM PUBLIC;

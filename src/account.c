@@ -19,6 +19,7 @@
  */
 #include "account.h"
 #include "args.h"
+#include "citus.h"
 #include "config.h"
 #include "numutil.h"
 #include "statements.h"
@@ -286,6 +287,7 @@ Program *
 op_begin(const char *prog)
 {
 	ly_spi_connect();
+	citus_cluster();
 	return program_get(prog);
 }
 

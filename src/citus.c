@@ -6,6 +6,7 @@
  * connected to SPI; the caller's memory context is kept.
  */
 #include "citus.h"
+#include "config.h"
 #include "statements.h"
 
 #include "catalog/namespace.h"
@@ -44,4 +45,21 @@ citus_distributed(void)
 	Oid			account = OidIsValid(nsp) ? get_relname_relid("account", nsp) : InvalidOid;
 
 	return OidIsValid(account) && citus_table(account);
+}
+
+bool
+citus_cluster(void)
+{
+	static bool known = false;
+	static bool distributed = false;
+	static uint64 generation = 0;
+	uint64		g = config_current_generation();
+
+	if (known && g == generation)
+		return distributed;
+	distributed = citus_distributed();
+	stmt_keep_plans(!distributed);
+	known = true;
+	generation = g;
+	return distributed;
 }

@@ -17,4 +17,12 @@ extern bool citus_table(Oid relid);
 /* loyalty.account is distributed (loyalty.distribute() ran). */
 extern bool citus_distributed(void);
 
+/*
+ * Whether this database's loyalty is distributed, checked once per
+ * configuration generation (loyalty.distribute() moves it on), and the
+ * statement catalogue told whether to keep plans (not on a cluster).  Every
+ * operation and batch calls it after connecting.
+ */
+extern bool citus_cluster(void);
+
 #endif

@@ -201,7 +201,7 @@ loyalty_expire_batch(PG_FUNCTION_ARGS)
 	pos.member = pos.has ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : "";
 	pos.lot_id = pos.has ? PG_GETARG_INT64(5) : 0;
 	ly_spi_connect();
-	if (citus_distributed())
+	if (citus_cluster())
 		return expire_by_member(fcinfo, as_of, batch, &pos, skip_busy, outer);
 
 	/* the next batch_size due lots, in expiry order, after the position */
@@ -449,7 +449,7 @@ loyalty_evaluate_batch(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(pos.program_id);
 	args[3] = CStringGetTextDatum(pos.member);
 	args[4] = TimestampTzGetDatum(pos.tier_until);
-	if (citus_distributed())
+	if (citus_cluster())
 		return evaluate_by_member(fcinfo, as_of, args, skip_busy, revisit, &pos, outer);
 	/* busy members are skipped in a run's first pass (still due for the second) */
 	if (revisit)

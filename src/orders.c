@@ -1229,6 +1229,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION loyalty UPDATE, which replaces it.")));
 
 	ly_spi_connect();
+	citus_cluster();
 	t = tracked_for(relid);
 	if (t == NULL)
 	{

@@ -645,12 +645,29 @@ static const StmtDef catalogue[ST_COUNT] = {
 };
 
 static SPIPlanPtr plans[ST_COUNT];
+static bool keep_plans = true;
+
+void
+stmt_keep_plans(bool keep)
+{
+	keep_plans = keep;
+}
 
 SPIPlanPtr
 stmt_plan(Stmt s)
 {
 	const StmtDef *d = &catalogue[s];
 	SPIPlanPtr	p = plans[s];
+
+	if (!keep_plans)
+	{
+		/* a plan for this SPI connection only (freed by SPI_finish) */
+		p = SPI_prepare_cursor(d->sql, d->nargs, (Oid *) d->types, d->options);
+		if (p == NULL)
+			elog(ERROR, "loyalty: preparing statement %s failed: %s",
+				 d->name, SPI_result_code_string(SPI_result));
+		return p;
+	}
 
 	if (p != NULL && SPI_plan_is_valid(p))
 		return p;
@@ -672,10 +689,13 @@ stmt_plan(Stmt s)
 void
 stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, long count, int expect)
 {
-	int			rc = SPI_execute_plan(stmt_plan(s), args, nulls, read_only, count);
+	const StmtDef *d = &catalogue[s];
+	int			rc = keep_plans
+		? SPI_execute_plan(stmt_plan(s), args, nulls, read_only, count)
+		: SPI_execute_with_args(d->sql, d->nargs, (Oid *) d->types, args, nulls, read_only, count);
 
 	if (rc != expect)
-		elog(ERROR, "loyalty: statement %s failed: %s", catalogue[s].name,
+		elog(ERROR, "loyalty: statement %s failed: %s", d->name,
 			 SPI_result_code_string(rc));
 }
 

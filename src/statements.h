@@ -114,6 +114,14 @@ extern SPIPlanPtr stmt_plan(Stmt s);
 extern void stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, long count,
 					  int expect);
 
+/*
+ * Whether plans are kept (the default).  On a Citus cluster they are not:
+ * Citus 13.2's local execution grows a kept plan's memory with every
+ * execution (citusdata/citus#8824), so there every statement is planned
+ * per execution (citus.c decides).
+ */
+extern void stmt_keep_plans(bool keep);
+
 /* Connect to SPI for an operation: checks the installed schema's version. */
 extern void ly_spi_connect(void);
 extern void ly_spi_connect_nocheck(void);	/* event triggers: no version check */
