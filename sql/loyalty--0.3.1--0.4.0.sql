@@ -239,3 +239,7 @@ SELECT t.relid, loyalty._program_code(t.program_id) AS program, t.member_column,
 FROM loyalty.tracked_table t;
 REVOKE ALL ON FUNCTION loyalty._program_code(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION loyalty._program_code(integer) TO loyalty_admin;
+
+-- descriptions that said the wrong thing
+COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone) IS 'Spend points worth a money value at the member''s tier rate; returns the points spent';
+COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'evaluate_tiers then expire_points: the nightly job';

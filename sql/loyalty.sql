@@ -1152,7 +1152,7 @@ COMMENT ON FUNCTION loyalty.earn(text,text,numeric,text,timestamp with time zone
 COMMENT ON FUNCTION loyalty.quote(text,text,numeric,timestamp with time zone,text) IS 'What a purchase would earn, line by line, writing nothing';
 COMMENT ON FUNCTION loyalty.record_event(text,text,text,text,timestamp with time zone) IS 'Credit an event rule (survey, check-in...); returns the points';
 COMMENT ON FUNCTION loyalty.redeem(text,text,bigint,text,timestamp with time zone) IS 'Spend points; returns the balance after';
-COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone) IS 'Spend points worth a money value at the member''s tier rate; returns the balance after';
+COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone) IS 'Spend points worth a money value at the member''s tier rate; returns the points spent';
 COMMENT ON FUNCTION loyalty.adjust(text,text,bigint,text,text,timestamp with time zone) IS 'Credit or debit points by hand, with a reason; returns the balance after';
 COMMENT ON FUNCTION loyalty.refund(text,text,text,numeric,text,timestamp with time zone) IS 'Claw back the points of a refunded amount of a purchase; returns the points clawed back';
 COMMENT ON FUNCTION loyalty.transfer(text,text,text,bigint,text,timestamp with time zone) IS 'Move points between two members (they keep their expiry dates)';
@@ -1162,7 +1162,7 @@ COMMENT ON FUNCTION loyalty.track_orders(regclass,text,name,name,name,name,name,
 COMMENT ON FUNCTION loyalty.untrack_orders(regclass) IS 'Stop earning from an orders table';
 COMMENT ON PROCEDURE loyalty.expire_points(timestamp with time zone,integer) IS 'Write the expiry of lots expired by as_of (batches, one transaction each)';
 COMMENT ON PROCEDURE loyalty.evaluate_tiers(timestamp with time zone,integer) IS 'Evaluate the members whose tier period ended by as_of';
-COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'expire_points then evaluate_tiers: the nightly job';
+COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'evaluate_tiers then expire_points: the nightly job';
 COMMENT ON FUNCTION loyalty.schedule_maintenance(text) IS 'Create or change the pg_cron job running run_maintenance';
 COMMENT ON FUNCTION loyalty.unschedule_maintenance() IS 'Remove the pg_cron job';
 COMMENT ON FUNCTION loyalty.distribute(integer) IS 'Citus: distributes the member tables by member, makes the configuration reference tables, delegates one-member operations (superuser, on the coordinator; idempotent)';
