@@ -95,8 +95,8 @@ up AS (
     FROM t
    WHERE a.program_id = :program_id AND a.member = t.member
   RETURNING a.member, t.tier, t.last_at)
-INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until)
-SELECT :program_id, member, last_at, 'silver', tier, 'upgrade', timestamptz '2027-01-01 00:00+08'
+INSERT INTO loyalty.tier_change (program_id, member, id, at, from_tier, to_tier, reason, valid_until)
+SELECT :program_id, member, 1, last_at, 'silver', tier, 'upgrade', timestamptz '2027-01-01 00:00+08'
 FROM up WHERE tier IS NOT NULL;
 
 DROP TABLE bench.hist;
@@ -109,26 +109,30 @@ CREATE TABLE bench.tier_change_seed AS SELECT * FROM loyalty.tier_change;
 
 -- The floor: the rows one earn() writes -- a lot, a ledger row pointing at
 -- it, and the account UPDATE of the same columns -- with the points already
--- computed by the caller.  No lock/lookup/idempotency/tier/rule work.
+-- computed by the caller.  No lock/lookup/idempotency/tier/rule work.  Ids
+-- as loyalty 0.4 numbers them: the member's own sequence (max + 1).
 CREATE FUNCTION bench.earn_floor(p_program integer, p_member text, p_amount numeric,
                                  p_ref text, p_at timestamptz, p_category text,
                                  p_points bigint)
   RETURNS bigint LANGUAGE sql VOLATILE
 AS $$
   WITH lot AS (
-    INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at,
+    INSERT INTO loyalty.lot (program_id, member, id, earned_at, available_at, expires_at,
                              points, remaining, source, ref, amount)
-    VALUES (p_program, p_member, p_at, p_at, p_at + interval '3 years',
-            p_points, p_points, 'earn', p_ref, p_amount)
+    SELECT p_program, p_member, n.id, p_at, p_at, p_at + interval '3 years',
+           p_points, p_points, 'earn', p_ref, p_amount
+    FROM (SELECT coalesce(max(id), 0) + 1 AS id FROM loyalty.lot
+          WHERE program_id = p_program AND member = p_member) n
     RETURNING id),
   led AS (
-    INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount,
+    INSERT INTO loyalty.ledger (program_id, member, id, at, kind, points, ref, result, amount,
                                 category, event, counterparty, reason, lot_id, qual_at,
                                 qual_points, qual_spend, qual_orders, detail)
-    SELECT p_program, p_member, p_at, 'earn', p_points, p_ref, p_points, p_amount,
+    SELECT p_program, p_member, n.id, p_at, 'earn', p_points, p_ref, p_points, p_amount,
            p_category, NULL, NULL, NULL, lot.id, p_at,
            p_points, p_amount, 1, jsonb_build_object('base', p_points)
-    FROM lot)
+    FROM lot, (SELECT coalesce(max(id), 0) + 1 AS id FROM loyalty.ledger
+               WHERE program_id = p_program AND member = p_member) n)
   UPDATE loyalty.account
      SET debt = 0, purchases = purchases + 1, credited = credited + p_points, held = held + p_points,
          last_earn_at = greatest(last_earn_at, p_at),
