@@ -356,10 +356,30 @@ hist_add(HistBuf *h, Program *p, int32 pid, char *member, const TierStep *step)
 }
 
 /*
+ * An evaluation's tier change, dated as_of: kept in h for the batch's one
+ * statement, or written at once when h is NULL (member by member).
+ */
+static void
+evaluation_step(HistBuf *h, Program *p, int32 pid, char *member, TimestampTz as_of,
+				const TierStep *step)
+{
+	TierStep	s = *step;
+
+	if (h != NULL)
+	{
+		hist_add(h, p, pid, member, step);
+		return;
+	}
+	s.evaluation = true;
+	tier_history_write(p, member, as_of, &s);
+}
+
+/*
  * Evaluate one member's tier period that ended at `end`, in tier `cur`,
  * with `value` qualifying over the last window before it: the state after
  * it (and after every later period that also ended by as_of) in *st, the
- * changes added to h.  Returns whether the tier changed.
+ * changes added to h (written at once when h is NULL).  Returns whether the
+ * tier changed.
  */
 static bool
 evaluate_member(Program *p, int32 pid, char *member, int cur, TimestampTz end, Numeric value,
@@ -384,7 +404,7 @@ evaluate_member(Program *p, int32 pid, char *member, int cur, TimestampTz end, N
 		first.until = st->until;
 		first.reason = st->tier < cur ? "downgrade" : "upgrade";
 		first.evaluation = true;
-		hist_add(h, p, pid, member, &first);
+		evaluation_step(h, p, pid, member, as_of, &first);
 		chg = true;
 	}
 	/* a new period that also ended by as_of (the job did not run for a while) */
@@ -394,7 +414,7 @@ evaluate_member(Program *p, int32 pid, char *member, int cur, TimestampTz end, N
 		int			nmore = tier_evaluate(p, member, st, as_of, &more);
 
 		for (int k = 0; k < nmore; k++)
-			hist_add(h, p, pid, member, &more[k]);
+			evaluation_step(h, p, pid, member, as_of, &more[k]);
 		chg = chg || nmore > 0;
 	}
 	return chg;
@@ -769,10 +789,8 @@ evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool
 					end;
 		Datum		qargs[5];
 		char		qnulls[5] = {' ', ' ', ' ', ' ', ' '};
-		bool		isnull;
 		Numeric		value;
 		TierState	st;
-		HistBuf		h = {0};
 
 		if (!lock_picked(p, members[i], skip_busy, &a))
 			continue;
@@ -781,37 +799,17 @@ evaluate_by_member(FunctionCallInfo fcinfo, TimestampTz as_of, Datum *args, bool
 			continue;
 		done++;
 		tier_last_window(p, a.tier_until, &start, &end);
+		/* read with a new snapshot: what committed while we waited counts */
+		value = qualifying_value(p, members[i], start, end);
+		evaluate_member(p, pids[i], members[i], a.tier, a.tier_until, value, as_of, NULL, &st);
 		qargs[0] = Int32GetDatum(pids[i]);
 		qargs[1] = CStringGetTextDatum(members[i]);
-		qargs[2] = TimestampTzGetDatum(start);
-		qargs[3] = TimestampTzGetDatum(end);
-		/* a new snapshot: what committed while we waited for the lock counts */
-		stmt_exec(ST_TIER_QUALIFYING, qargs, NULL, false, 1, SPI_OK_SELECT);
-		value = DatumGetNumeric(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											  1 + (int) p->tier_basis, &isnull));
-		evaluate_member(p, pids[i], members[i], a.tier, a.tier_until, value, as_of, &h, &st);
 		qargs[2] = TimestampTzGetDatum(as_of);
 		qargs[3] = st.tier >= 0 ? CStringGetTextDatum(p->tiers[st.tier].code) : (Datum) 0;
 		qnulls[3] = st.tier >= 0 ? ' ' : 'n';
 		qargs[4] = TimestampTzGetDatum(st.until);
 		qnulls[4] = st.has_until ? ' ' : 'n';
 		stmt_exec(ST_TIER_EVALUATED, qargs, qnulls, false, 0, SPI_OK_UPDATE);
-		for (int k = 0; k < h.n; k++)
-		{
-			Datum		hargs[8];
-			char		hnulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-			hargs[0] = Int32GetDatum(pids[i]);
-			hargs[1] = CStringGetTextDatum(members[i]);
-			hargs[2] = TimestampTzGetDatum(as_of);
-			hargs[3] = CStringGetTextDatum(h.from[k]);
-			hargs[4] = CStringGetTextDatum(h.to[k]);
-			hargs[5] = CStringGetTextDatum(h.reason[k]);
-			hargs[6] = TimestampTzGetDatum(h.until[k]);
-			hnulls[6] = h.until_nulls[k] ? 'n' : ' ';
-			hargs[7] = BoolGetDatum(true);
-			stmt_exec(ST_TIER_CHANGE_INSERT, hargs, hnulls, false, 0, SPI_OK_INSERT);
-		}
 	}
 	SPI_finish();
 	return evaluate_result(fcinfo, done > 0 ? done : -1, pos);
