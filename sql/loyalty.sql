@@ -513,6 +513,10 @@ DECLARE
   f regprocedure;
   cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule'];
   members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
+  views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
+                                 'activity_daily', 'tier_distribution', 'tier_history',
+                                 'leaderboard', 'rule_stats'];
+  def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
     RAISE EXCEPTION 'extension citus is not installed in database "%"', current_database()
@@ -601,11 +605,54 @@ BEGIN
     distribution := 'delegated by member';
     RETURN NEXT;
   END LOOP;
+  -- 4. the views read their parts on every shard group: each view's part is
+  -- replaced by a foreign table of the loyalty_parts wrapper with its columns
+  -- (src/citus_views.c), a member of the extension, on this node only
+  FOREACH t IN ARRAY views LOOP
+    object := 'loyalty.' || t;
+    IF to_regclass('loyalty._citus_' || t) IS NULL THEN
+      EXECUTE format('CREATE FOREIGN TABLE loyalty.%I (%s) SERVER loyalty_parts OPTIONS (part %L)',
+        '_citus_' || t,
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                           ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = ('loyalty._part_' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        t);
+      EXECUTE format('ALTER EXTENSION loyalty ADD FOREIGN TABLE loyalty.%I', '_citus_' || t);
+      EXECUTE format('COMMENT ON FOREIGN TABLE loyalty.%I IS %L', '_citus_' || t,
+                     'Citus: the rows of loyalty._part_' || t || ' on every shard group (loyalty.' || t || ' reads it)');
+    END IF;
+    def := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(('loyalty.' || t)::regclass), E'; \n');
+    IF def ~ ('\mloyalty\._citus_' || t || '\M') THEN
+      distribution := 'read per shard group (already)';
+    ELSE
+      EXECUTE format('CREATE OR REPLACE VIEW loyalty.%I AS %s', t,
+        pg_catalog.regexp_replace(def, '\mloyalty\._part_' || t || '\M', 'loyalty._citus_' || t));
+      distribution := 'read per shard group';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
   -- every backend, on every node, re-reads its configuration and learns that
   -- the tables are distributed (the configuration trigger fires on each copy)
   UPDATE loyalty.program SET updated_at = updated_at WHERE false;
 END
 $fn$;
+
+-- The views of a Citus coordinator read their parts through the
+-- loyalty_parts foreign-data wrapper (src/citus_views.c): scanning
+-- loyalty._citus_<view> (made by distribute()) runs loyalty._part_<view> on
+-- every shard group, on the node holding it, as the foreign table's owner,
+-- so a role that may read only the views reads them on Citus too (Citus
+-- would send a view's own shard queries as the calling role).
+CREATE FUNCTION loyalty._parts_handler() RETURNS fdw_handler
+  LANGUAGE C STRICT SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'loyalty_parts_handler';
+CREATE FUNCTION loyalty._parts_validator(text[], oid) RETURNS void
+  LANGUAGE C STRICT SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'loyalty_parts_validator';
+CREATE FOREIGN DATA WRAPPER loyalty_parts
+  HANDLER loyalty._parts_handler VALIDATOR loyalty._parts_validator;
+CREATE SERVER loyalty_parts FOREIGN DATA WRAPPER loyalty_parts;
 
 -- verify(): members whose ledger, lots and debt disagree (none, ever).
 CREATE FUNCTION loyalty.verify()
@@ -754,7 +801,7 @@ CROSS JOIN LATERAL (
                        AND a.tier_since > now()
                      ORDER BY c.at DESC, c.id DESC LIMIT 1) c ON true) h;
 
-CREATE VIEW loyalty.member_summary AS
+CREATE VIEW loyalty._part_member_summary AS
 SELECT p.code AS program, a.member,
        tn.tier,
        l.usable - a.debt - l.reserved AS available,
@@ -836,7 +883,7 @@ LEFT JOIN LATERAL (SELECT t.code, t.threshold FROM loyalty.tier t
 
 -- A member's ledger in business-time order (ties: the order written), as of
 -- now(): balance_after runs in that order.
-CREATE VIEW loyalty.statement AS
+CREATE VIEW loyalty._part_statement AS
 SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
        sum(e.points) OVER (PARTITION BY p.code, e.member ORDER BY e.at, e.id)::bigint AS balance_after,
        e.ref,
@@ -848,7 +895,7 @@ FROM loyalty.ledger e
 JOIN loyalty.program p ON p.id = e.program_id
 WHERE e.at <= now();
 
-CREATE VIEW loyalty.expiring_points AS
+CREATE VIEW loyalty._part_expiring_points AS
 SELECT p.code AS program, l.member, l.expires_at,
        sum(l.points)::bigint AS points
 FROM (SELECT l.program_id, l.member, CASE WHEN l.remaining > 0 THEN l.remaining ELSE l.expired END AS points,
@@ -860,16 +907,8 @@ JOIN loyalty.program p ON p.id = l.program_id
 WHERE l.expires_at > now()
 GROUP BY p.code, l.member, l.expires_at;
 
-CREATE VIEW loyalty.liability AS
-SELECT p.code AS program,
-       coalesce(m.outstanding, 0)::bigint AS outstanding_points,
-       coalesce(m.value, 0)::numeric(20, 2) AS outstanding_value,
-       coalesce(g.earned, 0)::bigint AS earned,
-       coalesce(g.redeemed, 0)::bigint AS redeemed,
-       (coalesce(g.expired, 0) + coalesce(m.unswept, 0))::bigint AS expired,
-       CASE WHEN coalesce(g.earned, 0) > 0
-            THEN round((coalesce(g.expired, 0) + coalesce(m.unswept, 0))::numeric / g.earned, 4)
-            ELSE 0 END AS breakage_rate
+CREATE VIEW loyalty._part_liability AS
+SELECT p.code AS program, m.outstanding, m.value, m.unswept, g.earned, g.redeemed, g.expired
 FROM loyalty.program p
 LEFT JOIN LATERAL (
   SELECT sum(b.points) AS outstanding, sum(b.points / b.rate) AS value, sum(b.unswept) AS unswept
@@ -900,7 +939,7 @@ LEFT JOIN LATERAL (
          -sum(e.points) FILTER (WHERE e.kind = 'expire') AS expired
   FROM loyalty.ledger e WHERE e.program_id = p.id AND e.at <= now()) g ON true;
 
-CREATE VIEW loyalty.activity_daily AS
+CREATE VIEW loyalty._part_activity_daily AS
 SELECT p.code AS program, d.day,
        coalesce(e.earned, 0)::bigint AS earned,
        coalesce(e.redeemed, 0)::bigint AS redeemed,
@@ -979,14 +1018,14 @@ CROSS JOIN LATERAL (
       AND r.roll_until < (d.day + 1)::timestamp AT TIME ZONE p.timezone) x) u
 WHERE e.n > 0 OR n.new_members > 0 OR u.unswept > 0;
 
-CREATE VIEW loyalty.tier_distribution AS
+CREATE VIEW loyalty._part_tier_distribution AS
 SELECT p.code AS program, t.code AS tier, count(tn.member) AS members
 FROM loyalty.program p
 JOIN loyalty.tier t ON t.program_id = p.id
 LEFT JOIN loyalty._tier_now tn ON tn.program_id = p.id AND tn.tier = t.code
 GROUP BY p.code, t.code, t.threshold;
 
-CREATE VIEW loyalty.tier_history AS
+CREATE VIEW loyalty._part_tier_history AS
 SELECT p.code AS program, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.valid_until
 FROM loyalty.tier_change c
 JOIN loyalty.program p ON p.id = c.program_id
@@ -994,8 +1033,8 @@ WHERE c.at <= now();
 
 -- Points earned in each local month (earn, events, referral), net of what
 -- refunds of those purchases clawed back, whenever they were refunded.
-CREATE VIEW loyalty.leaderboard AS
-SELECT p.code AS program, m.month, r.rank, r.member, r.points
+CREATE VIEW loyalty._part_leaderboard AS
+SELECT p.code AS program, m.month, r.member, r.points
 FROM loyalty.program p
 -- the program's local months with ledger rows up to now, one index probe
 -- each (a skip scan)
@@ -1010,8 +1049,7 @@ CROSS JOIN LATERAL (
     FROM lm WHERE lm.month IS NOT NULL)
   SELECT lm.month FROM lm WHERE lm.month IS NOT NULL) m
 CROSS JOIN LATERAL (
-  SELECT row_number() OVER (ORDER BY sum(e.points) DESC, e.member) AS rank,
-         e.member, sum(e.points)::bigint AS points
+  SELECT e.member, sum(e.points)::bigint AS points
   FROM (SELECT x.member, x.points FROM loyalty.ledger x
         WHERE x.program_id = p.id AND x.kind IN ('earn', 'event', 'referral')
           AND x.at >= m.month::timestamp AT TIME ZONE p.timezone
@@ -1028,7 +1066,7 @@ CROSS JOIN LATERAL (
   ORDER BY sum(e.points) DESC, e.member
   LIMIT 10) r;
 
-CREATE VIEW loyalty.rule_stats AS
+CREATE VIEW loyalty._part_rule_stats AS
 SELECT p.code AS program, r.code AS rule,
        count(u.id) AS purchases,
        coalesce(sum(u.points), 0)::bigint AS points
@@ -1043,6 +1081,70 @@ LEFT JOIN LATERAL (
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.code, r.id;
+
+-- The views users read.  Each reads its part (above): the rows of one set of
+-- members (all of them on one node; one shard group on Citus) and combines
+-- them: per-member views take the rows as they are, program-wide views add
+-- the parts up (members are disjoint between parts, so counts of members
+-- add up too), and the leaderboard ranks the parts' top tens again.  On one
+-- node the planner folds each view into its part (filters reach the tables).
+-- loyalty.distribute() replaces, on a Citus coordinator, the part read here
+-- by the foreign table loyalty._citus_<view>: the same part run on every
+-- shard group, as the extension owner, on the node holding it
+-- (src/citus_views.c; docs/scale-out.md, "Views").
+CREATE VIEW loyalty.member_summary AS
+SELECT s.* FROM loyalty._part_member_summary s;
+
+CREATE VIEW loyalty.statement AS
+SELECT s.* FROM loyalty._part_statement s;
+
+CREATE VIEW loyalty.expiring_points AS
+SELECT s.* FROM loyalty._part_expiring_points s;
+
+CREATE VIEW loyalty.liability AS
+SELECT s.program,
+       coalesce(sum(s.outstanding), 0)::bigint AS outstanding_points,
+       coalesce(sum(s.value), 0)::numeric(20, 2) AS outstanding_value,
+       coalesce(sum(s.earned), 0)::bigint AS earned,
+       coalesce(sum(s.redeemed), 0)::bigint AS redeemed,
+       (coalesce(sum(s.expired), 0) + coalesce(sum(s.unswept), 0))::bigint AS expired,
+       CASE WHEN coalesce(sum(s.earned), 0) > 0
+            THEN round((coalesce(sum(s.expired), 0) + coalesce(sum(s.unswept), 0))::numeric / sum(s.earned), 4)
+            ELSE 0 END AS breakage_rate
+FROM loyalty._part_liability s
+GROUP BY s.program;
+
+CREATE VIEW loyalty.activity_daily AS
+SELECT s.program, s.day,
+       sum(s.earned)::bigint AS earned,
+       sum(s.redeemed)::bigint AS redeemed,
+       sum(s.expired)::bigint AS expired,
+       sum(s.clawed_back)::bigint AS clawed_back,
+       sum(s.active_members)::bigint AS active_members,
+       sum(s.new_members)::bigint AS new_members
+FROM loyalty._part_activity_daily s
+GROUP BY s.program, s.day;
+
+CREATE VIEW loyalty.tier_distribution AS
+SELECT s.program, s.tier, sum(s.members)::bigint AS members
+FROM loyalty._part_tier_distribution s
+GROUP BY s.program, s.tier;
+
+CREATE VIEW loyalty.tier_history AS
+SELECT s.* FROM loyalty._part_tier_history s;
+
+CREATE VIEW loyalty.leaderboard AS
+SELECT s.program, s.month, s.rank, s.member, s.points
+FROM (SELECT t.program, t.month,
+             row_number() OVER (PARTITION BY t.program, t.month ORDER BY t.points DESC, t.member) AS rank,
+             t.member, t.points
+      FROM loyalty._part_leaderboard t) s
+WHERE s.rank <= 10;
+
+CREATE VIEW loyalty.rule_stats AS
+SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points
+FROM loyalty._part_rule_stats s
+GROUP BY s.program, s.rule;
 
 -------------------------------------------------------------------------------
 -- Privileges
@@ -1143,6 +1245,15 @@ COMMENT ON VIEW loyalty.tier_distribution IS 'Members per tier, as of now()';
 COMMENT ON VIEW loyalty.tier_history IS 'Tier changes with program codes';
 COMMENT ON VIEW loyalty.leaderboard IS 'Per program and local month: members ranked by points earned, less clawbacks';
 COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to and the points it gave';
+COMMENT ON VIEW loyalty._part_member_summary IS 'Internal: the rows of loyalty.member_summary for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_statement IS 'Internal: the rows of loyalty.statement for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_expiring_points IS 'Internal: the rows of loyalty.expiring_points for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_liability IS 'Internal: the rows of loyalty.liability for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_activity_daily IS 'Internal: the rows of loyalty.activity_daily for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_tier_distribution IS 'Internal: the rows of loyalty.tier_distribution for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_tier_history IS 'Internal: the rows of loyalty.tier_history for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_leaderboard IS 'Internal: the rows of loyalty.leaderboard for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_rule_stats IS 'Internal: the rows of loyalty.rule_stats for one set of members (one node, or one shard group on Citus)';
 COMMENT ON FUNCTION loyalty.create_program(text,text,text,numeric,numeric,text,text,numeric,numeric,text,interval,text,interval,text,text,text,text) IS 'Create a program, or change the settings given (NULL keeps a setting)';
 COMMENT ON FUNCTION loyalty.add_tier(text,text,numeric,numeric,numeric,text) IS 'Add or change a tier';
 COMMENT ON FUNCTION loyalty.add_rule(text,text,text,jsonb,timestamp with time zone,timestamp with time zone) IS 'Add or change an earning rule';
@@ -1166,4 +1277,6 @@ COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'evalu
 COMMENT ON FUNCTION loyalty.schedule_maintenance(text) IS 'Create or change the pg_cron job running run_maintenance';
 COMMENT ON FUNCTION loyalty.unschedule_maintenance() IS 'Remove the pg_cron job';
 COMMENT ON FUNCTION loyalty.distribute(integer) IS 'Citus: distributes the member tables by member, makes the configuration reference tables, delegates one-member operations (superuser, on the coordinator; idempotent)';
+COMMENT ON FUNCTION loyalty._parts_handler() IS 'Citus: the loyalty_parts foreign-data wrapper (the views of a distributed installation)';
+COMMENT ON FUNCTION loyalty._parts_validator(text[], oid) IS 'Citus: the options of the loyalty_parts wrapper (a foreign table''s part)';
 COMMENT ON FUNCTION loyalty.verify() IS 'Integrity problems of the ledger, lots and accounts (empty: all consistent)';

@@ -598,6 +598,37 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WHERE c.oid = $1 AND t.relnamespace = c.relnamespace "
 		"  AND c.relname = t.relname || '_' || s.shardid",
 	1, {OIDOID}},
+	/* the views' parts on a Citus cluster (citus_views.c): the part's query,
+	 * this statement's now() in UTC, the shards of every shard group (the
+	 * tables colocated with account; the reference tables' one shard in every
+	 * group) with the node holding the group, and the run on the nodes */
+	[ST_PARTS_VIEWDEF] = {"parts_viewdef",
+		"SELECT pg_catalog.pg_get_viewdef(c.oid), "
+		"       pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+		"FROM pg_catalog.pg_class c "
+		"WHERE c.relnamespace = 'loyalty'::pg_catalog.regnamespace AND c.relname = $1 AND c.relkind = 'v'",
+	1, {TEXTOID}},
+	[ST_PARTS_SHARDS] = {"parts_shards",
+		"SELECT a.shardid, pl.nodename::text, pl.nodeport, c.relname::text, "
+		"       pg_catalog.shard_name(s.logicalrelid, s.shardid) "
+		"FROM pg_catalog.pg_dist_shard a "
+		"CROSS JOIN LATERAL (SELECT p.nodename, p.nodeport FROM pg_catalog.pg_dist_shard_placement p "
+		"                    WHERE p.shardid = a.shardid AND p.shardstate = 1 "
+		"                    ORDER BY p.placementid LIMIT 1) pl "
+		"JOIN pg_catalog.pg_dist_partition d "
+		"  ON d.partmethod = 'n' OR d.colocationid = (SELECT x.colocationid FROM pg_catalog.pg_dist_partition x "
+		"                                              WHERE x.logicalrelid = a.logicalrelid) "
+		"JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid "
+		"JOIN pg_catalog.pg_dist_shard s ON s.logicalrelid = d.logicalrelid "
+		"  AND (d.partmethod = 'n' OR s.shardminvalue = a.shardminvalue) "
+		"WHERE a.logicalrelid = 'loyalty.account'::pg_catalog.regclass "
+		"  AND c.relnamespace = 'loyalty'::pg_catalog.regnamespace "
+		"ORDER BY a.shardid, c.relname",
+	0, {0}},
+	[ST_PARTS_RUN] = {"parts_run",
+		"SELECT node_name, node_port, success, result "
+		"FROM pg_catalog.master_run_on_worker($1, $2, $3, true)",
+	3, {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID}},
 	[ST_TRACK_DEL] = {"track_del",
 		"DELETE FROM loyalty.tracked_table WHERE relid = $1",
 	1, {REGCLASSOID}},

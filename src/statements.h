@@ -4,7 +4,9 @@
  * in statements.c, in one table, so that all SQL the library runs can be
  * reviewed in one place beside sql/loyalty.sql.  Statements built at run
  * time (the orders triggers' per-table queries, DDL on tracked tables) are
- * in orders.c, which builds them from catalogued identifiers only.
+ * in orders.c, which builds them from catalogued identifiers only; and the
+ * queries citus_views.c sends to a Citus cluster's nodes, built from the
+ * extension's own view definitions and shard names.
  */
 #ifndef LOYALTY_STATEMENTS_H
 #define LOYALTY_STATEMENTS_H
@@ -90,6 +92,10 @@ typedef enum Stmt
 	ST_CITUS_PRESENT,
 	ST_CITUS_TABLE,
 	ST_CITUS_SHARD_OF,
+	/* citus_views.c */
+	ST_PARTS_VIEWDEF,
+	ST_PARTS_SHARDS,
+	ST_PARTS_RUN,
 	ST_TRACK_DEL,
 	ST_DDL_COMMANDS,
 	ST_DROPPED_OBJECTS,

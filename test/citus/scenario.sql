@@ -387,6 +387,20 @@ SELECT * FROM loyalty.leaderboard ORDER BY program, month, rank;
 \echo '#### step view_rule_stats'
 SELECT * FROM loyalty.rule_stats ORDER BY program, rule;
 
+\echo '#### step view_filters'
+-- what a member's app and a dashboard ask: one member, one month, a range of
+-- days (on Citus the filters are applied to the rows of every shard group)
+SELECT * FROM loyalty.member_summary WHERE program = 'shop' AND member = 'm3';
+SELECT member, at, kind, points, balance_after, ref FROM loyalty.statement
+WHERE program = 'shop' AND member = 'm1' AND at >= '2026-03-01' ORDER BY at, id;
+SELECT * FROM loyalty.leaderboard WHERE month = (SELECT min(month) FROM loyalty.leaderboard) ORDER BY program, rank;
+SELECT * FROM loyalty.activity_daily
+WHERE day BETWEEN (SELECT min(day) + 3 FROM loyalty.activity_daily) AND (SELECT min(day) + 40 FROM loyalty.activity_daily)
+ORDER BY program, day;
+SELECT e.program, e.member, sum(e.points) AS expiring, s.available
+FROM loyalty.expiring_points e JOIN loyalty.member_summary s USING (program, member)
+GROUP BY e.program, e.member, s.available ORDER BY 1, 2 LIMIT 15;
+
 \echo '#### step view_tracked_orders'
 RESET ROLE;
 SET ROLE app_admin;
