@@ -437,3 +437,22 @@ BEGIN
   PERFORM bench_load.assert_verified();
   RETURN n;
 END $$;
+
+-- Load one program's spec: how = 'calls', 'bulk', or 'auto' (calls up to
+-- 50000 ops, bulk above).  A procedure, so that load_calls may COMMIT.
+CREATE PROCEDURE bench_load.load(p_program text, how text DEFAULT 'auto', p_layout text DEFAULT 'time')
+  LANGUAGE plpgsql AS $$
+BEGIN
+  IF how = 'auto' THEN
+    how := CASE WHEN (SELECT count(*) FROM bench_load.op WHERE program = p_program) <= 50000
+                THEN 'calls' ELSE 'bulk' END;
+  END IF;
+  RAISE NOTICE 'bench_load: % by %', p_program, how;
+  IF how = 'bulk' THEN
+    PERFORM bench_load.load_bulk(p_program, p_layout);
+  ELSIF how = 'calls' THEN
+    CALL bench_load.load_calls(p_program);
+  ELSE
+    RAISE EXCEPTION 'bench_load: how must be calls, bulk or auto, not %', how;
+  END IF;
+END $$;
