@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 # bench/maintenance.sh — CALL loyalty.expire_points / loyalty.evaluate_tiers
 # against "the floor": ONE bare set-based SQL statement doing the same writes
 # (maint_expire_floor.sql, maint_tiers_floor.sql).

@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 # bench/views.sh — latency of the BI / statement views on a big database:
 # 1M members, 20M ledger rows (views_setup.sql), then
 #   (1) member_summary of one member      pgbench -M prepared, random member
