@@ -123,6 +123,7 @@ END $$;
 CREATE FUNCTION bench_load.check_spec(p_program text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE bad text;
 BEGIN
+  ANALYZE bench_load.member, bench_load.op;     -- just filled: plans need the sizes
   SELECT format('%s seq %s', o.member, o.seq) INTO bad
     FROM bench_load.op o
     LEFT JOIN bench_load.member m ON m.program = o.program AND m.member = o.member
