@@ -14,7 +14,9 @@
 --       loyalty.earn / loyalty.redeem for every op in business-time order
 --       (at, member, seq); a COMMIT every 10000 calls.  Use it for small and
 --       medium sizes (a few thousand calls a second on 2 cores).
---   SELECT bench_load.load_bulk(program, layout)
+--   CALL bench_load.load(ARRAY[program, ...], how, layout)
+--       either: how 'calls', 'bulk' or 'auto' (calls up to 50000 ops)
+--   SELECT bench_load.load_bulk(ARRAY[program, ...], layout)
 --       set-based INSERTs of the rows those calls would write, for sizes the
 --       functions would take too long to load (1M lots).  The ONLY place in
 --       bench/ that writes the extension's tables directly.
@@ -213,10 +215,9 @@ BEGIN
   DELETE FROM bench_load.saved_index;
 END $$;
 
--- Set-based: the rows load_calls would write (see the top of this file).
--- p_layout: heap order of lots and ledger, 'time' (at, member: as years of
--- operations leave it) or 'member' (member, id).  Returns the ops loaded.
-CREATE FUNCTION bench_load.load_bulk(p_program text, p_layout text DEFAULT 'time')
+-- One program of load_bulk: its rows into the staging tables
+-- (bl_account, bl_lot_rows, bl_ledger, bl_tier_change, made by load_bulk).
+CREATE FUNCTION bench_load.stage(p_program text)
   RETURNS bigint LANGUAGE plpgsql
   SET TimeZone = 'UTC'        -- set to the program's zone inside; restored on return
   AS $$
@@ -226,19 +227,14 @@ DECLARE
   thresholds numeric[];
   mults numeric[];
   ntiers int;
-  fast boolean;
   rounds int := 0;
   changed bigint;
   bad text;
   n bigint;
-  ord text;
 BEGIN
   SELECT * INTO p FROM loyalty.program WHERE code = p_program;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'bench_load: no program %', p_program;
-  END IF;
-  IF p_layout NOT IN ('time', 'member') THEN
-    RAISE EXCEPTION 'bench_load: layout must be time or member';
   END IF;
   IF EXISTS (SELECT 1 FROM loyalty.rule WHERE program_id = p.id AND active) THEN
     RAISE EXCEPTION 'bench_load: program % has active rules (load first, add rules after, or use load_calls)', p_program;
@@ -366,21 +362,14 @@ BEGIN
         WHERE l.at <= r.at AND (l.expires_at IS NULL OR l.expires_at > r.at)) s
   WHERE l.member = s.member AND l.id = s.id;
 
-  -- 3. the rows
-  fast := NOT EXISTS (SELECT 1 FROM loyalty.account) AND NOT EXISTS (SELECT 1 FROM loyalty.lot)
-          AND NOT EXISTS (SELECT 1 FROM loyalty.ledger) AND NOT EXISTS (SELECT 1 FROM loyalty.tier_change);
-  IF fast THEN
-    PERFORM bench_load.drop_indexes();
-  END IF;
-  ord := CASE p_layout WHEN 'time' THEN 'at, member, id' ELSE 'member, id' END;
-
-  INSERT INTO loyalty.account (program_id, member, joined_at, birthday, tier, tier_since, tier_until,
-                               debt, purchases, last_earn_at, last_activity_at, credited, held)
+  -- 3. the rows, staged (load_bulk writes them)
+  INSERT INTO bl_account (program_id, member, joined_at, birthday, tier, tier_since, tier_until,
+                          debt, purchases, last_earn_at, last_activity_at, credited, held, load_ord)
   SELECT p.id, m.member, m.joined_at, m.birthday,
          codes[coalesce(u.up_to, 1)], u.at,
          CASE WHEN u.at IS NOT NULL AND p.tier_window = 'calendar_year'
               THEN date_trunc('year', u.at) + interval '2 years' END,
-         0, coalesce(l.n, 0), l.last_earn, o.last_at, coalesce(l.credited, 0), coalesce(l.held, 0)
+         0, coalesce(l.n, 0), l.last_earn, o.last_at, coalesce(l.credited, 0), coalesce(l.held, 0), m.ord
   FROM bench_load.member m
   LEFT JOIN (SELECT member, count(*) AS n, max(at) FILTER (WHERE points > 0) AS last_earn,
                     sum(points) AS credited, sum(points - taken) AS held
@@ -388,71 +377,111 @@ BEGIN
   LEFT JOIN (SELECT member, max(at) AS last_at FROM bl_op GROUP BY member) o ON o.member = m.member
   LEFT JOIN (SELECT DISTINCT ON (member) member, at, up_to FROM bl_op WHERE up_to IS NOT NULL
              ORDER BY member, seq DESC) u ON u.member = m.member
-  WHERE m.program = p_program
-  ORDER BY m.joined_at, m.ord, m.member;
+  WHERE m.program = p_program;
 
-  INSERT INTO loyalty.tier_change (program_id, member, id, at, from_tier, to_tier, reason,
+  INSERT INTO bl_tier_change (program_id, member, id, at, from_tier, to_tier, reason,
                                    valid_until, by_evaluation)
   SELECT p.id, member, row_number() OVER (PARTITION BY member ORDER BY seq), at, codes[tier],
          codes[up_to], 'upgrade',
          CASE WHEN p.tier_window = 'calendar_year' THEN date_trunc('year', at) + interval '2 years' END,
          false
-  FROM bl_op WHERE up_to IS NOT NULL
-  ORDER BY at, member, seq;
+  FROM bl_op WHERE up_to IS NOT NULL;
 
-  EXECUTE format($q$
-    INSERT INTO loyalty.lot (program_id, member, id, earned_at, available_at, expires_at, points,
-                             remaining, source, ref, amount)
-    SELECT $1, member, id, at, at, expires_at, points, points - taken, 'earn', ref, amount
-    FROM bl_lot ORDER BY %s$q$, ord) USING p.id;
+  INSERT INTO bl_lot_rows (program_id, member, id, earned_at, available_at, expires_at, points,
+                           remaining, source, ref, amount)
+  SELECT p.id, member, id, at, at, expires_at, points, points - taken, 'earn', ref, amount
+  FROM bl_lot;
 
-  EXECUTE format($q$
-    INSERT INTO loyalty.ledger (program_id, member, id, at, kind, points, ref, result, amount,
-                                category, lot_id, qual_at, qual_points, qual_spend, qual_orders,
-                                detail)
-    SELECT $1, o.member, o.id, o.at, o.kind,
-           CASE o.kind WHEN 'earn' THEN l.points ELSE -o.take END, o.ref,
-           CASE o.kind WHEN 'earn' THEN l.points ELSE r.usable - r.take END,
-           o.amount, o.category, l.id,
-           CASE o.kind WHEN 'earn' THEN o.at END,
-           coalesce(l.points, 0), coalesce(o.amount, 0), CASE o.kind WHEN 'earn' THEN 1 ELSE 0 END,
-           CASE o.kind WHEN 'earn' THEN
-             jsonb_build_object('base', b.base)
-             || CASE WHEN l.points <> b.base THEN jsonb_build_object('tier', l.points - b.base)
-                     ELSE '{}'::jsonb END END
-    FROM bl_op o
-    LEFT JOIN bl_lot l ON l.member = o.member AND l.seq = o.seq
-    LEFT JOIN bl_redeem r ON r.member = o.member AND r.seq = o.seq
-    LEFT JOIN LATERAL (SELECT bench_load.points(o.amount, $2, $3, 1, $4, $5) AS base) b ON true
-    ORDER BY %s$q$, CASE p_layout WHEN 'time' THEN 'o.at, o.member, o.id' ELSE 'o.member, o.id' END)
-    USING p.id, p.points_per_unit, p.unit, p.max_multiplier, p.rounding;
+  INSERT INTO bl_ledger (program_id, member, id, at, kind, points, ref, result, amount,
+                         category, lot_id, qual_at, qual_points, qual_spend, qual_orders, detail)
+  SELECT p.id, o.member, o.id, o.at, o.kind,
+         CASE o.kind WHEN 'earn' THEN l.points ELSE -o.take END, o.ref,
+         CASE o.kind WHEN 'earn' THEN l.points ELSE r.usable - r.take END,
+         o.amount, o.category, l.id,
+         CASE o.kind WHEN 'earn' THEN o.at END,
+         coalesce(l.points, 0), coalesce(o.amount, 0), CASE o.kind WHEN 'earn' THEN 1 ELSE 0 END,
+         CASE o.kind WHEN 'earn' THEN
+           jsonb_build_object('base', b.base)
+           || CASE WHEN l.points <> b.base THEN jsonb_build_object('tier', l.points - b.base)
+                   ELSE '{}'::jsonb END END
+  FROM bl_op o
+  LEFT JOIN bl_lot l ON l.member = o.member AND l.seq = o.seq
+  LEFT JOIN bl_redeem r ON r.member = o.member AND r.seq = o.seq
+  LEFT JOIN LATERAL (SELECT bench_load.points(o.amount, p.points_per_unit, p.unit, 1,
+                                              p.max_multiplier, p.rounding) AS base) b ON true;
 
+  SELECT count(*) INTO n FROM bl_op;
+  DROP TABLE bl_op, bl_lot, bl_redeem;
+  RETURN n;
+END $$;
+
+-- Set-based: the rows load_calls would write for each of the programs (see
+-- the top of this file), inserted together (one index rebuild).  p_layout:
+-- heap order of lots and ledger, 'time' (at, member: as years of operations
+-- leave it) or 'member' (member, id).  Returns the ops loaded.
+CREATE FUNCTION bench_load.load_bulk(p_programs text[], p_layout text DEFAULT 'time')
+  RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  fast boolean;
+  n bigint := 0;
+  prog text;
+  ord text;
+BEGIN
+  IF p_layout NOT IN ('time', 'member') THEN
+    RAISE EXCEPTION 'bench_load: layout must be time or member';
+  END IF;
+  PERFORM set_config('loyalty.maintenance', 'on', true);
+  DROP TABLE IF EXISTS pg_temp.bl_account, pg_temp.bl_lot_rows, pg_temp.bl_ledger, pg_temp.bl_tier_change;
+  CREATE TEMP TABLE bl_account (LIKE loyalty.account INCLUDING DEFAULTS, load_ord bigint);
+  CREATE TEMP TABLE bl_lot_rows (LIKE loyalty.lot INCLUDING DEFAULTS);
+  CREATE TEMP TABLE bl_ledger (LIKE loyalty.ledger INCLUDING DEFAULTS);
+  CREATE TEMP TABLE bl_tier_change (LIKE loyalty.tier_change INCLUDING DEFAULTS);
+  FOREACH prog IN ARRAY p_programs LOOP
+    n := n + bench_load.stage(prog);
+  END LOOP;
+
+  fast := NOT EXISTS (SELECT 1 FROM loyalty.account) AND NOT EXISTS (SELECT 1 FROM loyalty.lot)
+          AND NOT EXISTS (SELECT 1 FROM loyalty.ledger) AND NOT EXISTS (SELECT 1 FROM loyalty.tier_change);
+  IF fast THEN
+    PERFORM bench_load.drop_indexes();
+  END IF;
+  ord := CASE p_layout WHEN 'time' THEN 'at, program_id, member, id' ELSE 'program_id, member, id' END;
+  INSERT INTO loyalty.account
+  SELECT program_id, member, joined_at, birthday, referred_by, referral_paid, tier, tier_since,
+         tier_until, debt, purchases, last_earn_at, last_activity_at, credited, roll_until, held
+  FROM bl_account ORDER BY joined_at, load_ord, member;
+  INSERT INTO loyalty.tier_change SELECT * FROM bl_tier_change ORDER BY at, program_id, member, id;
+  EXECUTE format('INSERT INTO loyalty.lot SELECT l.* FROM bl_lot_rows l ORDER BY %s',
+                 replace(ord, 'at,', 'earned_at,'));
+  EXECUTE format('INSERT INTO loyalty.ledger SELECT e.* FROM bl_ledger e ORDER BY %s', ord);
   IF fast THEN
     IF pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('256MB') THEN
       PERFORM set_config('maintenance_work_mem', '256MB', true);
     END IF;
     PERFORM bench_load.restore_indexes();
   END IF;
-  SELECT count(*) INTO n FROM bl_op;
-  DROP TABLE bl_op, bl_lot, bl_redeem;
+  DROP TABLE bl_account, bl_lot_rows, bl_ledger, bl_tier_change;
   PERFORM bench_load.assert_verified();
   RETURN n;
 END $$;
 
--- Load one program's spec: how = 'calls', 'bulk', or 'auto' (calls up to
+-- Load the programs' specs: how = 'calls', 'bulk', or 'auto' (calls up to
 -- 50000 ops, bulk above).  A procedure, so that load_calls may COMMIT.
-CREATE PROCEDURE bench_load.load(p_program text, how text DEFAULT 'auto', p_layout text DEFAULT 'time')
+CREATE PROCEDURE bench_load.load(p_programs text[], how text DEFAULT 'auto', p_layout text DEFAULT 'time')
   LANGUAGE plpgsql AS $$
+DECLARE prog text;
 BEGIN
   IF how = 'auto' THEN
-    how := CASE WHEN (SELECT count(*) FROM bench_load.op WHERE program = p_program) <= 50000
+    how := CASE WHEN (SELECT count(*) FROM bench_load.op WHERE program = ANY (p_programs)) <= 50000
                 THEN 'calls' ELSE 'bulk' END;
   END IF;
-  RAISE NOTICE 'bench_load: % by %', p_program, how;
+  RAISE NOTICE 'bench_load: % by %', array_to_string(p_programs, ', '), how;
   IF how = 'bulk' THEN
-    PERFORM bench_load.load_bulk(p_program, p_layout);
+    PERFORM bench_load.load_bulk(p_programs, p_layout);
   ELSIF how = 'calls' THEN
-    CALL bench_load.load_calls(p_program);
+    FOREACH prog IN ARRAY p_programs LOOP
+      CALL bench_load.load_calls(prog);
+    END LOOP;
   ELSE
     RAISE EXCEPTION 'bench_load: how must be calls, bulk or auto, not %', how;
   END IF;

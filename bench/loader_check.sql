@@ -72,9 +72,7 @@ DO $$
 DECLARE rs spec_redeem[];
 BEGIN
   BEGIN
-    PERFORM bench_load.load_bulk('pts_bulk');
-    PERFORM bench_load.load_bulk('spend_bulk');
-    PERFORM bench_load.load_bulk('short_bulk');
+    PERFORM bench_load.load_bulk(ARRAY['pts_bulk', 'spend_bulk', 'short_bulk']);
     SELECT array_agg(ROW(c.program, r.member, r.seq, r.at,
              (SELECT sum(l.points) / 3 FROM loyalty.lot l JOIN loyalty.program p ON p.id = l.program_id
                WHERE p.code = c.program AND l.member = r.member AND l.earned_at <= r.at
@@ -97,8 +95,7 @@ SELECT format('spec: %s members, %s ops (%s redeems) per program',
 FROM bench_load.op WHERE program = 'pts_bulk' \gset
 \echo :format
 
-SELECT bench_load.load_bulk('pts_bulk') AS bulk_pts, bench_load.load_bulk('spend_bulk') AS bulk_spend,
-       bench_load.load_bulk('short_bulk') AS bulk_short;
+SELECT bench_load.load_bulk(ARRAY['pts_bulk', 'spend_bulk', 'short_bulk']) AS bulk_ops;
 CALL bench_load.load_calls('pts_calls');
 CALL bench_load.load_calls('spend_calls');
 CALL bench_load.load_calls('short_calls');

@@ -29,7 +29,7 @@ SELECT 'bench', 'm' || g, k,
        'earn', round((10 + random() * 580)::numeric, 2), 'food', 'o' || g || '-' || k
 FROM generate_series(1, :members) AS g, generate_series(1, :lots + :live) AS k;
 SET client_min_messages = notice;
-CALL bench_load.load('bench', :'load', :'layout');
+CALL bench_load.load(ARRAY['bench'], :'load', :'layout');
 SET client_min_messages = warning;
 TRUNCATE bench_load.member, bench_load.op;
 VACUUM (FREEZE, ANALYZE) loyalty.account, loyalty.lot, loyalty.ledger, loyalty.tier_change;

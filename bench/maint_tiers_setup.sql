@@ -39,7 +39,7 @@ FROM (
   FROM generate_series(1, :members) AS g, generate_series(1, :history) AS k
   WHERE g % 7 <> 0) p;
 SET client_min_messages = notice;
-CALL bench_load.load('bench', :'load');
+CALL bench_load.load(ARRAY['bench'], :'load');
 SET client_min_messages = warning;
 TRUNCATE bench_load.member, bench_load.op;
 VACUUM (FREEZE, ANALYZE) loyalty.account, loyalty.lot, loyalty.ledger, loyalty.tier_change;

@@ -44,7 +44,7 @@ SELECT 'bench', 'm' || g, k,
        (ARRAY['food', 'baby', 'home', 'beauty'])[1 + floor(random() * 4)::int], 'h' || k
 FROM generate_series(1, :members) AS g, generate_series(1, :history) AS k;
 SET client_min_messages = notice;
-CALL bench_load.load('bench', :'load');
+CALL bench_load.load(ARRAY['bench'], :'load');
 SET client_min_messages = warning;
 TRUNCATE bench_load.member, bench_load.op;
 VACUUM (FREEZE, ANALYZE) loyalty.account, loyalty.ledger, loyalty.lot, loyalty.tier_change;
