@@ -43,8 +43,8 @@ preflight() { # preflight: sets SERVER, AVAIL
 }
 
 recreate_db() { # recreate_db DB
-	psql_pg -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" 2>/dev/null
-	psql_pg -c "CREATE DATABASE $1"
+	psql_pg -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" \
+		-c "CREATE DATABASE $1"
 }
 
 # the installed extension script (a template built with another is stale)
@@ -92,7 +92,7 @@ template() {
 }
 
 fresh_copy() { # fresh_copy TEMPLATE DB
-	psql_pg -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" \
+	psql_pg -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" \
 		-c "CREATE DATABASE $2 TEMPLATE $1 STRATEGY FILE_COPY"
 }
 

@@ -56,8 +56,7 @@ if [ "$REUSE" = 1 ] && "$PSQL" -X -Atq -d "$DB" -c \
 	say "== reusing the database built before (BENCH_REUSE=1)"
 else
 	say "== build: $MEMBERS members x ~$PER_MEMBER ledger rows (south expiry $SOUTH_EXPIRY)"
-	"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
-	"$PSQL" -X -q -d postgres -c "CREATE DATABASE $DB"
+	recreate_db "$DB"
 	b0=$(date +%s)
 	psql_db -v members="$MEMBERS" -v per_member="$PER_MEMBER" -v south_expiry="$SOUTH_EXPIRY" -v load="$LOAD" \
 		-f "$HERE/views_setup.sql" >"$OUT/setup.log" 2>&1 || { tail -5 "$OUT/setup.log" >&2; die "views setup failed, see $OUT/setup.log"; }
