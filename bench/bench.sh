@@ -29,7 +29,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${PGUSER:-}" ] && id postgres >/dev/null 2>&1; th
 	exec runuser -u postgres -- env BENCH_OUT="${BENCH_OUT:-}" bash "$HERE/bench.sh" "$@"
 fi
 
-# shellcheck source=common.sh
+# shellcheck source=bench/common.sh
 . "$HERE/common.sh"
 
 suites=("$@")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/common.sh — shell code shared by the suites (sourced by bench.sh;
 # not a program of its own).
 #

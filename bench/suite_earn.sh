@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/suite_earn.sh — loyalty.earn() throughput against "the floor"
 # (sourced by bench.sh in a subshell: bench/bench.sh earn).
 #

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/suite_lots.sh — does an operation's cost depend on how many lots the
 # member holds?  (issue #9: earn for a rolling-expiry member holding 10,000
 # lots beside one holding 10; redeem with 10,000 open lots beside 10.)

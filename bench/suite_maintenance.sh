@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/suite_maintenance.sh — CALL loyalty.expire_points / loyalty.evaluate_tiers
 # against "the floor": ONE bare set-based SQL statement doing the same writes
 # (maint_expire_floor.sql, maint_tiers_floor.sql).

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/suite_views.sh — latency of the BI / statement views on a big database:
 # 1M members, 20M ledger rows (views_setup.sql), then
 #   (1) member_summary of one member      pgbench -M prepared, random member
