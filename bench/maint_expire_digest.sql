@@ -8,5 +8,5 @@ SELECT format('lots_open=%s points_open=%s lots_expired=%s held=%s expire_rows=%
               (SELECT sum(held) FROM loyalty.account),
               count(*), -sum(points),
               left(md5(string_agg(format('%s/%s/%s/%s', member, lot_id, points, at), ','
-                                  ORDER BY lot_id)), 12))
+                                  ORDER BY member, lot_id)), 12))
 FROM loyalty.ledger WHERE kind = 'expire';

@@ -7,7 +7,7 @@
 -- (tier_since = :as_of: since 0.3.0 a renewal dates the tier too;
 -- tier_until = :until, NULL for the lowest tier), and every change is a
 -- tier_change row written by the evaluation (by_evaluation).  No locks, no
--- batches, no per-program logic.  (psql variables set by maintenance.sh)
+-- batches, no per-program logic.  (psql variables set by suite_maintenance.sh)
 WITH q AS (
   SELECT a.program_id, a.member, a.tier AS cur, coalesce(sum(l.qual_points), 0) AS v
   FROM loyalty.account a
@@ -27,9 +27,12 @@ u AS (
          tier_until = CASE WHEN n.nxt = 'silver' THEN NULL ELSE :'until'::timestamptz END
     FROM n
    WHERE a.program_id = n.program_id AND a.member = n.member)
-INSERT INTO loyalty.tier_change (program_id, member, at, from_tier, to_tier, reason, valid_until,
+INSERT INTO loyalty.tier_change (program_id, member, id, at, from_tier, to_tier, reason, valid_until,
                                  by_evaluation)
-SELECT program_id, member, :'as_of', cur, nxt,
+SELECT program_id, member,
+       (SELECT coalesce(max(c.id), 0) + 1 FROM loyalty.tier_change c   -- the member's sequence (0.4.0)
+         WHERE c.program_id = n.program_id AND c.member = n.member),
+       :'as_of', cur, nxt,
        CASE WHEN array_position('{silver,gold,platinum}'::text[], nxt)
                  < array_position('{silver,gold,platinum}'::text[], cur)
             THEN 'downgrade' ELSE 'upgrade' END,

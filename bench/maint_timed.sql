@@ -1,5 +1,5 @@
--- bench/maint_timed.sql — one timed run (maintenance.sh): writes the
--- backend's pid to :pidfile (maintenance.sh samples /proc/<pid>/status while
+-- bench/maint_timed.sql — one timed run (suite_maintenance.sh): writes the
+-- backend's pid to :pidfile (suite_maintenance.sh samples /proc/<pid>/status while
 -- the statement runs), starts from a fresh checkpoint, runs the statement
 -- file :stmt (floor or CALL), and prints one RESULT line: wall time measured
 -- in the server (clock_timestamp), WAL written and checkpoints started

@@ -1,4 +1,4 @@
--- bench/profile.sql — where does one earn() spend its time?  (run by run.sh)
+-- bench/profile.sql — where does one earn() spend its time?  (bench.sh earn)
 --
 -- 1. Server-side cost per call, no client round trip: :calls calls each of
 --    earn(), earn_floor() and the floor's statement written inline in
@@ -6,7 +6,7 @@
 --    (one transaction).
 -- 2. Every statement earn() runs inside, with its executor time: the
 --    auto_explain module (LOAD'ed in this session only; no cluster change)
---    logs nested statements at NOTICE level; run.sh aggregates them.
+--    logs nested statements at NOTICE level; suite_earn.sh aggregates them.
 -- Inputs are drawn like the pgbench scripts; refs are unique ('prof-...').
 -- psql variables: :calls, :members, :prog_id.
 \set ON_ERROR_STOP on
@@ -42,23 +42,27 @@ BEGIN
         PERFORM bench.earn_floor(pid, m, amt, 'prof-f-' || i, at, cat, floor(amt)::bigint);
       ELSE
         WITH lot AS (
-          INSERT INTO loyalty.lot (program_id, member, earned_at, available_at, expires_at,
+          INSERT INTO loyalty.lot (program_id, member, id, earned_at, available_at, expires_at,
                                    points, remaining, source, ref, amount)
-          VALUES (pid, m, at, at, at + interval '3 years', floor(amt)::bigint, floor(amt)::bigint,
-                  'earn', 'prof-r-' || i, amt)
+          SELECT pid, m, n.id, at, at, at + interval '3 years', floor(amt)::bigint,
+                 floor(amt)::bigint, 'earn', 'prof-r-' || i, amt
+          FROM (SELECT coalesce(max(l.id), 0) + 1 AS id FROM loyalty.lot l
+                WHERE l.program_id = pid AND l.member = m) n
           RETURNING id),
         led AS (
-          INSERT INTO loyalty.ledger (program_id, member, at, kind, points, ref, result, amount,
+          INSERT INTO loyalty.ledger (program_id, member, id, at, kind, points, ref, result, amount,
                                       category, lot_id, qual_at, qual_points, qual_spend,
                                       qual_orders, detail)
-          SELECT pid, m, at, 'earn', floor(amt)::bigint, 'prof-r-' || i, floor(amt)::bigint, amt,
+          SELECT pid, m, n.id, at, 'earn', floor(amt)::bigint, 'prof-r-' || i, floor(amt)::bigint, amt,
                  cat, lot.id, at, floor(amt)::bigint, amt, 1,
                  jsonb_build_object('base', floor(amt)::bigint)
-          FROM lot)
+          FROM lot, (SELECT coalesce(max(e.id), 0) + 1 AS id FROM loyalty.ledger e
+                     WHERE e.program_id = pid AND e.member = m) n)
         UPDATE loyalty.account
            SET debt = 0, purchases = purchases + 1, credited = credited + floor(amt)::bigint,
                held = held + floor(amt)::bigint,
                last_earn_at = greatest(last_earn_at, at),
+               last_activity_at = greatest(coalesce(last_activity_at, at), at),
                tier = tier, tier_since = tier_since, tier_until = tier_until
          WHERE program_id = pid AND member = m;
       END IF;

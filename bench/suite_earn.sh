@@ -1,38 +1,27 @@
-#!/usr/bin/env bash
-# bench/run.sh — loyalty.earn() throughput against "the floor".
+# shellcheck shell=bash
+# bench/suite_earn.sh — loyalty.earn() throughput against "the floor"
+# (sourced by bench.sh in a subshell: bench/bench.sh earn).
 #
 # The floor is bench.earn_floor(), a plain LANGUAGE sql function writing the
 # same rows one earn() writes (lot + ledger row + account UPDATE) with
-# precomputed points.  Phases alternate (floor, earn, floor, earn, ...), each
-# on tables reset to the same state, and the report prints earn_tps/floor_tps.
-#
-# Idempotent: drops and recreates its own database every run.  Needs the
-# extension installed (make && make install) and a running server.
+# precomputed points.  Phases alternate (raw, floor, earn, raw, ...), each on
+# a fresh copy of the same template database, and the report prints
+# earn_tps/floor_tps.
 #
 # Environment (defaults):
-#   BENCH_PORT   (PGPORT or 5499)   server port;  PGHOST as usual
-#   BENCH_DB     (loyalty_bench)    database created by this script
-#   BENCH_MEMBERS (100000)          members enrolled beforehand
-#   BENCH_HISTORY (3)               2025 purchases per member (0: empty ledger)
-#   BENCH_CLIENTS (2)               pgbench clients (and threads)
-#   BENCH_SECONDS (20)              length of each phase
-#   BENCH_ROUNDS  (2)               floor+earn pairs
-#   BENCH_RAW     (1)               1: also a "raw" phase per round (the floor's
-#                                   statement as a prepared statement)
-#   BENCH_PROFILE (1)               1: per-statement profile of earn() at the end
+#   BENCH_DB      (loyalty_bench)    database of the phases; template <db>_tpl
+#   BENCH_MEMBERS (100000)           members enrolled beforehand
+#   BENCH_HISTORY (3)                2025 purchases per member (0: empty ledger)
+#   BENCH_CLIENTS (2)                pgbench clients (and threads)
+#   BENCH_SECONDS (20)               length of each phase
+#   BENCH_ROUNDS  (2)                rounds of phases
+#   BENCH_RAW     (1)                1: also a "raw" phase per round (the floor's
+#                                    statement as a prepared statement)
+#   BENCH_PROFILE (1)                1: per-statement profile of earn() at the end
 #   BENCH_PROFILE_CALLS (2000)
-#   BENCH_OUT     (mktemp -d)       where pgbench logs are kept
-# Run as root, it re-runs itself as the postgres OS user (peer auth).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-if [ "$(id -u)" = 0 ] && [ -z "${PGUSER:-}" ] && id postgres >/dev/null 2>&1; then
-	exec runuser -u postgres -- bash "$HERE/run.sh" "$@"
-fi
-
-PORT=${BENCH_PORT:-${PGPORT:-5499}}
+#   BENCH_REUSE   (0)                1: keep the template while its inputs are unchanged
 DB=${BENCH_DB:-loyalty_bench}
+TPL=${DB}_tpl
 MEMBERS=${BENCH_MEMBERS:-100000}
 HISTORY=${BENCH_HISTORY:-3}
 CLIENTS=${BENCH_CLIENTS:-2}
@@ -41,41 +30,16 @@ ROUNDS=${BENCH_ROUNDS:-2}
 RAW=${BENCH_RAW:-1}
 PROFILE=${BENCH_PROFILE:-1}
 PROFILE_CALLS=${BENCH_PROFILE_CALLS:-2000}
-OUT=${BENCH_OUT:-$(mktemp -d /tmp/loyalty-bench.XXXXXX)}
-mkdir -p "$OUT"
-
-BINDIR=$(pg_config --bindir 2>/dev/null || true)
-bin() { if [ -n "$BINDIR" ] && [ -x "$BINDIR/$1" ]; then echo "$BINDIR/$1"; else echo "$1"; fi; }
-PSQL=$(bin psql)
-PGBENCH=$(bin pgbench)
-export PGPORT=$PORT
-# the set-up and the floors write loyalty's tables directly (plain INSERT /
-# COPY), which loyalty refuses into tables holding rows unless a superuser
-# sets loyalty.maintenance (README "Backup and restore"); the benchmark runs
-# as a superuser
-export PGOPTIONS="${PGOPTIONS:-} -c loyalty.maintenance=on"
+REUSE=${BENCH_REUSE:-0}
 
 psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 t0=$(date +%s)
 
-# ---- preflight --------------------------------------------------------------
-if ! "$PSQL" -X -Atq -d postgres -c 'SELECT 1' >/dev/null; then
-	echo "run.sh: cannot connect to the server on port $PORT" >&2
-	exit 1
-fi
-SERVER=$("$PSQL" -X -Atq -d postgres -c "SHOW server_version")
-AVAIL=$("$PSQL" -X -Atq -d postgres -c \
-	"SELECT default_version FROM pg_available_extensions WHERE name = 'loyalty'")
-if [ -z "$AVAIL" ]; then
-	echo "run.sh: extension loyalty is not installed (make && make install)" >&2
-	exit 1
-fi
-
-# ---- setup ------------------------------------------------------------------
-echo "== setup: database $DB on port $PORT (PostgreSQL $SERVER, loyalty $AVAIL)"
-"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
-"$PSQL" -X -q -d postgres -c "CREATE DATABASE $DB"
-psql_db -v members="$MEMBERS" -v history="$HISTORY" -f "$HERE/setup.sql" >"$OUT/setup.log"
+# ---- setup: the template, then every phase on a fresh copy of it -----------
+say "== earn: database $DB on port $PORT (PostgreSQL $SERVER, loyalty $AVAIL), logs in $OUT"
+template "$TPL" setup.sql members="$MEMBERS" history="$HISTORY"
+reset_db() { fresh_copy "$TPL" "$DB" && psql_db -c CHECKPOINT; }
+reset_db
 PROG_ID=$(psql_db -Atc "SELECT id FROM loyalty.program WHERE code = 'bench'")
 psql_db -Atc "SELECT format('   %s members (%s), %s ledger rows of history, %s active rules',
                 (SELECT count(*) FROM loyalty.account),
@@ -97,19 +61,18 @@ phase=0
 for round in $(seq 1 "$ROUNDS"); do
 	for kind in $KINDS; do
 		phase=$((phase + 1))
-		psql_db -f "$HERE/reset.sql" >/dev/null
+		reset_db
 		log="$OUT/phase$phase-$kind.log"
 		"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_PHASE" \
-			-D members="$MEMBERS" -D prog_id="$PROG_ID" \
+			-D members="$MEMBERS" -D clients="$CLIENTS" -D prog_id="$PROG_ID" \
 			-f "$HERE/$kind.pgbench" "$DB" >"$log" 2>&1 || {
-			echo "pgbench failed, see $log" >&2
 			tail -5 "$log" >&2
-			exit 1
+			die "pgbench failed, see $log"
 		}
-		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log")
-		lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$log")
-		n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
-		failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
+		tps=$(pgbench_field "$log" tps)
+		lat=$(pgbench_field "$log" latency)
+		n=$(pgbench_field "$log" xacts)
+		failed=$(pgbench_field "$log" failed)
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$kind" "$tps" "$lat" "$n" "${failed:-0}" >>"$RESULTS"
 		printf '   phase %d %-5s  tps %9.1f  latency %6.3f ms  xacts %7d  failed %s\n' \
 			"$phase" "$kind" "$tps" "$lat" "$n" "${failed:-0}"
@@ -144,7 +107,7 @@ awk -F'\t' '
 # ---- profile ----------------------------------------------------------------
 if [ "$PROFILE" = 1 ]; then
 	echo "== profile: $PROFILE_CALLS calls in one session (auto_explain LOADed in that session only)"
-	psql_db -f "$HERE/reset.sql" >/dev/null
+	reset_db
 	psql_db -v calls="$PROFILE_CALLS" -v members="$MEMBERS" -v prog_id="$PROG_ID" \
 		-f "$HERE/profile.sql" >"$OUT/profile.out" 2>"$OUT/profile.trace"
 	sed -n '/^server-side/,/^$/p' "$OUT/profile.out" | sed 's/^/   /'
@@ -182,4 +145,6 @@ if [ "$PROFILE" = 1 ]; then
 		END { printf "   %-46s %8s %9s %11.1f\n", "sum of statements", "", "", 1000 * tot / calls }'
 fi
 
-echo "== done in $(($(date +%s) - t0))s; logs in $OUT"
+psql_pg -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+[ "$REUSE" = 1 ] || drop_template "$TPL"
+echo "== earn done in $(($(date +%s) - t0))s"

@@ -1,11 +1,11 @@
-#!/usr/bin/env bash
-# bench/maintenance.sh — CALL loyalty.expire_points / loyalty.evaluate_tiers
+# shellcheck shell=bash
+# bench/suite_maintenance.sh — CALL loyalty.expire_points / loyalty.evaluate_tiers
 # against "the floor": ONE bare set-based SQL statement doing the same writes
 # (maint_expire_floor.sql, maint_tiers_floor.sql).
 #
-# Each part builds a template database once (direct SQL inserts shaped like
-# earn()'s writes, VACUUM FREEZE ANALYZE; kept and reused while its inputs
-# are unchanged), then runs floor, proc, floor, proc, ... each on a fresh
+# Each part builds a template database once (bench/loader.sql: load_bulk's
+# rows, exactly what earn() writes, or through loyalty.earn for small sizes;
+# VACUUM FREEZE ANALYZE; kept and reused while its inputs are unchanged), then runs floor, proc, floor, proc, ... each on a fresh
 # copy (CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY), timing the
 # statement in the server and sampling the backend's memory from
 # /proc/<pid>/status.  The report prints floor_time / proc_time, checks that
@@ -15,12 +15,10 @@
 # floor.  Other sessions on the server are waited for (BENCH_QUIET_WAIT) and
 # their activity during each run is reported ("others busy").
 #
-# Needs the extension installed (make && make install) and a running server;
-# creates and drops only databases named $BENCH_DB_PREFIX*; never changes the
-# cluster configuration.
+# Sourced by bench.sh (bench/bench.sh maintenance); creates and drops only
+# databases named $BENCH_DB_PREFIX*; never changes the cluster configuration.
 #
 # Environment (defaults):
-#   BENCH_PORT        (PGPORT or 5499)  server port;  PGHOST as usual
 #   BENCH_DB_PREFIX   (loyalty_maint)   databases <prefix>_{exp,exps,tier}_tpl, <prefix>_run
 #   BENCH_PARTS       ("expire tiers")  which parts to run
 #   BENCH_EXP_MEMBERS (200000)          members with expired lots (1M lots)
@@ -34,23 +32,13 @@
 #   BENCH_PAIRS       (2)               floor+proc pairs per part (big size)
 #   BENCH_LAYOUT      (time)            heap order of lots/ledger: time | member
 #   BENCH_PROFILE     (1)               1: auto_explain trace of one CALL per part
-#   BENCH_VERIFY      (1)               1: loyalty.verify() on templates and after expire
+#   BENCH_VERIFY      (1)               1: loyalty.verify() after expire (the loader
+#                                       always checks the templates)
 #   BENCH_REUSE       (1)               0: rebuild templates even if unchanged
 #   BENCH_CLEAN       (0)               1: drop all <prefix>_* databases at the end
 #   BENCH_QUIET_WAIT  (15)              seconds to wait for other sessions to go idle before a run
-#   BENCH_OUT         (mktemp -d)       logs
-# Run as root, it re-runs itself as the postgres OS user (peer auth; the
-# memory sampling reads /proc/<backend pid>/status, so it must run on the
-# database host as the server's OS user or root).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-if [ "$(id -u)" = 0 ] && [ -z "${PGUSER:-}" ] && id postgres >/dev/null 2>&1; then
-	exec runuser -u postgres -- env BENCH_OUT="${BENCH_OUT:-}" bash "$HERE/maintenance.sh" "$@"
-fi
-
-PORT=${BENCH_PORT:-${PGPORT:-5499}}
+# The memory sampling reads /proc/<backend pid>/status, so it must run on the
+# database host as the server's OS user or root.
 PREFIX=${BENCH_DB_PREFIX:-loyalty_maint}
 PARTS=${BENCH_PARTS:-expire tiers}
 EXP_MEMBERS=${BENCH_EXP_MEMBERS:-200000}
@@ -67,9 +55,6 @@ VERIFY=${BENCH_VERIFY:-1}
 REUSE=${BENCH_REUSE:-1}
 CLEAN=${BENCH_CLEAN:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-15}
-OUT=${BENCH_OUT:-}
-[ -n "$OUT" ] || OUT=$(mktemp -d /tmp/loyalty-maint.XXXXXX)
-mkdir -p "$OUT"
 
 # The business times: the nightly job of 2026-01-01 (Asia/Shanghai).
 AS_OF='2026-01-01 00:05+08'
@@ -77,98 +62,19 @@ WIN_START='2025-01-01 00:00+08'
 WIN_END='2026-01-01 00:00+08'
 UNTIL='2027-01-01 00:00+08'
 
-case "$LAYOUT" in
-time) ORDER="at, g" ;;
-member) ORDER="'m' || g, at" ;;
-*) echo "maintenance.sh: BENCH_LAYOUT must be time or member" >&2; exit 1 ;;
-esac
-
-BINDIR=$(pg_config --bindir 2>/dev/null || true)
-bin() { if [ -n "$BINDIR" ] && [ -x "$BINDIR/$1" ]; then echo "$BINDIR/$1"; else echo "$1"; fi; }
-PSQL=$(bin psql)
-export PGPORT=$PORT PGTZ=Asia/Shanghai
-# the set-up and the floors write loyalty's tables directly (plain INSERT /
-# COPY), which loyalty refuses into tables holding rows unless a superuser
-# sets loyalty.maintenance (README "Backup and restore"); the benchmark runs
-# as a superuser
-export PGOPTIONS="${PGOPTIONS:-} -c loyalty.maintenance=on"
+case "$LAYOUT" in time | member) ;; *) die "BENCH_LAYOUT must be time or member" ;; esac
+export PGTZ=Asia/Shanghai
 RUN_DB=${PREFIX}_run
-
-psql_pg() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 t0=$(date +%s)
-
-# ---- preflight --------------------------------------------------------------
-if ! "$PSQL" -X -Atq -d postgres -c 'SELECT 1' >/dev/null; then
-	echo "maintenance.sh: cannot connect to the server on port $PORT" >&2
-	exit 1
-fi
-SERVER=$("$PSQL" -X -Atq -d postgres -c "SHOW server_version")
-AVAIL=$("$PSQL" -X -Atq -d postgres -c \
-	"SELECT default_version FROM pg_available_extensions WHERE name = 'loyalty'")
-if [ -z "$AVAIL" ]; then
-	echo "maintenance.sh: extension loyalty is not installed (make && make install)" >&2
-	exit 1
-fi
-SHAREDIR=$(pg_config --sharedir 2>/dev/null || echo /nonexistent)
-PKGLIBDIR=$(pg_config --pkglibdir 2>/dev/null || echo /nonexistent)
-sql_md5() { cat "$SHAREDIR"/extension/loyalty--*.sql 2>/dev/null | md5sum | cut -c1-12; }
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir 2>/dev/null || echo /nonexistent)
 so_md5() { md5sum <"$PKGLIBDIR/loyalty.so" 2>/dev/null | cut -c1-12; }
-SQL_MD5=$(sql_md5)
+SQL_MD5=$(ext_md5)
 SETTINGS=$("$PSQL" -X -Atq -d postgres -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name)
 	FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'max_wal_size', 'jit',
 	                                'synchronous_commit', 'autovacuum', 'random_page_cost')")
 echo "== maintenance bench on port $PORT (PostgreSQL $SERVER, loyalty $AVAIL, $(nproc) CPUs)"
 echo "   $SETTINGS"
 echo "   as_of $AS_OF, batch_size $BATCH, layout $LAYOUT, loyalty.so md5 $(so_md5), logs in $OUT"
-
-# ---- templates --------------------------------------------------------------
-# template NAME SETUP_FILE psql-vars...: build unless an identical one exists
-# (same setup files, extension script, parameters: kept in the database's
-# comment).  Templates refuse connections, so autovacuum leaves them alone
-# and CREATE DATABASE ... TEMPLATE never waits for a session.
-template() {
-	local name=$1 setup=$2
-	shift 2
-	local key
-	key="$(cat "$HERE/$setup" "$HERE/maint_program.sql" "$HERE/maint_purchases.sql" "$HERE/maint_indexes.sql" | md5sum | cut -c1-12) ext=$SQL_MD5 $*"
-	local have
-	have=$("$PSQL" -X -Atq -d postgres -c \
-		"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$name'")
-	if [ "$REUSE" = 1 ] && [ "$have" = "$key" ]; then
-		echo "   template $name: reused ($*)"
-		return
-	fi
-	local s
-	s=$(date +%s)
-	drop_template "$name"
-	psql_pg -c "CREATE DATABASE $name"
-	local vars=()
-	for kv in "$@"; do vars+=(-v "$kv"); done
-	"$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$name" "${vars[@]}" -v layout="$ORDER" \
-		-f "$HERE/$setup" >"$OUT/setup-$name.log" 2>&1 || {
-		echo "setup of $name failed, see $OUT/setup-$name.log" >&2
-		tail -5 "$OUT/setup-$name.log" >&2
-		exit 1
-	}
-	local v=""
-	if [ "$VERIFY" = 1 ]; then
-		v=", verify(): $("$PSQL" -X -Atq -d "$name" -c 'SELECT count(*) FROM loyalty.verify()') problems"
-	fi
-	psql_pg -c "COMMENT ON DATABASE $name IS '$key'" \
-		-c "ALTER DATABASE $name WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
-	echo "   template $name: built in $(($(date +%s) - s))s ($*)$v"
-}
-
-drop_template() { # drop_template NAME
-	if [ -n "$("$PSQL" -X -Atq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$1'")" ]; then
-		psql_pg -c "ALTER DATABASE $1 WITH IS_TEMPLATE false" -c "DROP DATABASE $1 WITH (FORCE)"
-	fi
-}
-
-fresh_copy() { # fresh_copy TEMPLATE
-	psql_pg -c "DROP DATABASE IF EXISTS $RUN_DB WITH (FORCE)" \
-		-c "CREATE DATABASE $RUN_DB TEMPLATE $1 STRATEGY FILE_COPY"
-}
 
 # ---- one timed run ------------------------------------------------------------
 # Samples the backend's /proc/<pid>/status every 50 ms: peak RssAnon (the
@@ -230,7 +136,7 @@ timed() {
 	local part=$1 size=$2 kind=$3 tpl=$4 stmt=$5 digest=$6
 	run=$((run + 1))
 	local tag="$OUT/run$run-$part-$size-$kind"
-	fresh_copy "$tpl"
+	fresh_copy "$tpl" "$RUN_DB"
 	wait_quiet
 	rm -f "$tag.pid" "$tag.stop" "$tag.others"
 	sample_mem "$tag.pid" "$tag.stop" "$tag.mem" &
@@ -251,9 +157,8 @@ timed() {
 			RETRYING=1 timed "$@"
 			return
 		fi
-		echo "run $run ($part $kind) failed, see $tag.log" >&2
 		tail -5 "$tag.log" >&2
-		exit 1
+		die "run $run ($part $kind) failed, see $tag.log"
 	fi
 	touch "$tag.stop"
 	wait "$sampler" "$watcher"
@@ -262,9 +167,8 @@ timed() {
 	# Someone may `make install` while this runs: a new install script means
 	# the templates no longer match the schema (stop); a new loyalty.so only
 	# changes the code later runs load (noted per run, warned in the report).
-	if [ "$(sql_md5)" != "$SQL_MD5" ]; then
-		echo "maintenance.sh: the installed extension script changed during the run (make install); start again" >&2
-		exit 1
+	if [ "$(ext_md5)" != "$SQL_MD5" ]; then
+		die "the installed extension script changed during the run (make install); start again"
 	fi
 	local so
 	so=$(so_md5)
@@ -308,7 +212,7 @@ write_nodes() {
 profile() {
 	local part=$1 tpl=$2 stmt=$3 floor=$4
 	local tag="$OUT/profile-$part"
-	fresh_copy "$tpl"
+	fresh_copy "$tpl" "$RUN_DB"
 	wait_quiet
 	{
 		echo "LOAD 'auto_explain';"
@@ -332,14 +236,15 @@ profile() {
 		function label(q) {
 			# by fragments, so small rewordings of the SQL in src/maintenance.c still match
 			if (q ~ /_expire_batch|_evaluate_batch/) return "0 batch call (whole batch)"
+			if (q ~ /FROM loyalty.lot l WHERE l.remaining > 0/ && q ~ /FOR UPDATE/) return "1 pick lots + lock their members"
 			if (q ~ /FROM loyalty.lot l WHERE l.remaining > 0/) return "1 pick lots (expiry queue)"
-			if (q ~ /FROM loyalty.account a WHERE/ && q ~ /FOR UPDATE/) return "2 lock members"
-			if (q ~ /^WITH x AS/ && q ~ /UPDATE loyalty.lot/) return "3 expire: UPDATE lot + INSERT ledger"
+			if (q ~ /^WITH m AS/ && q ~ /UPDATE loyalty.lot/) return "3 expire: UPDATE lot + account + INSERT ledger"
 			if (q ~ /FROM loyalty.account WHERE tier_until/ && q ~ /FOR UPDATE/) return "1 lock members (tier queue)"
 			if (q ~ /sum\(l.qual_points\)/) return "2 qualifying sums"
 			if (q ~ /^UPDATE loyalty.account a SET/) return "3 UPDATE account tiers"
 			if (q ~ /INSERT INTO loyalty.tier_change/) return "4 INSERT tier_change"
 			if (q ~ /loyalty.program|loyalty.tier |loyalty.rule /) return "9 config load"
+			if (q ~ /extversion|to_regclass/) return "9 version / distribution check"
 			if (q ~ /clock_timestamp|PROFILE_TOTAL/) return ""
 			return "8 other: " substr(q, 1, 30)
 		}
@@ -365,7 +270,7 @@ profile() {
 	printf '   %-44s %6s %10.0f   (the CALL, with its commits; auto_explain adds overhead)\n' "total" "" "$total"
 	echo "   write nodes (inclusive of the joins and CTEs they read), proc: $(write_nodes "$tag.trace" | paste -sd';' | sed 's/;/; /g')"
 	# the floor's own plan, for comparison
-	fresh_copy "$tpl"
+	fresh_copy "$tpl" "$RUN_DB"
 	wait_quiet
 	{
 		echo "CHECKPOINT;"
@@ -450,4 +355,4 @@ psql_pg -c "DROP DATABASE IF EXISTS $RUN_DB WITH (FORCE)"
 if [ "$CLEAN" = 1 ]; then
 	for d in exp exps tier; do drop_template "${PREFIX}_${d}_tpl"; done
 fi
-echo "== done in $(($(date +%s) - t0))s; logs in $OUT"
+echo "== maintenance done in $(($(date +%s) - t0))s"

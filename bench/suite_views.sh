@@ -1,5 +1,5 @@
-#!/usr/bin/env bash
-# bench/views.sh — latency of the BI / statement views on a big database:
+# shellcheck shell=bash
+# bench/suite_views.sh — latency of the BI / statement views on a big database:
 # 1M members, 20M ledger rows (views_setup.sql), then
 #   (1) member_summary of one member      pgbench -M prepared, random member
 #   (2) statement of one member           pgbench -M prepared, random member
@@ -7,15 +7,13 @@
 #   (4) one program's month of activity_daily and of leaderboard (random month)
 # each with median / p95 latency from pgbench's per-transaction log, and
 # EXPLAIN (ANALYZE, BUFFERS) of one instance of each saved to
-# bench/views_plans.txt.  (The candidate rewrites it once compared are the
+# $OUT/views_plans.txt.  (The candidate rewrites it once compared are the
 # extension's views since 0.2.0; the comparison is in git history.)
 #
-# Needs the extension installed (make && make install) and a running server.
-# Creates (and drops first) only the database $BENCH_DB; never changes the
-# cluster configuration.
+# Sourced by bench.sh (bench/bench.sh views).  Creates (and drops first) only
+# the database $BENCH_DB; never changes the cluster configuration.
 #
 # Environment (defaults):
-#   BENCH_PORT        (PGPORT or 5499)  server port;  PGHOST as usual
 #   BENCH_DB          (loyalty_views)   database built by this script
 #   BENCH_MEMBERS     (1000000)         members (60% in program north, 40% south)
 #   BENCH_PER_MEMBER  (20)              mean ledger rows per member (n/2 .. 3n/2)
@@ -30,17 +28,6 @@
 #   BENCH_CLIENTS     (1)               pgbench clients for (1) and (2)
 #   BENCH_SLOW_RUNS   (3)               executions of each original (3) / (4) query
 #   BENCH_CLEAN       (0)               1: drop $BENCH_DB at the end
-#   BENCH_OUT         (mktemp -d)       pgbench logs, report.txt
-# Run as root, it re-runs itself as the postgres OS user (peer auth).
-set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-if [ "$(id -u)" = 0 ] && [ -z "${PGUSER:-}" ] && id postgres >/dev/null 2>&1; then
-	exec runuser -u postgres -- env BENCH_OUT="${BENCH_OUT:-}" bash "$HERE/views.sh" "$@"
-fi
-
-PORT=${BENCH_PORT:-${PGPORT:-5499}}
 DB=${BENCH_DB:-loyalty_views}
 MEMBERS=${BENCH_MEMBERS:-1000000}
 PER_MEMBER=${BENCH_PER_MEMBER:-20}
@@ -52,39 +39,12 @@ SECS=${BENCH_SECONDS:-30}
 CLIENTS=${BENCH_CLIENTS:-1}
 SLOW_RUNS=${BENCH_SLOW_RUNS:-3}
 CLEAN=${BENCH_CLEAN:-0}
-OUT=${BENCH_OUT:-}
-[ -n "$OUT" ] || OUT=$(mktemp -d /tmp/loyalty-views.XXXXXX)
-mkdir -p "$OUT"
 NORTH=$(( MEMBERS * 6 / 10 ))          # members m1..m$NORTH are in north
-
-BINDIR=$(pg_config --bindir 2>/dev/null || true)
-bin() { if [ -n "$BINDIR" ] && [ -x "$BINDIR/$1" ]; then echo "$BINDIR/$1"; else echo "$1"; fi; }
-PSQL=$(bin psql)
-PGBENCH=$(bin pgbench)
-export PGPORT=$PORT
-# the set-up and the floors write loyalty's tables directly (plain INSERT /
-# COPY), which loyalty refuses into tables holding rows unless a superuser
-# sets loyalty.maintenance (README "Backup and restore"); the benchmark runs
-# as a superuser
-export PGOPTIONS="${PGOPTIONS:-} -c loyalty.maintenance=on"
 
 psql_db() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 REPORT="$OUT/report.txt"
 : >"$REPORT"
-say() { echo "$*" | tee -a "$REPORT"; }
 
-# ---- preflight --------------------------------------------------------------
-if ! "$PSQL" -X -Atq -d postgres -c 'SELECT 1' >/dev/null; then
-	echo "views.sh: cannot connect to the server on port $PORT" >&2
-	exit 1
-fi
-SERVER=$("$PSQL" -X -Atq -d postgres -c "SHOW server_version")
-AVAIL=$("$PSQL" -X -Atq -d postgres -c \
-	"SELECT default_version FROM pg_available_extensions WHERE name = 'loyalty'")
-if [ -z "$AVAIL" ]; then
-	echo "views.sh: extension loyalty is not installed (make && make install)" >&2
-	exit 1
-fi
 say "== views benchmark: database $DB on port $PORT (PostgreSQL $SERVER, loyalty $AVAIL), logs in $OUT"
 say "   settings: $("$PSQL" -X -Atq -d postgres -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name)
    FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'jit', 'max_parallel_workers_per_gather',
@@ -95,22 +55,13 @@ built=0
 if [ "$REUSE" = 1 ] && "$PSQL" -X -Atq -d "$DB" -c \
 	"SELECT 1 FROM bench.build_log WHERE step = 'CHECKPOINT'" 2>/dev/null | grep -q 1; then
 	say "== reusing the database built before (BENCH_REUSE=1)"
-	# the fixes of a previous run are dropped, so the originals are measured as
-	# shipped (the index only if the extension did not create it itself:
-	# bench.saved_index lists the indexes the extension created)
-	psql_db -c "SET client_min_messages = warning; DROP VIEW IF EXISTS bench.activity_daily_v2, bench.leaderboard_v2,
-	                                bench.liability_v2, bench.member_summary_v2, bench.statement_v2;"
-	psql_db -c "DO \$\$ BEGIN
-	              IF NOT EXISTS (SELECT 1 FROM bench.saved_index WHERE name = 'account_program_joined_idx') THEN
-	                DROP INDEX IF EXISTS loyalty.account_program_joined_idx;
-	              END IF;
-	            END \$\$"
 else
 	say "== build: $MEMBERS members x ~$PER_MEMBER ledger rows (south expiry $SOUTH_EXPIRY)"
-	"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
-	"$PSQL" -X -q -d postgres -c "CREATE DATABASE $DB"
+	recreate_db "$DB"
 	b0=$(date +%s)
-	psql_db -v members="$MEMBERS" -v per_member="$PER_MEMBER" -v south_expiry="$SOUTH_EXPIRY" -f "$HERE/views_setup.sql" >"$OUT/setup.log"
+	psql_db -v members="$MEMBERS" -v per_member="$PER_MEMBER" -v south_expiry="$SOUTH_EXPIRY" -v load="$LOAD" \
+		-f "$HERE/views_setup.sql" >"$OUT/setup.log" 2>&1 || { tail -5 "$OUT/setup.log" >&2; die "views setup failed, see $OUT/setup.log"; }
+	say "   loaded: $(sed -n 's/.*bench_load: \(.*\)$/\1/p' "$OUT/setup.log") (verify() clean)"
 	b1=$(date +%s)
 	built=1
 	say "   build wall time $((b1 - b0)) s; steps:"
@@ -202,7 +153,7 @@ bench_run() {
 	tag=$(echo "$label" | tr -c 'a-zA-Z0-9_\n' '_')
 	rm -f "$OUT/log_$tag".*
 	"$PGBENCH" -n -M prepared -f "$OUT/$script" "$@" -l --log-prefix="$OUT/log_$tag" "$DB" \
-		>"$OUT/pgbench_$tag.txt" 2>&1 || { echo "pgbench failed, see $OUT/pgbench_$tag.txt" >&2; exit 1; }
+		>"$OUT/pgbench_$tag.txt" 2>&1 || die "pgbench failed, see $OUT/pgbench_$tag.txt"
 	local tps
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$OUT/pgbench_$tag.txt")
 	say "$(printf '   %-44s %s  tps %7.1f  load %s' "$label" "$(stats "$OUT/log_$tag")" "${tps:-0}" "$(cut -d' ' -f1 /proc/loadavg)")"
@@ -273,12 +224,7 @@ say "   EXPLAIN ANALYZE of all six queries: $(( $(date +%s) - e0 )) s -> views_p
 member_phase ""
 program_phase "" "$SLOW_RUNS"
 
-# the plans go to bench/ when it is writable (run as root, it is not: the
-# script runs as postgres; copy them from $OUT)
-for f in views_plans.txt; do
-	[ -f "$OUT/$f" ] || continue
-	if cp "$OUT/$f" "$HERE/$f" 2>/dev/null; then say "   $f -> bench/$f"; else say "   $f is in $OUT (bench/ is not writable)"; fi
-done
+say "   plans: $OUT/views_plans.txt"
 
 if [ "$CLEAN" = 1 ]; then
 	"$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
