@@ -357,6 +357,29 @@ CREATE FUNCTION loyalty.refund(program text, member text, original_ref text, amo
   LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET enable_seqscan = off;
 
+-- Receipts (SPEC §8): several lines, each at its category's rate and
+-- multipliers, bonuses on the receipt; one ledger row and one lot.
+CREATE FUNCTION loyalty.earn_order(program text, member text, lines jsonb, ref text,
+                                   at timestamptz DEFAULT pg_catalog.now(),
+                                   merchant text DEFAULT NULL) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_earn_order'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.quote_order(program text, member text, lines jsonb,
+                                    at timestamptz DEFAULT pg_catalog.now(),
+                                    merchant text DEFAULT NULL)
+  RETURNS TABLE(source text, points bigint)
+  AS 'MODULE_PATHNAME', 'loyalty_quote_order'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.refund_lines(program text, member text, original_ref text, lines jsonb,
+                                     ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_refund_lines'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
 CREATE FUNCTION loyalty.transfer(program text, from_member text, to_member text, points bigint,
                                  ref text, at timestamptz DEFAULT pg_catalog.now()) RETURNS void
   AS 'MODULE_PATHNAME', 'loyalty_transfer'
@@ -890,7 +913,9 @@ SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
        jsonb_strip_nulls(jsonb_build_object(
          'amount', e.amount, 'category', e.category, 'event', e.event,
          'original_ref', e.original_ref, 'counterparty', e.counterparty,
-         'reason', e.reason, 'lines', e.detail)) AS detail
+         'reason', e.reason, 'lines', e.detail,
+         -- a receipt's lines (earn_order), and what a refund took of each
+         'receipt', e.detail -> 'lines')) AS detail
 FROM loyalty.ledger e
 JOIN loyalty.program p ON p.id = e.program_id
 WHERE e.at <= now();
@@ -1079,7 +1104,12 @@ LEFT JOIN LATERAL (
   UNION ALL
   SELECT e.id, (e.detail ->> 'base')::bigint
   FROM loyalty.ledger e
-  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()
+  UNION ALL
+  -- a receipt's lines at a category rate: their base points
+  SELECT e.id, (e.detail -> 'rates' ->> r.code)::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.code, r.id;
 
 -- The views users read.  Each reads its part (above): the rows of one set of
@@ -1169,6 +1199,11 @@ GRANT EXECUTE ON FUNCTION
   loyalty.adjust(text, text, bigint, text, text, timestamptz),
   loyalty.refund(text, text, text, numeric, text, timestamptz),
   loyalty.transfer(text, text, text, bigint, text, timestamptz)
+  TO loyalty_writer;
+GRANT EXECUTE ON FUNCTION
+  loyalty.earn_order(text, text, jsonb, text, timestamptz, text),
+  loyalty.quote_order(text, text, jsonb, timestamptz, text),
+  loyalty.refund_lines(text, text, text, jsonb, text, timestamptz)
   TO loyalty_writer;
 GRANT EXECUTE ON FUNCTION
   loyalty.create_program(text, text, text, numeric, numeric, text, text, numeric, numeric,
@@ -1266,6 +1301,9 @@ COMMENT ON FUNCTION loyalty.redeem(text,text,bigint,text,timestamp with time zon
 COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone) IS 'Spend points worth a money value at the member''s tier rate; returns the points spent';
 COMMENT ON FUNCTION loyalty.adjust(text,text,bigint,text,text,timestamp with time zone) IS 'Credit or debit points by hand, with a reason; returns the balance after';
 COMMENT ON FUNCTION loyalty.refund(text,text,text,numeric,text,timestamp with time zone) IS 'Claw back the points of a refunded amount of a purchase; returns the points clawed back';
+COMMENT ON FUNCTION loyalty.earn_order(text,text,jsonb,text,timestamp with time zone,text) IS 'Credit a receipt of several lines (category rates and multipliers per line, bonuses on the receipt); returns the points earned (idempotent by ref)';
+COMMENT ON FUNCTION loyalty.quote_order(text,text,jsonb,timestamp with time zone,text) IS 'What a receipt would earn, line by line of the explanation, writing nothing';
+COMMENT ON FUNCTION loyalty.refund_lines(text,text,text,jsonb,text,timestamp with time zone) IS 'Claw back the points of refunded lines of a receipt; returns the points clawed back';
 COMMENT ON FUNCTION loyalty.transfer(text,text,text,bigint,text,timestamp with time zone) IS 'Move points between two members (they keep their expiry dates)';
 COMMENT ON FUNCTION loyalty.balance(text,text,timestamp with time zone) IS 'Spendable points of a member at an instant';
 COMMENT ON FUNCTION loyalty.tier_of(text,text,timestamp with time zone) IS 'Tier of a member at an instant';

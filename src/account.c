@@ -261,6 +261,7 @@ prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 	op->original_ref = SPI_getvalue(t, td, 7);
 	op->counterparty = SPI_getvalue(t, td, 8);
 	op->reason = SPI_getvalue(t, td, 9);
+	op->lines = SPI_getvalue(t, td, 10);
 }
 
 static void
@@ -313,7 +314,8 @@ op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call
 		(!(same & SAME_EVENT) || same_text(prior->event, call->event)) &&
 		(!(same & SAME_ORIGINAL_REF) || same_text(prior->original_ref, call->original_ref)) &&
 		(!(same & SAME_COUNTERPARTY) || same_text(prior->counterparty, call->counterparty)) &&
-		(!(same & SAME_REASON) || same_text(prior->reason, call->reason)))
+		(!(same & SAME_REASON) || same_text(prior->reason, call->reason)) &&
+		(!(same & SAME_LINES) || same_text(prior->lines, call->lines)))
 		return true;
 	ref_reused(ref, member, prior, what);
 	return false;				/* not reached */

@@ -50,6 +50,7 @@ typedef struct PriorOp
 	const char *original_ref;
 	const char *counterparty;
 	const char *reason;
+	const char *lines;			/* a receipt's lines (receipt_canonical), NULL when none */
 } PriorOp;
 
 extern bool account_lock(Program *p, const char *member, Account *a, Account *referrer);
@@ -84,6 +85,7 @@ extern bool account_is_latest(const Account *a, TimestampTz at);
 #define SAME_ORIGINAL_REF	0x10
 #define SAME_COUNTERPARTY	0x20
 #define SAME_REASON			0x40
+#define SAME_LINES			0x80	/* a receipt's lines; NULL matches only NULL */
 
 extern Program *op_begin(const char *prog);
 extern bool op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call,

@@ -20,6 +20,7 @@
 #include "numutil.h"
 
 #include "common/int.h"
+#include "lib/stringinfo.h"
 
 bool
 rule_in_force(const Rule *r, TimestampTz at)
@@ -44,20 +45,52 @@ str_in(const char *s, char **list, int n)
 	return false;
 }
 
+/* some line of the receipt has a category of list */
+static bool
+any_item_in(const EarnFacts *f, char **list, int n)
+{
+	for (int i = 0; i < f->nitems; i++)
+		if (str_in(f->items[i].category, list, n))
+			return true;
+	return false;
+}
+
+/*
+ * The rule's conditions about the receipt and the member (all but a
+ * multiplier's categories, which are about each line): min_amount compares
+ * the total, or with categories the subtotal of the lines in them;
+ * categories_all wants a line in each; a bonus's categories want some line
+ * in them.  A one-line receipt is the purchase of earn().
+ */
 static bool
 conditions_hold(const Program *p, const Rule *r, int ri, const EarnFacts *f)
 {
 	if (r->weekdays != 0 && (r->weekdays & (1 << f->local.isodow)) == 0)
 		return false;
-	if (r->ncategories > 0 && !str_in((char *) f->category, r->categories, r->ncategories))
+	if (r->ncategories > 0 && !any_item_in(f, r->categories, r->ncategories))
 		return false;
+	for (int c = 0; c < r->ncategories_all; c++)
+		if (!any_item_in(f, &r->categories_all[c], 1))
+			return false;
 	if (r->ntiers > 0 &&
 		(f->tier < 0 || !str_in(p->tiers[f->tier].code, r->tiers, r->ntiers)))
 		return false;
 	if (r->birthday_month && f->birthday_month != f->local.month)
 		return false;
-	if (r->min_amount != NULL && num_cmp(f->amount, r->min_amount) < 0)
-		return false;
+	if (r->min_amount != NULL)
+	{
+		Numeric		compared = f->amount;
+
+		if (r->ncategories > 0)
+		{
+			compared = num_int64(0);
+			for (int i = 0; i < f->nitems; i++)
+				if (str_in(f->items[i].category, r->categories, r->ncategories))
+					compared = num_add(compared, f->items[i].amount);
+		}
+		if (num_cmp(compared, r->min_amount) < 0)
+			return false;
+	}
 	if (r->first_purchase && !f->first_purchase)
 		return false;
 	if (r->min_orders > 0 &&
@@ -99,72 +132,163 @@ add_line(EarnResult *out, const char *source, int rule, int64 points)
 	l->points = points;
 }
 
+/*
+ * sum_i amount_i x n_i x cap(m_i) x q_i over the lines, q_i = D / d_i: the
+ * numerator of sum e_i over the common denominator D (the product of the
+ * lines' distinct rate units), so that one division rounds the receipt.
+ */
+static Numeric
+receipt_sum(const Program *p, const EarnFacts *f, Numeric *const *m, const Numeric *nq,
+			const bool *only)
+{
+	Numeric		sum = num_int64(0);
+
+	for (int i = 0; i < f->nitems; i++)
+		if (only == NULL || only[i])
+			sum = num_add(sum, num_mul(num_mul(f->items[i].amount, nq[i]), capped(p, *m[i])));
+	return sum;
+}
+
 void
 calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 {
-	Numeric		rate_num = p->points_per_unit;
-	Numeric		rate_den = p->unit;
-	Numeric		base;			/* amount * rate numerator */
-	Numeric		m = num_one();
+	int			n = f->nitems;
+	Numeric    *num = palloc(sizeof(Numeric) * n);	/* the line's rate: num / den */
+	Numeric    *den = palloc(sizeof(Numeric) * n);
+	Numeric    *nq = palloc(sizeof(Numeric) * n);	/* num_i x D / den_i */
+	Numeric   **m = palloc(sizeof(Numeric *) * n);	/* the line's multiplier so far */
+	Numeric    *mv = palloc(sizeof(Numeric) * n);
+	int		   *nfactors = palloc0(sizeof(int) * n);
+	Numeric		D = num_one();
 	int64		prev;
 	int64		total;
-	int			nfactors = 0;
 	int		   *best_in_group;
 
 	out->lines = palloc(sizeof(EarnLine) * (p->nrules + 2));
 	out->nlines = 0;
-	out->rate_rule = -1;
+	out->item_rate = palloc(sizeof(int) * n);
+	out->item_weight = palloc(sizeof(Numeric) * n);
+	out->rate_points = palloc0(sizeof(int64) * Max(p->nrules, 1));
 
-	/* rate: the matching category_rate (the last added), else the program's */
-	if (f->category != NULL)
+	/* each line's rate: the matching category_rate (the last added), else the program's */
+	for (int i = 0; i < n; i++)
 	{
-		/* when several match, the one added last wins */
-		for (int i = p->nrules - 1; i >= 0; i--)
+		num[i] = p->points_per_unit;
+		den[i] = p->unit;
+		out->item_rate[i] = -1;
+		mv[i] = num_one();
+		m[i] = &mv[i];
+		if (f->items[i].category == NULL)
+			continue;
+		for (int j = p->nrules - 1; j >= 0; j--)
 		{
-			Rule	   *r = &p->rules[i];
+			Rule	   *r = &p->rules[j];
 
 			if (r->kind == RULE_CATEGORY_RATE && rule_in_force(r, f->at) &&
-				strcmp(r->category, f->category) == 0)
+				strcmp(r->category, f->items[i].category) == 0)
 			{
-				rate_num = r->ppu;
-				rate_den = r->unit;
-				out->rate_rule = i;
+				num[i] = r->ppu;
+				den[i] = r->unit;
+				out->item_rate[i] = j;
 				break;
 			}
 		}
 	}
-	base = num_mul(f->amount, rate_num);
-	prev = num_round_div(num_mul(base, capped(p, m)), rate_den, p->rounding);
+	out->rate_rule = out->item_rate[0];
+	/* D: the product of the distinct units; num_i x D / den_i exactly */
+	for (int i = 0; i < n; i++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < i && !seen; j++)
+			seen = num_eq(den[j], den[i]);
+		if (!seen)
+			D = num_mul(D, den[i]);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		nq[i] = num[i];
+		for (int j = 0; j < n; j++)
+		{
+			bool		seen = num_eq(den[j], den[i]);
+
+			for (int k = 0; k < j && !seen; k++)
+				seen = num_eq(den[k], den[j]);
+			if (!seen)
+				nq[i] = num_mul(nq[i], den[j]);
+		}
+	}
+
+	prev = num_round_div(receipt_sum(p, f, m, nq, NULL), D, p->rounding);
 	add_line(out, "base", -1, prev);
 
-	/* factors: tier first, then multiplier rules in creation order */
+	/* factors: tier first (every line), then multiplier rules in creation order */
 	if (f->tier >= 0 && f->tier < p->ntiers)
 	{
 		Tier	   *t = &p->tiers[f->tier];
 		int64		cur;
 
-		m = combine(p->stacking, m, t->earn_multiplier, true);
-		nfactors++;
-		cur = num_round_div(num_mul(base, capped(p, m)), rate_den, p->rounding);
+		for (int i = 0; i < n; i++)
+			mv[i] = combine(p->stacking, mv[i], t->earn_multiplier, nfactors[i]++ == 0);
+		cur = num_round_div(receipt_sum(p, f, m, nq, NULL), D, p->rounding);
 		if (cur != prev)
 			add_line(out, psprintf("tier:%s", t->code), -1, cur - prev);
 		prev = cur;
 	}
-	for (int i = 0; i < p->nrules; i++)
+	for (int ri = 0; ri < p->nrules; ri++)
 	{
-		Rule	   *r = &p->rules[i];
+		Rule	   *r = &p->rules[ri];
+		bool		applies = false;
 		int64		cur;
 
 		if (r->kind != RULE_MULTIPLIER || !rule_in_force(r, f->at) ||
-			!conditions_hold(p, r, i, f))
+			!conditions_hold(p, r, ri, f))
 			continue;
-		m = combine(p->stacking, m, r->factor, nfactors == 0);
-		nfactors++;
-		cur = num_round_div(num_mul(base, capped(p, m)), rate_den, p->rounding);
-		add_line(out, r->code, i, cur - prev);
+		/* a multiplier's categories are about each line */
+		for (int i = 0; i < n; i++)
+		{
+			if (r->ncategories > 0 &&
+				!str_in((char *) f->items[i].category, r->categories, r->ncategories))
+				continue;
+			mv[i] = combine(p->stacking, mv[i], r->factor, nfactors[i]++ == 0);
+			applies = true;
+		}
+		if (!applies)
+			continue;
+		cur = num_round_div(receipt_sum(p, f, m, nq, NULL), D, p->rounding);
+		add_line(out, r->code, ri, cur - prev);
 		prev = cur;
 	}
 	total = prev;
+
+	/* the lines' weights, and the base points of each category rate's lines */
+	{
+		bool		all_zero = true;
+		bool	   *only = palloc(sizeof(bool) * n);
+		Numeric    *one = palloc(sizeof(Numeric) * n);
+
+		for (int i = 0; i < n; i++)
+		{
+			out->item_weight[i] = num_mul(nq[i], capped(p, mv[i]));
+			all_zero = all_zero && num_is_zero(out->item_weight[i]);
+			one[i] = num_one();
+		}
+		if (all_zero)			/* no points at all: by amounts */
+			for (int i = 0; i < n; i++)
+				out->item_weight[i] = num_one();
+		for (int i = 0; i < n; i++)
+			m[i] = &one[i];		/* the base: no factor */
+		for (int ri = 0; ri < p->nrules; ri++)
+		{
+			bool		any = false;
+
+			for (int i = 0; i < n; i++)
+				any |= only[i] = (out->item_rate[i] == ri);
+			if (!any)
+				continue;
+			out->rate_points[ri] = num_round_div(receipt_sum(p, f, m, nq, only), D, p->rounding);
+		}
+	}
 
 	/* flat bonuses; within a group only the largest qualifying one */
 	best_in_group = palloc(sizeof(int) * Max(p->nrules, 1));
@@ -219,6 +343,95 @@ calc_clawback(int64 points, Numeric amount, Numeric refunded, int64 clawed_back)
 		return 0;
 	due = num_round_div(num_mul(num_int64(points), refunded), amount, ROUND_HALF_UP);
 	return Max(due - clawed_back, 0);
+}
+
+int64
+calc_receipt_clawback(int64 points, int n, const Numeric *amount, const Numeric *k,
+					  const Numeric *refunded, int64 clawed_back)
+{
+	Numeric		num = num_int64(0);
+	Numeric		den = num_int64(0);
+	int64		due;
+
+	for (int i = 0; i < n; i++)
+	{
+		num = num_add(num, num_mul(k[i], refunded[i]));
+		den = num_add(den, num_mul(k[i], amount[i]));
+	}
+	if (num_is_zero(den))
+		return 0;
+	due = num_round_div(num_mul(num_int64(points), num), den, ROUND_HALF_UP);
+	return Max(due - clawed_back, 0);
+}
+
+/* u / 10^scale (u >= 0) as a numeric, written exactly */
+static Numeric
+ulps_numeric(int64 u, int scale)
+{
+	char		digits[32];
+	StringInfoData s;
+	int			len;
+
+	snprintf(digits, sizeof(digits), INT64_FORMAT, u);
+	len = strlen(digits);
+	initStringInfo(&s);
+	for (int i = len; i < scale + 1; i++)
+		appendStringInfoChar(&s, '0');
+	appendStringInfoString(&s, digits);
+	if (scale > 0)
+	{
+		int			point = s.len - scale;
+
+		appendStringInfoChar(&s, '0');	/* room for the point */
+		memmove(s.data + point + 1, s.data + point, scale);
+		s.data[point] = '.';
+	}
+	return num_from_cstring(s.data);
+}
+
+Numeric *
+calc_spread(Numeric amount, int n, const Numeric *left, int scale)
+{
+	Numeric    *part = palloc(sizeof(Numeric) * n);
+	int64	   *ulps = palloc(sizeof(int64) * n);
+	Numeric    *rest = palloc(sizeof(Numeric) * n);
+	Numeric		pow = num_one();
+	Numeric		all = num_int64(0);
+	Numeric		amount_u;
+	int64		given = 0;
+	int64		want;
+
+	for (int i = 0; i < scale; i++)
+		pow = num_mul(pow, num_int64(10));
+	for (int i = 0; i < n; i++)
+		all = num_add(all, left[i]);
+	amount_u = num_mul(amount, pow);
+	want = num_round_div(amount_u, num_one(), ROUND_FLOOR);
+	for (int i = 0; i < n; i++)
+	{
+		Numeric		exact = num_mul(amount_u, left[i]);	/* / all: the line's share in ulps */
+
+		ulps[i] = num_is_zero(all) ? 0 : num_round_div(exact, all, ROUND_FLOOR);
+		rest[i] = num_is_zero(all) ? num_int64(0) : num_sub(exact, num_mul(num_int64(ulps[i]), all));
+		given += ulps[i];
+	}
+	/* the ulps left over, one each to the lines with the largest remainders */
+	while (given < want)
+	{
+		int			best = -1;
+
+		for (int i = 0; i < n; i++)
+			if (num_sign(rest[i]) > 0 && (best < 0 || num_cmp(rest[i], rest[best]) > 0))
+				best = i;
+		if (best < 0)
+			break;
+		ulps[best]++;
+		rest[best] = num_int64(0);
+		given++;
+	}
+	for (int i = 0; i < n; i++)
+		part[i] = ulps_numeric(ulps[i], scale);
+	return part;
 }
 
 bool

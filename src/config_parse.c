@@ -223,6 +223,7 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 
 		if (vtok != WJB_VALUE && !(cond && (strcmp(key, "weekdays") == 0 ||
 											strcmp(key, "categories") == 0 ||
+											strcmp(key, "categories_all") == 0 ||
 											strcmp(key, "tiers") == 0)))
 			val.type = jbvArray;	/* the getters reject it; unknown keys still say so */
 
@@ -243,6 +244,16 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 			r->categories = palloc(sizeof(char *) * n);
 			for (int i = 0; i < n; i++)
 				r->categories[i] = get_string(code, "categories", &a[i]);
+		}
+		else if (cond && strcmp(key, "categories_all") == 0)
+		{
+			JsonbValue *a;
+			int			n = get_array(&it, vtok, &val, &a, code, key);
+
+			r->ncategories_all = n;
+			r->categories_all = palloc(sizeof(char *) * n);
+			for (int i = 0; i < n; i++)
+				r->categories_all[i] = get_string(code, "categories_all", &a[i]);
 		}
 		else if (cond && strcmp(key, "tiers") == 0)
 		{
@@ -333,8 +344,8 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, cut(key), kind),
 					 errhint("%s",
-							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
-							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
+							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
+							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
 							 r->kind == RULE_CATEGORY_RATE ? "A category_rate rule takes category, points_per_unit and unit." :
 							 r->kind == RULE_EVENT ? "An event rule takes event, points, max_per_day and max_total." :
 							 r->kind == RULE_STREAK ? "A streak rule takes event, days and points." :

@@ -306,14 +306,15 @@ credit_write(Program *p, Account *a, Credit *c)
 void
 ledger_write(Program *p, Account *a, const LedgerRow *r)
 {
-	Datum		args[19];
-	char		nulls[19];
+	Datum		args[20];
+	char		nulls[20];
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(a->member);
 	args[2] = TimestampTzGetDatum(r->at);
 	SET_TEXT(3, r->kind);
+	SET_TEXT(19, r->detail);
 	args[4] = Int64GetDatum(r->points);
 	SET_TEXT(5, r->ref);
 	args[6] = Int64GetDatum(r->result);

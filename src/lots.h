@@ -45,6 +45,7 @@ typedef struct LedgerRow
 	int32		qual_orders;
 	int64		pending_points; /* part of points that counts from pending_until */
 	TimestampTz pending_until;
+	const char *detail;			/* jsonb text, NULL when none */
 } LedgerRow;
 
 /* Points taken from one lot. */

@@ -27,6 +27,10 @@
 #define ERRCODE_LY_REF_REUSED     MAKE_SQLSTATE('L','Y','0','0','5')
 #define ERRCODE_LY_OVER_REFUND    MAKE_SQLSTATE('L','Y','0','0','6')
 #define ERRCODE_LY_CONFIG         MAKE_SQLSTATE('L','Y','0','0','7')
+#define ERRCODE_LY_CODE_USED      MAKE_SQLSTATE('L','Y','0','0','8')
+#define ERRCODE_LY_UNKNOWN        MAKE_SQLSTATE('L','Y','0','0','9')	/* code, reward, merchant */
+#define ERRCODE_LY_OUT_OF_STOCK   MAKE_SQLSTATE('L','Y','0','1','0')
+#define ERRCODE_LY_NOT_ALLOWED    MAKE_SQLSTATE('L','Y','0','1','1')
 
 /* ---- configuration enums ---- */
 typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } RoundingMode;
@@ -63,6 +67,8 @@ typedef struct Rule
 	uint8		weekdays;		/* bit d set: ISO weekday d allowed; 0 = any */
 	int			ncategories;
 	char	  **categories;
+	int			ncategories_all;	/* the receipt has lines in every one */
+	char	  **categories_all;
 	int			ntiers;
 	char	  **tiers;
 	bool		birthday_month;

@@ -103,10 +103,15 @@ num_to_int64(Numeric a, const char *what)
 		MemoryContextSwitchTo(old);
 	}
 	if (numeric_is_nan(a) || num_cmp(a, lo) < 0 || num_cmp(a, hi) > 0)
+	{
+		char	   *v = num_to_cstring(a);
+
+		/* a long value cut as cut() does (args.h is a floor above) */
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s out of range: %s", what, num_to_cstring(a)),
+				 errmsg("%s out of range: %.40s%s", what, v, strlen(v) > 40 ? "..." : ""),
 				 errdetail("Points are bigint values.")));
+	}
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(a)));
 }
 

@@ -22,11 +22,14 @@
 #include "utils/json.h"
 
 #include "ops.h"
+#include "receipt.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(loyalty_enroll);
 PG_FUNCTION_INFO_V1(loyalty_earn);
 PG_FUNCTION_INFO_V1(loyalty_quote);
+PG_FUNCTION_INFO_V1(loyalty_earn_order);
+PG_FUNCTION_INFO_V1(loyalty_quote_order);
 
 Datum
 loyalty_enroll(PG_FUNCTION_ARGS)
@@ -84,15 +87,16 @@ orders_before(Program *p, const char *member, TimestampTz at)
  * birthday month, whether this is its first purchase, its recent orders.
  */
 static void
-facts_fill(Program *p, Account *a, Numeric amount, const char *category,
-		   TimestampTz at, EarnFacts *f)
+facts_fill(Program *p, Account *a, const Receipt *rc, TimestampTz at, EarnFacts *f)
 {
 	TierState	st;
 	TierStep   *steps;
 
 	memset(f, 0, sizeof(EarnFacts));
-	f->amount = amount;
-	f->category = category;
+	f->amount = rc->total;
+	f->category = rc->n == 1 ? rc->lines[0].category : NULL;
+	f->nitems = rc->n;
+	f->items = rc->lines;
 	f->at = at;
 	local_time(p->tz, at, &f->local);
 	tier_at(p, a, at, &st, &steps);
@@ -119,9 +123,14 @@ facts_fill(Program *p, Account *a, Numeric amount, const char *category,
 			: palloc0(sizeof(int32) * Max(p->nrules, 1));
 }
 
-/* {"base": n, "rate": "code", "tier": n, "rules": {"code": n, ...}} for rule_stats. */
+/*
+ * {"base": n, "rate": "code", "tier": n, "rules": {"code": n, ...}} for
+ * rule_stats; a receipt (earn_order) has "rates": {"code": base points of
+ * its lines at that rate, ...} instead of "rate", and its "lines" with
+ * their weights k (refunds of the receipt read them).
+ */
 static char *
-lines_json(Program *p, EarnResult *r)
+lines_json(Program *p, EarnResult *r, const Receipt *rc)
 {
 	StringInfoData s;
 	int64		tier = 0;
@@ -129,10 +138,30 @@ lines_json(Program *p, EarnResult *r)
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"base\": " INT64_FORMAT, r->lines[0].points);
-	if (r->rate_rule >= 0)
+	if (!rc->is_receipt && r->rate_rule >= 0)
 	{
 		appendStringInfoString(&s, ", \"rate\": ");
 		escape_json(&s, p->rules[r->rate_rule].code);
+	}
+	if (rc->is_receipt)
+	{
+		bool		any = false;
+
+		for (int i = 0; i < p->nrules; i++)
+		{
+			bool		used = false;
+
+			for (int j = 0; j < rc->n; j++)
+				used |= r->item_rate[j] == i;
+			if (!used)
+				continue;
+			appendStringInfoString(&s, any ? ", " : ", \"rates\": {");
+			any = true;
+			escape_json(&s, p->rules[i].code);
+			appendStringInfo(&s, ": " INT64_FORMAT, r->rate_points[i]);
+		}
+		if (any)
+			appendStringInfoChar(&s, '}');
 	}
 	for (int i = 1; i < r->nlines; i++)
 		if (r->lines[i].rule < 0)
@@ -150,22 +179,26 @@ lines_json(Program *p, EarnResult *r)
 	}
 	if (!first)
 		appendStringInfoChar(&s, '}');
+	if (rc->is_receipt)
+		receipt_json(&s, rc->lines, rc->n, r->item_weight);
 	appendStringInfoChar(&s, '}');
 	return s.data;
 }
 
 /*
- * One purchase: the whole of earn() after the argument checks, also used
- * by the orders trigger.  Must be called connected to SPI.  Returns the
- * points credited (a replay returns the first call's).
+ * One purchase (a receipt; earn() is a receipt of one line): lock or enrol
+ * the member, replay by ref, the facts, calc_earn(), one credit (ledger row
+ * + lot + account), the referral payout on the first purchase.  Connected
+ * to SPI.  Returns the points credited (a replay returns the first call's).
  */
-int64
-op_earn(Program *p, const char *member, Numeric amount, const char *ref,
-		TimestampTz at, const char *category)
+static int64
+earn_receipt(Program *p, const char *member, const Receipt *rc, const char *ref, TimestampTz at)
 {
 	Account		a,
 				referrer;
-	PriorOp		call = {.kind = "earn", .amount = amount, .category = category},
+	PriorOp		call = {.kind = "earn", .amount = rc->total,
+						.category = rc->n == 1 ? rc->lines[0].category : NULL,
+						.lines = rc->is_receipt ? receipt_canonical(rc->lines, rc->n) : NULL},
 				prior;
 	EarnFacts	f;
 	EarnResult	res;
@@ -174,10 +207,11 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 
 	member_get_or_enroll(p, member, at, &a, &referrer);
 
-	if (op_replayed(p, member, ref, &call, SAME_AMOUNT | SAME_CATEGORY, "earn", &prior))
+	if (op_replayed(p, member, ref, &call, SAME_AMOUNT | SAME_CATEGORY | SAME_LINES,
+					rc->is_receipt ? "earn_order" : "earn", &prior))
 		return prior.result;
 
-	facts_fill(p, &a, amount, category, at, &f);
+	facts_fill(p, &a, rc, at, &f);
 	calc_earn(p, &f, &res);
 	first_purchase = a.purchases == 0;
 
@@ -186,9 +220,9 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 	c.result = res.total;
 	c.at = at;
 	c.ref = ref;
-	c.amount = amount;
-	c.category = category;
-	c.detail = lines_json(p, &res);
+	c.amount = rc->total;
+	c.category = call.category;
+	c.detail = lines_json(p, &res, rc);
 	c.is_purchase = true;
 	c.qualifies = true;
 	c.is_earning = true;
@@ -198,6 +232,64 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 	if (first_purchase && a.referred_by != NULL && !a.referral_paid)
 		referral_pay(p, &a, &referrer, res.total, at);
 	return res.total;
+}
+
+/* A purchase of one line: earn(), and the orders trigger. */
+int64
+op_earn(Program *p, const char *member, Numeric amount, const char *ref,
+		TimestampTz at, const char *category)
+{
+	ReceiptLine line = {.key = "1", .category = category, .amount = amount};
+	Receipt		rc = {.n = 1, .lines = &line, .total = amount, .is_receipt = false};
+
+	return earn_receipt(p, member, &rc, ref, at);
+}
+
+/* The lines argument of earn_order / quote_order, and their total. */
+static void
+receipt_arg(FunctionCallInfo fcinfo, int n, Receipt *rc)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lines must not be NULL")));
+	rc->lines = receipt_parse(PG_GETARG_JSONB_P(n), true, &rc->n);
+	rc->total = num_int64(0);
+	for (int i = 0; i < rc->n; i++)
+		rc->total = num_add(rc->total, rc->lines[i].amount);
+	rc->is_receipt = true;
+}
+
+/*
+ * The merchant argument (SPEC §9): merchants are registered by the
+ * alliance functions, which this version does not have yet, so a merchant
+ * given is unknown (LY009); NULL is the program itself.
+ */
+static void
+merchant_arg(FunctionCallInfo fcinfo, int n, const char *prog)
+{
+	char	   *merchant = arg_text_opt(fcinfo, n);
+
+	if (merchant != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN),
+				 errmsg("unknown merchant \"%s\" in program \"%s\"", cut(merchant), cut(prog)),
+				 errhint("Pass merchant => NULL: this version has no alliance merchants yet.")));
+}
+
+/* quote()'s rows: one per line of the explanation, summing to the points. */
+static void
+quote_rows(Tuplestorestate *ts, TupleDesc td, const EarnResult *res)
+{
+	for (int i = 0; i < res->nlines; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(res->lines[i].source);
+		values[1] = Int64GetDatum(res->lines[i].points);
+		tuplestore_putvalues(ts, td, values, nulls);
+	}
 }
 
 Datum
@@ -224,20 +316,52 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	Tuplestorestate *ts;
 
+	ReceiptLine line = {.key = "1", .category = category, .amount = amount};
+	Receipt		rc = {.n = 1, .lines = &line, .total = amount, .is_receipt = false};
+
 	ts = srf_begin(fcinfo, &td);
 	p = op_begin(prog);
 	account_peek(p, member, &a);
-	facts_fill(p, &a, amount, category, at, &f);
+	facts_fill(p, &a, &rc, at, &f);
 	calc_earn(p, &f, &res);
-	for (int i = 0; i < res.nlines; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
+	quote_rows(ts, td, &res);
+	op_end(0);
+	return (Datum) 0;
+}
 
-		values[0] = CStringGetTextDatum(res.lines[i].source);
-		values[1] = Int64GetDatum(res.lines[i].points);
-		tuplestore_putvalues(ts, td, values, nulls);
-	}
+Datum
+loyalty_earn_order(PG_FUNCTION_ARGS)
+{
+	OpArgs		o = op_args(fcinfo, "member", 3);
+	Receipt		rc;
+
+	receipt_arg(fcinfo, 2, &rc);
+	merchant_arg(fcinfo, 5, o.prog);
+	PG_RETURN_INT64(op_end(earn_receipt(op_begin(o.prog), o.member, &rc, o.ref, o.at)));
+}
+
+Datum
+loyalty_quote_order(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *member = arg_key(fcinfo, 1, "member");
+	TimestampTz at = arg_at(fcinfo, 3);
+	Receipt		rc;
+	Program    *p;
+	Account		a;
+	EarnFacts	f;
+	EarnResult	res;
+	TupleDesc	td;
+	Tuplestorestate *ts;
+
+	receipt_arg(fcinfo, 2, &rc);
+	merchant_arg(fcinfo, 4, prog);
+	ts = srf_begin(fcinfo, &td);
+	p = op_begin(prog);
+	account_peek(p, member, &a);
+	facts_fill(p, &a, &rc, at, &f);
+	calc_earn(p, &f, &res);
+	quote_rows(ts, td, &res);
 	op_end(0);
 	return (Datum) 0;
 }

@@ -39,8 +39,13 @@
 #include "utils/builtins.h"
 
 #include "ops.h"
+#include "receipt.h"
+
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
 
 PG_FUNCTION_INFO_V1(loyalty_refund);
+PG_FUNCTION_INFO_V1(loyalty_refund_lines);
 PG_FUNCTION_INFO_V1(loyalty_transfer);
 
 static bool
@@ -267,18 +272,113 @@ claw_from_lot(Program *p, Account *a, Purchase *o, int64 claw, Numeric refunded,
 }
 
 /*
- * A refund of `amount` of the member's purchase `original_ref`, at `at`:
- * the whole of refund() after the argument checks, also used by the orders
- * trigger.  Returns the points clawed back by this call.
+ * The lines of the purchase a refund is about: a receipt's (earn_order),
+ * with their weights and what earlier refunds took of each; a purchase of
+ * earn() is one line "1" of weight 1.
  */
-int64
-op_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
-		  const char *ref, TimestampTz at)
+typedef struct RefundLines
+{
+	bool		receipt;
+	int			n;
+	char	  **key;
+	Numeric    *amount;
+	Numeric    *k;
+	Numeric    *before;			/* refunded before this refund */
+	Numeric    *take;			/* this refund */
+	Numeric    *after;
+} RefundLines;
+
+static void
+refund_lines_of(Program *p, const char *member, const char *original_ref, const Purchase *o,
+				RefundLines *rl)
+{
+	Datum		args[3];
+	bool		isnull;
+
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(original_ref);
+	stmt_exec(ST_RECEIPT_LINES, args, NULL, false, 0, SPI_OK_SELECT);
+	rl->receipt = SPI_processed > 0;
+	rl->n = rl->receipt ? (int) SPI_processed : 1;
+	rl->key = palloc(sizeof(char *) * rl->n);
+	rl->amount = palloc(sizeof(Numeric) * rl->n);
+	rl->k = palloc(sizeof(Numeric) * rl->n);
+	rl->before = palloc(sizeof(Numeric) * rl->n);
+	rl->take = palloc(sizeof(Numeric) * rl->n);
+	rl->after = palloc(sizeof(Numeric) * rl->n);
+	for (int i = 0; i < rl->n; i++)
+	{
+		if (rl->receipt)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+
+			rl->key[i] = SPI_getvalue(t, td, 1);
+			rl->amount[i] = DatumGetNumericCopy(SPI_getbinval(t, td, 2, &isnull));
+			rl->k[i] = DatumGetNumericCopy(SPI_getbinval(t, td, 3, &isnull));
+			rl->before[i] = DatumGetNumericCopy(SPI_getbinval(t, td, 4, &isnull));
+		}
+		else
+		{
+			rl->key[i] = "1";
+			rl->amount[i] = o->amount;
+			rl->k[i] = num_one();
+			rl->before[i] = o->refunded;
+		}
+		rl->take[i] = num_int64(0);
+	}
+}
+
+/* The largest number of decimals among the amounts (and the refund's). */
+static int
+amounts_scale(const RefundLines *rl, Numeric amount)
+{
+	int			scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(amount)));
+
+	for (int i = 0; i < rl->n; i++)
+		scale = Max(scale, DatumGetInt32(DirectFunctionCall1(numeric_scale,
+															 NumericGetDatum(rl->amount[i]))));
+	return scale;
+}
+
+/* , {"lines": [{"line": ..., "amount": ...}, ...]}: what this refund took of each line */
+static char *
+refund_detail(const RefundLines *rl)
+{
+	StringInfoData s;
+	bool		first = true;
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"lines\": [");
+	for (int i = 0; i < rl->n; i++)
+	{
+		if (num_is_zero(rl->take[i]))
+			continue;
+		appendStringInfoString(&s, first ? "{\"line\": " : ", {\"line\": ");
+		first = false;
+		escape_json(&s, rl->key[i]);
+		appendStringInfo(&s, ", \"amount\": %s}", num_to_cstring(rl->take[i]));
+	}
+	appendStringInfoString(&s, "]}");
+	return s.data;
+}
+
+/*
+ * A refund of `amount` of the member's purchase `original_ref` at `at`,
+ * of the lines `named` (refund_lines) or spread over them (refund), after
+ * the argument checks.  Returns the points clawed back by this call.
+ */
+static int64
+refund_common(Program *p, const char *member, const char *original_ref, Numeric amount,
+			  const ReceiptLine *named, int nnamed, const char *ref, TimestampTz at)
 {
 	Account		a,
 				referrer;
-	PriorOp		call = {.kind = "refund", .original_ref = original_ref, .amount = amount},
+	PriorOp		call = {.kind = "refund", .original_ref = original_ref, .amount = amount,
+						.lines = named ? receipt_canonical(named, nnamed) : NULL},
 				prior;
+	RefundLines rl;
 	Purchase	o;
 	int64		claw,
 				pending_part;
@@ -315,7 +415,9 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 			}
 		}
 	}
-	if (op_replayed(p, member, ref, &call, SAME_ORIGINAL_REF | SAME_AMOUNT, "refund", &prior))
+	if (op_replayed(p, member, ref, &call,
+					SAME_ORIGINAL_REF | SAME_AMOUNT | (named ? SAME_LINES : 0),
+					named ? "refund_lines" : "refund", &prior))
 		return prior.result;
 	if (!purchase_get(p, &a, original_ref, &o))
 		ereport(ERROR,
@@ -324,6 +426,35 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 						cut(original_ref), cut(member), cut(p->code)),
 				 errhint("original_ref is the ref of the member's earn() call.")));
 
+	/* what this refund takes of each line: the lines named, or spread */
+	refund_lines_of(p, member, original_ref, &o, &rl);
+	if (named != NULL)
+	{
+		for (int j = 0; j < nnamed; j++)
+		{
+			int			i = 0;
+			Numeric		line_left;
+
+			while (i < rl.n && strcmp(rl.key[i], named[j].key) != 0)
+				i++;
+			if (i == rl.n)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("order \"%s\" has no line \"%s\"", cut(original_ref), cut(named[j].key)),
+						 errhint(rl.receipt ? "Name the lines as the receipt given to earn_order() did."
+								 : "A purchase of earn() is one line, \"1\".")));
+			line_left = num_sub(rl.amount[i], rl.before[i]);
+			if (num_cmp(named[j].amount, line_left) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_LY_OVER_REFUND),
+						 errmsg("refund of %s is more than the %s left of line \"%s\" of order \"%s\"",
+								cut(num_to_cstring(named[j].amount)), num_to_cstring(line_left),
+								cut(named[j].key), cut(original_ref)),
+						 errdetail("The line was %s; %s has been refunded already.",
+								   num_to_cstring(rl.amount[i]), num_to_cstring(rl.before[i]))));
+			rl.take[i] = named[j].amount;
+		}
+	}
 	left = num_sub(o.amount, o.refunded);
 	if (num_cmp(amount, left) > 0)
 		ereport(ERROR,
@@ -333,8 +464,22 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 				 errdetail("The order was %s; %s has been refunded already.",
 						   num_to_cstring(o.amount), num_to_cstring(o.refunded))));
 
+	if (named == NULL && rl.receipt)
+	{
+		Numeric    *lefts = palloc(sizeof(Numeric) * rl.n);
+
+		for (int i = 0; i < rl.n; i++)
+			lefts[i] = num_sub(rl.amount[i], rl.before[i]);
+		rl.take = calc_spread(amount, rl.n, lefts, amounts_scale(&rl, amount));
+	}
+	else if (named == NULL)
+		rl.take[0] = amount;
+	for (int i = 0; i < rl.n; i++)
+		rl.after[i] = num_add(rl.before[i], rl.take[i]);
 	refunded_after = num_add(o.refunded, amount);
-	claw = calc_clawback(o.points, o.amount, refunded_after, o.clawed_back);
+	claw = rl.receipt
+		? calc_receipt_clawback(o.points, rl.n, rl.amount, rl.k, rl.after, o.clawed_back)
+		: calc_clawback(o.points, o.amount, refunded_after, o.clawed_back);
 	claw_from_lot(p, &a, &o, claw, amount, at, &pending_part);
 
 	r.kind = "refund";
@@ -351,6 +496,7 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	r.qual_orders = num_cmp(refunded_after, o.amount) == 0 ? -1 : 0;
 	r.pending_points = -pending_part;
 	r.pending_until = o.available_at;
+	r.detail = (rl.receipt || named != NULL) ? refund_detail(&rl) : NULL;
 	ledger_write(p, &a, &r);
 	/* a refund of a purchase in a window an evaluation already judged */
 	if (claw > 0)
@@ -366,7 +512,9 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 
 		if (payout_get(p, &referrer, member, &po))
 		{
-			int64		pclaw = calc_clawback(po.points, o.amount, refunded_after, po.clawed_back);
+			int64		pclaw = rl.receipt
+				? calc_receipt_clawback(po.points, rl.n, rl.amount, rl.k, rl.after, po.clawed_back)
+				: calc_clawback(po.points, o.amount, refunded_after, po.clawed_back);
 
 			if (pclaw > 0)
 			{
@@ -393,6 +541,19 @@ op_refund(Program *p, const char *member, const char *original_ref, Numeric amou
 	return claw;
 }
 
+/*
+ * A refund of `amount` of the member's purchase `original_ref`, at `at`:
+ * the whole of refund() after the argument checks, also used by the orders
+ * trigger.  A receipt's lines share it in proportion to what is left of
+ * each.  Returns the points clawed back by this call.
+ */
+int64
+op_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
+		  const char *ref, TimestampTz at)
+{
+	return refund_common(p, member, original_ref, amount, NULL, 0, ref, at);
+}
+
 Datum
 loyalty_refund(PG_FUNCTION_ARGS)
 {
@@ -400,6 +561,27 @@ loyalty_refund(PG_FUNCTION_ARGS)
 	char	   *original_ref = arg_key(fcinfo, 2, "original_ref");
 	Numeric		amount = arg_amount(fcinfo, 3, "amount");
 	PG_RETURN_INT64(op_end(op_refund(op_begin(o.prog), o.member, original_ref, amount, o.ref, o.at)));
+}
+
+/* refund_lines(): the lines named, [{"line": ..., "amount": ...}, ...]. */
+Datum
+loyalty_refund_lines(PG_FUNCTION_ARGS)
+{
+	OpArgs		o = op_args(fcinfo, "member", 4);
+	char	   *original_ref = arg_key(fcinfo, 2, "original_ref");
+	ReceiptLine *lines;
+	int			n;
+	Numeric		amount = num_int64(0);
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lines must not be NULL")));
+	lines = receipt_parse(PG_GETARG_JSONB_P(3), false, &n);
+	for (int i = 0; i < n; i++)
+		amount = num_add(amount, lines[i].amount);
+	PG_RETURN_INT64(op_end(refund_common(op_begin(o.prog), o.member, original_ref, amount,
+										 lines, n, o.ref, o.at)));
 }
 
 Datum

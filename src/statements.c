@@ -114,7 +114,14 @@ static const StmtDef catalogue[ST_COUNT] = {
 	2, {INT4OID, TEXTOID}},
 	[ST_LEDGER_BY_REF] = {"ledger_by_ref",
 		"SELECT kind, points, result, amount, category, event, original_ref, "
-		"       counterparty, reason "
+		"       counterparty, reason, "
+		/* a receipt's lines as receipt_canonical() writes them */
+		"       (SELECT pg_catalog.string_agg(pg_catalog.concat(x.v ->> 'line', pg_catalog.chr(31), "
+		"                   coalesce(x.v ->> 'category', ''), pg_catalog.chr(31), "
+		"                   pg_catalog.trim_scale((x.v ->> 'amount')::pg_catalog.numeric)::pg_catalog.text), "
+		"                 pg_catalog.chr(30) ORDER BY x.o) "
+		"        FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(detail -> 'lines') = 'array' "
+		"                                                 THEN detail -> 'lines' END) WITH ORDINALITY x(v, o)) "
 		"FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND ref = $3 "
 		"ORDER BY id LIMIT 1",
 	3, {INT4OID, TEXTOID, TEXTOID}},
@@ -271,10 +278,11 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"             WHERE program_id = $1 AND member = $2) "
 		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, ref, result, "
 		"  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
-		"  qual_orders, pending_points, pending_until) "
-		"SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 "
+		"  qual_orders, pending_points, pending_until, detail) "
+		"SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+		"       $20::pg_catalog.jsonb "
 		"FROM " NEXT_ID("ledger"),
-	19, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID}},
+	20, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID}},
 	[ST_LEDGER_CORRECTIONS] = {"ledger_corrections",
 		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id, reason) "
 		"SELECT n.id + c.ord - 1, $1, $2, c.at, 'expire', c.points, c.lot, $6 "
@@ -526,6 +534,22 @@ static const StmtDef catalogue[ST_COUNT] = {
 	4, {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}},
 
 	/* ops_move.c */
+	/* a receipt's lines (earn_order's detail), with what refunds took of each */
+	[ST_RECEIPT_LINES] = {"receipt_lines",
+		"SELECT x.v ->> 'line', (x.v ->> 'amount')::pg_catalog.numeric, "
+		"       (x.v ->> 'k')::pg_catalog.numeric, "
+		"       coalesce((SELECT pg_catalog.sum((y.v ->> 'amount')::pg_catalog.numeric) "
+		"                 FROM loyalty.ledger r, pg_catalog.jsonb_array_elements(CASE "
+		"                        WHEN pg_catalog.jsonb_typeof(r.detail -> 'lines') = 'array' "
+		"                        THEN r.detail -> 'lines' END) y(v) "
+		"                 WHERE r.program_id = $1 AND r.member = $2 AND r.kind = 'refund' "
+		"                   AND r.original_ref = $3 AND y.v ->> 'line' = x.v ->> 'line'), 0) "
+		"FROM loyalty.ledger e, pg_catalog.jsonb_array_elements(CASE "
+		"       WHEN pg_catalog.jsonb_typeof(e.detail -> 'lines') = 'array' THEN e.detail -> 'lines' END) "
+		"       WITH ORDINALITY x(v, o) "
+		"WHERE e.program_id = $1 AND e.member = $2 AND e.ref = $3 AND e.kind = 'earn' "
+		"ORDER BY x.o",
+	3, {INT4OID, TEXTOID, TEXTOID}},
 	[ST_PURCHASE_LOT] = {"purchase_lot",
 		"SELECT " LOT_COLUMNS "FROM loyalty.lot l "
 		"WHERE l.program_id = $1 AND l.member = $2 AND l.ref = $3 AND l.source = 'earn'",
