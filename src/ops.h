@@ -7,10 +7,13 @@
 #ifndef LOYALTY_OPS_H
 #define LOYALTY_OPS_H
 
-#include "loyalty.h"
+#include "receipt.h"
 
 extern int64 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 					 TimestampTz at, const char *category);
+/* A receipt of lines (earn_order): rc->is_receipt true, rc->total their sum. */
+extern int64 op_earn_receipt(Program *p, const char *member, const Receipt *rc,
+							 const char *ref, TimestampTz at);
 extern int64 op_refund(Program *p, const char *member, const char *original_ref,
 					   Numeric amount, const char *ref, TimestampTz at);
 

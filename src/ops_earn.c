@@ -191,8 +191,8 @@ lines_json(Program *p, EarnResult *r, const Receipt *rc)
  * + lot + account), the referral payout on the first purchase.  Connected
  * to SPI.  Returns the points credited (a replay returns the first call's).
  */
-static int64
-earn_receipt(Program *p, const char *member, const Receipt *rc, const char *ref, TimestampTz at)
+int64
+op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *ref, TimestampTz at)
 {
 	Account		a,
 				referrer;
@@ -242,7 +242,7 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 	ReceiptLine line = {.key = "1", .category = category, .amount = amount};
 	Receipt		rc = {.n = 1, .lines = &line, .total = amount, .is_receipt = false};
 
-	return earn_receipt(p, member, &rc, ref, at);
+	return op_earn_receipt(p, member, &rc, ref, at);
 }
 
 /* The lines argument of earn_order / quote_order, and their total. */
@@ -337,7 +337,7 @@ loyalty_earn_order(PG_FUNCTION_ARGS)
 
 	receipt_arg(fcinfo, 2, &rc);
 	merchant_arg(fcinfo, 5, o.prog);
-	PG_RETURN_INT64(op_end(earn_receipt(op_begin(o.prog), o.member, &rc, o.ref, o.at)));
+	PG_RETURN_INT64(op_end(op_earn_receipt(op_begin(o.prog), o.member, &rc, o.ref, o.at)));
 }
 
 Datum
