@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/bench.sh — the one entry point of loyalty's benchmarks (bench/README.md).
 #
-#   bench/bench.sh [check|earn|lots|maintenance|views|all ...]   (default: all)
+#   bench/bench.sh [check|earn|lots|maintenance|views|receipts|all ...]   (default: all)
 #
 #   check        bench/loader_check.sql: one small data set loaded through the
 #                functions and in bulk; every row must be equal, verify() clean
@@ -9,7 +9,8 @@
 #   lots         earn / redeem of a member holding many lots against one holding 10
 #   maintenance  CALL expire_points / evaluate_tiers against the floor
 #   views        latency of the BI / statement views
-#   all          check earn lots maintenance (views builds a 20M-row database
+#   receipts     earn_order with 5 lines against 5 one-line earns
+#   all          check earn lots maintenance receipts (views builds a 20M-row database
 #                at its default size: run it by name)
 #
 # Needs the extension installed (make && make install; PG_CONFIG picks the
@@ -37,9 +38,9 @@ suites=("$@")
 run=()
 for s in "${suites[@]}"; do
 	case "$s" in
-	all) run+=(check earn lots maintenance) ;;
-	check | earn | lots | maintenance | views) run+=("$s") ;;
-	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, all)" ;;
+	all) run+=(check earn lots maintenance receipts) ;;
+	check | earn | lots | maintenance | views | receipts) run+=("$s") ;;
+	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, receipts, all)" ;;
 	esac
 done
 

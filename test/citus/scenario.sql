@@ -220,6 +220,27 @@ SELECT pg_temp.err($$SELECT loyalty.refund('shop', 'nobody', 'o1', 1, 'rf-x', '2
 SELECT loyalty.earn('shop', 'm31', 400, 'o-m31-2', '2021-03-11 10:00+08') AS m31_repays;
 SELECT loyalty.balance('shop', 'm31', '2021-03-11 10:01+08') AS m31_after_repay;
 
+\echo '#### step receipts'
+-- receipts of several lines (0.5.0): category rates per line, the ladder on the total,
+-- a referred member's first purchase as a receipt, refunds by lines and spread
+SELECT g, loyalty.earn_order('shop', 'm' || (g % 30 + 1), jsonb_build_array(
+         jsonb_build_object('category', 'electronics', 'amount', 100 + (g * 37) % 900),
+         jsonb_build_object('category', 'gift_box', 'amount', 50 + (g * 53) % 4000),
+         jsonb_build_object('amount', 10 + g)), 'rc-' || g,
+       timestamptz '2021-03-12 10:00+08' + g * interval '7 minutes') AS points
+FROM generate_series(1, 30) g ORDER BY g;
+SELECT * FROM loyalty.quote_order('shop', 'm5', '[{"category": "electronics", "amount": 4000}, {"amount": 1500}]',
+                                  '2021-03-13 10:00+08');
+SELECT loyalty.enroll('shop', 'rc-new', '2021-03-12', referred_by => 'm7');
+SELECT loyalty.earn_order('shop', 'rc-new', '[{"line": "a", "category": "gift_box", "amount": 800}, {"line": "b", "amount": 200}]',
+                          'rc-first', '2021-03-12 12:00+08') AS first_receipt;
+SELECT loyalty.refund_lines('shop', 'rc-new', 'rc-first', '[{"line": "a", "amount": 400}]', 'rc-first-r1', '2021-03-13 10:00+08') AS by_line;
+SELECT loyalty.refund('shop', 'rc-new', 'rc-first', 600, 'rc-first-r2', '2021-03-13 10:01+08') AS the_rest;
+SELECT loyalty.balance('shop', 'm7', '2021-03-14') AS referrer, loyalty.balance('shop', 'rc-new', '2021-03-14') AS referee;
+SELECT loyalty.refund('shop', 'm6', 'rc-5', 55.5, 'rc-5-r', '2021-03-13 11:00+08') AS spread;
+SELECT pg_temp.err($$SELECT loyalty.refund_lines('shop', 'm6', 'rc-5', '[{"line": "9", "amount": 1}]', 'rc-5-x')$$) AS unknown_line;
+SELECT pg_temp.err($$SELECT loyalty.earn_order('shop', 'm6', '[]', 'rc-x')$$) AS empty_receipt;
+
 \echo '#### step transfer'
 -- m1..m20 -> m26..m45 (different shards for most pairs), and to a new member
 SELECT g, loyalty.transfer('shop', 'm' || g, 'm' || (g + 25), 10 + g, 't-' || g,
