@@ -1,4 +1,6 @@
--- Demo: a Telunsu-style program, a few hundred members, a simulated year.
+-- Demo: a Telunsu-style program: 500 members from 2023 to today, their receipts
+-- (daily milk, yogurt, gift boxes), refunds, events and redemptions; points
+-- expire three years after they are earned.
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
@@ -25,36 +27,73 @@ SELECT loyalty.add_rule('telunsu', 'gift_box', 'multiplier', '{"factor": 1.2, "c
        loyalty.add_rule('telunsu', 'referral', 'referral', '{"referrer_points": 300, "referrer_share": 0.1, "referee_points": 50}') \g /dev/null
 
 SELECT setseed(0.42) \g /dev/null
-\echo 'Simulating a year of the Telunsu dairy club: 500 members, 6000 purchases, refunds, events, redemptions...'
--- 500 members, a tenth referred by an earlier member
-SELECT loyalty.enroll('telunsu', 'm' || i, timestamptz '2026-01-01' + (i % 60) * interval '1 day',
-                      birthday => date '1980-01-01' + (i * 37 % 9000),
-                      referred_by => CASE WHEN i > 50 AND i % 10 = 0 THEN 'm' || (i / 10) END)
-FROM generate_series(1, 500) AS i \g /dev/null
--- a year of purchases and events through the public functions, in time order
+\echo 'Simulating the Telunsu dairy club from 2023 to today: 500 members, their receipts, refunds, events and redemptions...'
+-- 500 members joining from March 2023 to October 2026, a tenth referred by an
+-- earlier member; each member's appetite (receipts a year) is skewed: most
+-- buy a case of milk now and then, a few every week
+CREATE TEMP TABLE demo_member AS
+SELECT i, 'm' || i AS member,
+       timestamptz '2023-03-01 09:00+08' + ((i - 1) * interval '2.6 days') + random() * interval '2 days' AS joined_at,
+       date '1960-01-01' + (random() * 15000)::int AS birthday,
+       least(exp(1.6 + 0.8 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())), 45) AS per_year
+FROM generate_series(1, 500) AS i;
 SELECT count(*) FROM (
-  SELECT loyalty.earn('telunsu', g.member, g.amount, 'o' || g.n, g.at, g.category)
-  FROM (SELECT n, 'm' || (1 + (random() * 499)::int) AS member,
-               round((15 + random() ^ 4 * 3000)::numeric, 2) AS amount,
-               timestamptz '2026-01-05' + random() * interval '320 days' AS at,
-               CASE WHEN random() < 0.2 THEN 'gift_box' END AS category
-        FROM generate_series(1, 6000) AS n ORDER BY at) g) s \g /dev/null
+  SELECT loyalty.enroll('telunsu', d.member, d.joined_at, birthday => d.birthday,
+                        referred_by => CASE WHEN d.i > 50 AND d.i % 10 = 0 THEN 'm' || (d.i / 10) END)
+  FROM demo_member d ORDER BY d.joined_at) s \g /dev/null
+-- receipts after joining: daily milk (a case, 40-150 yuan), yogurt now and then, a
+-- gift box on one receipt in four, and rare company orders of twenty gift boxes
+CREATE TEMP TABLE demo_receipt AS
+SELECT row_number() OVER (ORDER BY r.at) AS n, r.member, r.at,
+       jsonb_build_array(jsonb_build_object('line', '1', 'category', 'daily_milk',
+                                            'amount', round((40 + random() ^ 2 * 110)::numeric, 2)))
+       || CASE WHEN random() < 0.3 THEN jsonb_build_array(jsonb_build_object('line', '2', 'category', 'yogurt',
+                                            'amount', round((20 + random() * 40)::numeric, 2))) ELSE '[]' END
+       || CASE WHEN random() < 0.25 THEN jsonb_build_array(jsonb_build_object('line', '3', 'category', 'gift_box',
+                                            'amount', (ARRAY[199, 259, 299, 399])[1 + floor(random() * 4)::int])) ELSE '[]' END
+       || CASE WHEN random() < 0.008 THEN jsonb_build_array(jsonb_build_object('line', '4', 'category', 'gift_box',
+                                            'amount', 20 * (ARRAY[199, 259, 299])[1 + floor(random() * 3)::int])) ELSE '[]' END
+       AS lines
+FROM (SELECT d.member, d.joined_at + random() * (timestamptz '2026-11-28 20:00+08' - d.joined_at) AS at
+      FROM demo_member d,
+           generate_series(1, greatest(1, round(d.per_year * extract(epoch FROM timestamptz '2026-11-28 20:00+08' - d.joined_at)
+                                                / (365.25 * 86400))::int)) AS k) r;
+-- redemptions through the years: now and then a member with enough points takes a
+-- latte (300), a yogurt maker (900) or a gift box (2000)
+CREATE TEMP TABLE demo_redeem AS
+SELECT row_number() OVER () AS n, d.member,
+       d.joined_at + random() * (timestamptz '2026-11-28 20:00+08' - d.joined_at) AS at,
+       (ARRAY[300, 300, 300, 900, 2000])[1 + floor(random() * 5)::int] AS points
+FROM demo_member d, generate_series(1, 1 + (d.per_year / 4)::int) AS k
+WHERE random() < 0.6;
+-- everything in business-time order through the public functions
+SELECT count(*) FROM (
+  SELECT CASE WHEN x.kind = 'receipt' THEN loyalty.earn_order('telunsu', x.member, x.lines, 'o' || x.n, x.at)
+              WHEN loyalty.balance('telunsu', x.member, x.at) >= x.points
+              THEN loyalty.redeem('telunsu', x.member, x.points, 'r' || x.n, x.at) END
+  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points FROM demo_receipt
+        UNION ALL
+        SELECT 'redeem', n, member, at, NULL, points FROM demo_redeem
+        ORDER BY at) x) s \g /dev/null
 SELECT count(*) FROM (
   SELECT loyalty.record_event('telunsu', g.member, g.event, 'e' || g.n, g.at)
-  FROM (SELECT n, 'm' || (1 + (random() * 499)::int) AS member,
-               (ARRAY['survey', 'share', 'checkin'])[1 + (random() * 2)::int] AS event,
-               timestamptz '2026-01-05' + random() * interval '320 days' AS at
-        FROM generate_series(1, 3000) AS n ORDER BY at) g) s \g /dev/null
--- refunds: one order in twenty comes back, half of them partly
+  FROM (SELECT row_number() OVER () AS n, d.member,
+               (ARRAY['survey', 'share', 'checkin'])[1 + floor(random() * 3)::int] AS event,
+               d.joined_at + random() * (timestamptz '2026-11-28 20:00+08' - d.joined_at) AS at
+        FROM demo_member d, generate_series(1, 1 + (random() * 6)::int) AS k
+        ORDER BY at) g) s \g /dev/null
+-- returns: one receipt in twenty-five, within a week; a gift box line alone when
+-- there is one, else part of the whole receipt
 SELECT count(*) FROM (
-  SELECT loyalty.refund('telunsu', l.member, l.ref,
-                        CASE WHEN l.id % 2 = 0 THEN l.amount ELSE round(l.amount / 3, 2) END,
-                        'rf-' || l.ref, l.at + interval '3 days')
-  FROM loyalty.ledger l WHERE l.kind = 'earn' AND l.id % 20 = 0) s \g /dev/null
--- redemptions where the balance allows (300 points = one latte)
-SELECT count(*) FROM (
-  SELECT loyalty.redeem('telunsu', member, 300 * (1 + (random() * 3)::int), 'r-' || member, '2026-11-21')
-  FROM loyalty.account WHERE loyalty.balance('telunsu', member, '2026-11-21') >= 1200) s \g /dev/null
+  SELECT CASE WHEN r.lines @> '[{"line": "3"}]'
+              THEN loyalty.refund_lines('telunsu', r.member, 'o' || r.n,
+                     jsonb_build_array(jsonb_build_object('line', '3', 'amount',
+                       (SELECT (l ->> 'amount')::numeric FROM jsonb_array_elements(r.lines) l WHERE l ->> 'line' = '3'))),
+                     'rf-o' || r.n, r.at + interval '2 days')
+              ELSE loyalty.refund('telunsu', r.member, 'o' || r.n,
+                     round((SELECT sum((l ->> 'amount')::numeric) FROM jsonb_array_elements(r.lines) l) / 2, 2),
+                     'rf-o' || r.n, r.at + interval '3 days') END
+  FROM demo_receipt r WHERE r.n % 25 = 0 AND r.at + interval '3 days' < timestamptz '2026-11-30') s \g /dev/null
 
 CALL loyalty.run_maintenance();
 
@@ -69,8 +108,9 @@ SELECT outstanding_points, outstanding_value AS "value (CNY)", earned, redeemed,
 FROM loyalty.liability WHERE program = 'telunsu';
 \echo '== Monthly activity'
 SELECT to_char(date_trunc('month', day), 'YYYY-MM') AS month, sum(earned) AS earned,
-       sum(redeemed) AS redeemed, sum(clawed_back) AS clawed_back, sum(new_members) AS new_members
-FROM loyalty.activity_daily WHERE program = 'telunsu' GROUP BY 1 ORDER BY 1;
+       sum(redeemed) AS redeemed, sum(expired) AS expired, sum(clawed_back) AS clawed_back,
+       sum(new_members) AS new_members
+FROM loyalty.activity_daily WHERE program = 'telunsu' AND day >= date '2025-12-01' GROUP BY 1 ORDER BY 1;
 \echo '== Leaderboard, last three months (top 10 get the invitation)'
 SELECT to_char(month, 'YYYY-MM') AS month, rank, member, points FROM loyalty.leaderboard
 WHERE program = 'telunsu' AND month >= date '2026-09-01' ORDER BY month, rank;
@@ -82,12 +122,26 @@ SELECT tier, available, pending, lifetime_earned, lifetime_redeemed, qualifying,
 FROM loyalty.member_summary WHERE program = 'telunsu' AND member = 'm42';
 \echo '== Member m42: points detail (statement)'
 SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS at, kind, points, balance_after, ref,
-       coalesce(detail ->> 'amount', detail ->> 'event', detail ->> 'counterparty', '') AS about
-FROM loyalty.statement WHERE program = 'telunsu' AND member = 'm42' ORDER BY at, id;
+       coalesce((SELECT string_agg(coalesce(l ->> 'category', 'line ' || (l ->> 'line')) || ' ' || (l ->> 'amount'), ', ')
+                 FROM jsonb_array_elements(detail -> 'receipt') l),
+                detail ->> 'amount', detail ->> 'event', detail ->> 'counterparty', '') AS about
+FROM loyalty.statement WHERE program = 'telunsu' AND member = 'm42' AND at >= '2026-01-01' ORDER BY at, id;
 \echo '== Member m42: expiring points'
 SELECT expires_at::date AS expires, points FROM loyalty.expiring_points
 WHERE program = 'telunsu' AND member = 'm42' ORDER BY expires_at;
 \echo '== How 12,345.67 yuan of gift boxes on a member day is calculated for m42'
 SELECT * FROM loyalty.quote('telunsu', 'm42', 12345.67, '2026-11-20 10:00+08', 'gift_box');
+\echo '== A receipt: two cases of milk and a gift box on a member day, for m42'
+SELECT * FROM loyalty.quote_order('telunsu', 'm42',
+  '[{"line": "1", "category": "daily_milk", "amount": 119.80}, {"line": "2", "category": "gift_box", "amount": 299}]',
+  '2026-11-20 10:00+08');
+\echo '== Who we have: receipts, tickets, members by how much they buy'
+SELECT count(*) AS receipts, round(avg(amount), 2) AS avg_ticket,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) AS median_ticket, max(amount) AS largest,
+       count(*) FILTER (WHERE detail -> 'lines' @> '[{"category": "gift_box"}]') AS with_gift_box
+FROM loyalty.ledger WHERE kind = 'earn';
+SELECT count(*) FILTER (WHERE l.at < a.joined_at) AS purchases_before_joining,
+       count(DISTINCT l.at::date) FILTER (WHERE l.kind = 'redeem') AS days_with_redemptions
+FROM loyalty.ledger l JOIN loyalty.account a USING (program_id, member);
 \echo '== Integrity check: loyalty.verify() lists members whose ledger and lots disagree'
 SELECT count(*) AS members_that_disagree FROM loyalty.verify();
