@@ -44,6 +44,9 @@ INSERT INTO fg.vocab (op, grp, weight, needs, txn) VALUES
   ('redeem',         'api',    14, 'redeem',        true),
   ('redeem_value',   'api',     4, 'redeem_value',  true),
   ('refund',         'api',    10, 'refund',        true),
+  ('earn_order',     'api',     8, 'earn_order',    true),
+  ('quote_order',    'api',     2, 'quote_order',   true),
+  ('refund_lines',   'api',     4, 'refund_lines',  true),
   ('adjust',         'api',     5, 'adjust',        true),
   ('transfer',       'api',     5, 'transfer',      true),
   ('balance',        'api',     5, 'balance',       true),
@@ -344,9 +347,9 @@ CREATE FUNCTION fg.op_refund() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   h record; m text; orig text; amt text; cnt int; ref text := fg.ref_raw('rf');
 BEGIN
-  SELECT count(*) INTO cnt FROM fg.hist WHERE op = 'earn';
+  SELECT count(*) INTO cnt FROM fg.hist WHERE op IN ('earn', 'earn_order');
   IF cnt > 0 AND fg.chance(0.8) THEN
-    SELECT * INTO h FROM fg.hist WHERE op = 'earn' ORDER BY i OFFSET fg.ri(0, cnt - 1) LIMIT 1;
+    SELECT * INTO h FROM fg.hist WHERE op IN ('earn', 'earn_order') ORDER BY i OFFSET fg.ri(0, cnt - 1) LIMIT 1;
     m := h.member; orig := h.ref;
     IF fg.chance(0.1) THEN m := fg.member_raw(); END IF;     -- somebody else's order number
     IF h.amount ~ '^[0-9]+(\.[0-9]+)?$' AND fg.chance(0.85) THEN
@@ -366,6 +369,62 @@ BEGIN
   PERFORM fg.api('refund', m, ref, amt,
                  format('SELECT loyalty.refund(%s, %s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
                         quote_nullable(orig), fg.num(amt), quote_nullable(ref)),
+                 fg.at_arg());
+END $$;
+
+-- a receipt of 1-4 lines (receipts, 0.5.0): amounts as JSON numbers, now and
+-- then a bad line (a string amount, NaN as text, a duplicate key, nothing)
+CREATE FUNCTION fg.lines_raw() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+DECLARE n int := fg.ri(1, 4); parts text[] := '{}'; a text; c text; k text;
+BEGIN
+  IF fg.chance(0.03) THEN RETURN fg.pick(ARRAY['[]', '{}', '5', 'null', '[{"line": "1"}]']); END IF;
+  FOR i IN 1 .. n LOOP
+    a := fg.amount_raw();
+    IF a IS NULL OR a !~ '^-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?$' THEN a := to_json(coalesce(a, 'x'))::text; END IF;
+    c := fg.category_raw();
+    k := CASE WHEN fg.chance(0.05) THEN '"1"' ELSE to_json(i::text)::text END;
+    parts := parts || format('{"line": %s, "category": %s, "amount": %s}', k,
+                             coalesce(to_json(c)::text, 'null'), a);
+  END LOOP;
+  RETURN '[' || array_to_string(parts, ', ') || ']';
+END $$;
+
+CREATE FUNCTION fg.op_earn_order() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m text := fg.member_raw(); ref text := fg.ref_raw('order'); l text := fg.lines_raw(); tot text;
+BEGIN
+  BEGIN
+    SELECT sum((x ->> 'amount')::numeric)::text INTO tot FROM jsonb_array_elements(l::jsonb) x;
+  EXCEPTION WHEN OTHERS THEN tot := NULL;
+  END;
+  PERFORM fg.api('earn_order', m, ref, tot,
+                 format('SELECT loyalty.earn_order(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
+                        quote_literal(l), quote_nullable(ref)),
+                 fg.at_arg());
+END $$;
+
+CREATE FUNCTION fg.op_quote_order() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM fg.emit('op', format('SELECT source, points FROM loyalty.quote_order(%s, %s, %s%s)', fg.prog(),
+                               quote_nullable(fg.member_raw()), quote_literal(fg.lines_raw()), fg.at_arg()));
+END $$;
+
+-- lines of a receipt made before (or of a plain purchase: its line "1")
+CREATE FUNCTION fg.op_refund_lines() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  h record; cnt int; ref text := fg.ref_raw('rl'); lines text;
+BEGIN
+  SELECT count(*) INTO cnt FROM fg.hist WHERE op IN ('earn_order', 'earn');
+  IF cnt = 0 THEN RETURN; END IF;
+  SELECT * INTO h FROM fg.hist WHERE op IN ('earn_order', 'earn') ORDER BY i OFFSET fg.ri(0, cnt - 1) LIMIT 1;
+  lines := format('[{"line": %s, "amount": %s}]', to_json(fg.ri(1, 3)::text),
+                  fg.pick(ARRAY['0.01', '1', '5', '10.5', '50', '400', '1000']));
+  IF fg.chance(0.3) THEN
+    lines := format('[{"line": "1", "amount": %s}, {"line": "2", "amount": %s}]',
+                    fg.pick(ARRAY['1', '2.5', '20']), fg.pick(ARRAY['1', '3', '100']));
+  END IF;
+  PERFORM fg.api('refund_lines', h.member, ref, NULL,
+                 format('SELECT loyalty.refund_lines(%s, %s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(h.member),
+                        quote_nullable(h.ref), quote_literal(lines), quote_nullable(ref)),
                  fg.at_arg());
 END $$;
 
