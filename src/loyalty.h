@@ -27,6 +27,8 @@
 #define ERRCODE_LY_REF_REUSED     MAKE_SQLSTATE('L','Y','0','0','5')
 #define ERRCODE_LY_OVER_REFUND    MAKE_SQLSTATE('L','Y','0','0','6')
 #define ERRCODE_LY_CONFIG         MAKE_SQLSTATE('L','Y','0','0','7')
+#define ERRCODE_LY_CODE_USED      MAKE_SQLSTATE('L','Y','0','0','8')
+#define ERRCODE_LY_UNKNOWN_ITEM   MAKE_SQLSTATE('L','Y','0','0','9')  /* code (or expired), reward, merchant */
 
 /* ---- configuration enums ---- */
 typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } RoundingMode;
