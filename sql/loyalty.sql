@@ -1186,12 +1186,13 @@ GROUP BY s.program, s.rule;
 --    valid_until); code_batches adds up everything under the label.
 --  - A code is valid while at < valid_until (NULL: for ever); at or after it
 --    the code is expired: LY009, like an unknown code.
---  - redeem_code locks the code row (one statement, FOR UPDATE, by program
---    and code) and only then the member, as every operation does.  Nothing
---    else locks a code and nothing that holds a member lock waits for a
---    code, so this order closes no cycle; a call that fails (unknown,
---    expired, used by another member: LY009 / LY008) returns before it
---    touches, enrols or locks the member.
+--  - redeem_code locks its member first, as every operation does, then the
+--    code row (one statement, FOR UPDATE, by program and code).  Only
+--    redeem_code locks a code, always after its member, and whoever holds a
+--    code waits for nothing more, so the order closes no cycle.  A call that
+--    fails (unknown or expired code: LY009, used by another member: LY008)
+--    is decided on an unlocked read of the code first (those answers are
+--    final), before it enrols or locks the member.
 --  - The credit is a ledger row of kind 'event' with the batch as its event
 --    and ref 'code:' || code (the member's ref, as for any operation): it
 --    counts for tiers, pushes rolling expiry and repays debt first.  The same

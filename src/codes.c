@@ -15,19 +15,24 @@
  * the load costs one index insertion per code.
  *
  * redeem_code, in this order:
- *   1. the code row, locked (ST_CODE_LOCK: one statement, one code, FOR
- *      UPDATE).  Unknown: LY009.  Used by this member: the first answer (the
- *      ledger row of its ref), nothing written.  Used by another: LY008.
- *      Expired (at >= valid_until): LY009.  All of these before the member
- *      is touched: no enrolment, no member lock on a failing call;
+ *   1. the code, read without a lock (ST_CODE_PEEK): unknown or expired,
+ *      LY009; used by another member, LY008.  These answers are final (a
+ *      code is never removed, its validity never changes, it is used once),
+ *      so a failing call fails here: it neither enrols nor locks the member;
  *   2. the member, locked (enrolled first when unknown, as earn and
- *      record_event do); its ref 'code:<code>' must be free (LY005);
- *   3. the code marked used, then the credit (credit_write): kind 'event',
- *      the batch as its event — it counts for tiers, pushes rolling expiry,
- *      repays debt first, and is pending for pending_for like any earning.
- * Lock order: a code, then a member.  Nothing else locks a code, and no
- * operation holding a member lock waits for a code, so the order cannot
- * close a cycle with the other operations (docs/architecture.md).
+ *      record_event do);
+ *   3. the code, locked (ST_CODE_LOCK: one statement, one code, FOR
+ *      UPDATE) and decided again: a concurrent first use by another member
+ *      committed meanwhile is LY008; used by this member: the first answer
+ *      (the ledger row of its ref), nothing written;
+ *   4. the member's ref 'code:<code>' must be free (LY005); the code marked
+ *      used, then the credit (credit_write): kind 'event', the batch as its
+ *      event — it counts for tiers, pushes rolling expiry, repays debt
+ *      first, and is pending for pending_for like any earning.
+ * Lock order: the member, then one code, as every operation locks its
+ * member first.  A code is locked only by redeem_code, and only after its
+ * member, and whoever holds a code waits for nothing more, so no cycle
+ * closes with the other operations (docs/architecture.md, "Lock order").
  */
 #include "enroll.h"
 #include "args.h"
@@ -200,7 +205,7 @@ loyalty_add_codes(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(n);
 }
 
-/* The code row, locked; false when the program has no such code. */
+/* A code's row. */
 typedef struct CodeRow
 {
 	char	   *batch;
@@ -210,8 +215,16 @@ typedef struct CodeRow
 	char	   *used_by;		/* NULL: not used yet */
 } CodeRow;
 
+/*
+ * Read the code (ST_CODE_PEEK, or ST_CODE_LOCK: locked) and decide: LY009
+ * when unknown or expired, LY008 when another member used it.  Returns
+ * whether this member used it (a retry).  Every one of these answers is
+ * final once true: a code is never removed, its validity never changes, and
+ * it is used only once.
+ */
 static bool
-code_lock(Program *p, const char *code, CodeRow *k)
+code_check(Stmt s, Program *p, const char *code, const char *member, TimestampTz at,
+		   CodeRow *k)
 {
 	Datum		args[2] = {Int32GetDatum(p->id), CStringGetTextDatum(code)};
 	HeapTuple	t;
@@ -219,9 +232,11 @@ code_lock(Program *p, const char *code, CodeRow *k)
 	bool		isnull;
 	Datum		d;
 
-	stmt_exec(ST_CODE_LOCK, args, NULL, false, 0, SPI_OK_SELECT);
+	stmt_exec(s, args, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN_ITEM),
+				 errmsg("unknown code \"%s\" in program \"%s\"", cut(code), cut(p->code))));
 	t = SPI_tuptable->vals[0];
 	td = SPI_tuptable->tupdesc;
 	k->batch = SPI_getvalue(t, td, 1);
@@ -230,7 +245,22 @@ code_lock(Program *p, const char *code, CodeRow *k)
 	k->has_valid_until = !isnull;
 	k->valid_until = isnull ? 0 : DatumGetTimestampTz(d);
 	k->used_by = SPI_getvalue(t, td, 4);
-	return true;
+	if (k->used_by != NULL && strcmp(k->used_by, member) == 0)
+		return true;
+	if (k->used_by != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CODE_USED),
+				 errmsg("code \"%s\" of program \"%s\" was already used by another member",
+						cut(code), cut(p->code)),
+				 errdetail("A single-use code credits its points once, to the first member who uses it.")));
+	if (k->has_valid_until && at >= k->valid_until)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_UNKNOWN_ITEM),
+				 errmsg("code \"%s\" of program \"%s\" expired at %s", cut(code), cut(p->code),
+						timestamptz_to_str(k->valid_until)),
+				 errdetail("The code was valid until %s; the redemption is at %s.",
+						   timestamptz_to_str(k->valid_until), timestamptz_to_str(at))));
+	return false;
 }
 
 /*
@@ -254,35 +284,18 @@ loyalty_redeem_code(PG_FUNCTION_ARGS)
 	Datum		args[4];
 
 	p = op_begin(prog);
-	if (!code_lock(p, code, &k))
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN_ITEM),
-				 errmsg("unknown code \"%s\" in program \"%s\"", cut(code), cut(p->code))));
-	if (k.used_by != NULL)
+	/* a failing call fails here, before it enrols or locks the member */
+	code_check(ST_CODE_PEEK, p, code, member, at, &k);
+	member_get_or_enroll(p, member, at, &a, NULL);
+	if (code_check(ST_CODE_LOCK, p, code, member, at, &k))
 	{
-		if (strcmp(k.used_by, member) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CODE_USED),
-					 errmsg("code \"%s\" of program \"%s\" was already used by another member",
-							cut(code), cut(p->code)),
-					 errdetail("A single-use code credits its points once, to the first member who uses it.")));
 		/* a retry: the first call's answer, nothing written */
-		require_member(p, member, &a);
 		call.event = k.batch;
 		if (op_replayed(p, member, ref, &call, SAME_EVENT, "redeem_code", &prior))
 			PG_RETURN_INT64(op_end(prior.result));
 		elog(ERROR, "loyalty: code \"%s\" was used by member \"%s\" but its ledger row is missing",
 			 cut(code), cut(member));
 	}
-	if (k.has_valid_until && at >= k.valid_until)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN_ITEM),
-				 errmsg("code \"%s\" of program \"%s\" expired at %s", cut(code), cut(p->code),
-						timestamptz_to_str(k.valid_until)),
-				 errdetail("The code was valid until %s; the redemption is at %s.",
-						   timestamptz_to_str(k.valid_until), timestamptz_to_str(at))));
-
-	member_get_or_enroll(p, member, at, &a, NULL);
 	/* the ref is this code's: used by anything else, LY005 */
 	op_replayed(p, member, ref, NULL, 0, "redeem_code", &prior);
 

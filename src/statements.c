@@ -693,6 +693,10 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"SELECT u.c FROM unnest($1::text[]) WITH ORDINALITY AS u(c, i) "
 		"GROUP BY u.c HAVING count(*) > 1 ORDER BY min(u.i) LIMIT 1",
 	1, {TEXTARRAYOID}, CURSOR_OPT_GENERIC_PLAN},
+	[ST_CODE_PEEK] = {"code_peek",
+		"SELECT batch, points, valid_until, used_by FROM loyalty.code "
+		"WHERE program_id = $1 AND code = $2",
+	2, {INT4OID, TEXTOID}},
 	[ST_CODE_LOCK] = {"code_lock",
 		"SELECT batch, points, valid_until, used_by FROM loyalty.code "
 		"WHERE program_id = $1 AND code = $2 FOR UPDATE",
