@@ -71,3 +71,219 @@ LEFT JOIN LATERAL (
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.code, r.id;
+-------------------------------------------------------------------------------
+-- Single-use codes: the same objects as sql/loyalty.sql's section (the
+-- privileges of the install script's "REVOKE ALL ... FROM PUBLIC" included)
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.code (
+  program_id  integer     NOT NULL,         -- no foreign key: distributed by code on Citus
+  code        text        NOT NULL,
+  batch       text        NOT NULL,         -- a label; the credit's event
+  points      bigint      NOT NULL,
+  valid_until timestamptz,                  -- valid while at < valid_until; NULL: always
+  used_by     text,                         -- the member it credited (NULL: not used yet)
+  used_at     timestamptz,                  -- that credit's business time
+  PRIMARY KEY (program_id, code),
+  CONSTRAINT code_points_check CHECK (points > 0),
+  CONSTRAINT code_used_check CHECK ((used_by IS NULL) = (used_at IS NULL))
+);
+CREATE TRIGGER code_restore_guard BEFORE INSERT ON loyalty.code
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.code', '');
+
+CREATE FUNCTION loyalty.add_codes(program text, batch text, codes text[], points bigint,
+                                  valid_until timestamptz DEFAULT NULL) RETURNS integer
+  AS 'MODULE_PATHNAME', 'loyalty_add_codes'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+CREATE FUNCTION loyalty.redeem_code(program text, member text, code text,
+                                    at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_redeem_code'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+-- Per program and batch: codes added, used (by a redemption dated up to
+-- now(), as the other views show the ledger) and the points they credited.
+-- Codes are not member-scoped, so the part is not per shard group: on Citus
+-- loyalty._citus_code_batches runs it once, on the coordinator, as the
+-- extension owner, and Citus spreads it over the code shards
+-- (src/citus_views.c).
+CREATE VIEW loyalty._part_code_batches AS
+SELECT p.code AS program, c.batch, count(*) AS codes,
+       count(CASE WHEN c.used_at <= now() THEN 1 END) AS used,
+       coalesce(sum(CASE WHEN c.used_at <= now() THEN c.points END), 0)::bigint AS points_credited
+FROM loyalty.code c
+JOIN loyalty.program p ON p.id = c.program_id
+GROUP BY p.code, c.batch;
+CREATE VIEW loyalty.code_batches AS
+SELECT s.program, s.batch, sum(s.codes)::bigint AS codes, sum(s.used)::bigint AS used,
+       sum(s.points_credited)::bigint AS points_credited
+FROM loyalty._part_code_batches s
+GROUP BY s.program, s.batch;
+
+GRANT EXECUTE ON FUNCTION loyalty.redeem_code(text, text, text, timestamptz) TO loyalty_writer;
+GRANT EXECUTE ON FUNCTION loyalty.add_codes(text, text, text[], bigint, timestamptz) TO loyalty_admin;
+GRANT SELECT ON loyalty.code_batches TO loyalty_reader;
+COMMENT ON TABLE loyalty.code IS 'Single-use codes: one row per code of a program, its batch, points, validity and the member it credited';
+COMMENT ON FUNCTION loyalty.add_codes(text,text,text[],bigint,timestamp with time zone) IS 'Add single-use codes to a batch (all or none); returns the number added';
+COMMENT ON FUNCTION loyalty.redeem_code(text,text,text,timestamp with time zone) IS 'Credit a single-use code''s points to the first member who uses it; returns the points';
+COMMENT ON VIEW loyalty.code_batches IS 'Per program and batch: codes added, codes used and the points they credited';
+COMMENT ON VIEW loyalty._part_code_batches IS 'Internal: the rows of loyalty.code_batches (one node; on Citus run once over the code shards)';
+
+REVOKE ALL ON TABLE loyalty.code, loyalty._part_code_batches, loyalty.code_batches FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty.add_codes(text, text, text[], bigint, timestamptz),
+  loyalty.redeem_code(text, text, text, timestamptz) FROM PUBLIC;
+
+-- distribute(): loyalty.code by code (a colocation group of its own) and the
+-- view code_batches.  On a Citus cluster, call it again after the update.
+CREATE OR REPLACE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
+  RETURNS TABLE(object text, distribution text)
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text;
+  f regprocedure;
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
+  views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
+                                 'activity_daily', 'tier_distribution', 'tier_history',
+                                 'leaderboard', 'rule_stats', 'code_batches'];
+  def text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'extension citus is not installed in database "%"', current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Preload citus on every node, CREATE EXTENSION citus, add the workers, then call loyalty.distribute().';
+  END IF;
+  IF shard_count IS NOT NULL AND shard_count < 1 THEN
+    RAISE EXCEPTION 'shard_count must be at least 1, not %', shard_count USING ERRCODE = '22023';
+  END IF;
+  -- the append-only guard and the configuration trigger go to the shards
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+  -- 1. configuration: reference tables.  Their foreign keys to program are
+  -- dropped while they change kind (else Citus converts the whole foreign
+  -- key graph, extension objects included), on every node, and put back.
+  -- The restore guard stays on single-node installations only: Citus
+  -- writes the copies on other nodes through its own connections.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                 WHERE logicalrelid = 'loyalty.program'::regclass) THEN
+    ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey;
+    ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey;
+    PERFORM pg_catalog.run_command_on_workers(
+      'ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey; '
+      'ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey');
+  END IF;
+  FOREACH t IN ARRAY cfg LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'reference (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_reference_table(('loyalty.' || t)::regclass);
+      distribution := 'reference';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'tier_program_id_fkey' AND conrelid = 'loyalty.tier'::regclass) THEN
+    ALTER TABLE loyalty.tier ADD CONSTRAINT tier_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'rule_program_id_fkey' AND conrelid = 'loyalty.rule'::regclass) THEN
+    ALTER TABLE loyalty.rule ADD CONSTRAINT rule_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+
+  -- 2. member-scoped tables: distributed by member, colocated with account
+  FOREACH t IN ARRAY members LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by member (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      IF t = 'account' THEN
+        PERFORM pg_catalog.create_distributed_table('loyalty.account'::regclass, 'member',
+                                                    shard_count => shard_count);
+      ELSE
+        PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, 'member',
+                                                    colocate_with => 'loyalty.account');
+      END IF;
+      distribution := 'by member';
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
+
+  -- 2b. single-use codes are not member-scoped: distributed by code, in a
+  -- colocation group of their own (not with account)
+  object := 'loyalty.code';
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+             WHERE logicalrelid = 'loyalty.code'::regclass) THEN
+    distribution := 'by code (already)';
+  ELSE
+    DROP TRIGGER IF EXISTS code_restore_guard ON loyalty.code;
+    PERFORM pg_catalog.create_distributed_table('loyalty.code'::regclass, 'code',
+                                                colocate_with => 'none', shard_count => shard_count);
+    distribution := 'by code';
+  END IF;
+  distribution := distribution || ', ' ||
+    (SELECT count(*) FROM pg_catalog.pg_dist_shard
+     WHERE logicalrelid = 'loyalty.code'::regclass) || ' shards';
+  RETURN NEXT;
+
+  -- 3. the operations on one member run on the node that holds it; those
+  -- that may touch a second member (enroll and earn with a referrer,
+  -- refund of a referee's purchase, transfer) run on the coordinator,
+  -- one member's statements at a time; so do add_codes and redeem_code (a
+  -- code's shard and a member's)
+  FOREACH f IN ARRAY ARRAY[
+      'loyalty.quote(text, text, numeric, timestamptz, text)',
+      'loyalty.record_event(text, text, text, text, timestamptz)',
+      'loyalty.redeem(text, text, bigint, text, timestamptz)',
+      'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
+      'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
+      'loyalty.balance(text, text, timestamptz)',
+      'loyalty.tier_of(text, text, timestamptz)']::regprocedure[] LOOP
+    object := f::text;
+    PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
+    distribution := 'delegated by member';
+    RETURN NEXT;
+  END LOOP;
+  -- 4. the views read their parts on every shard group: each view's part is
+  -- replaced by a foreign table of the loyalty_parts wrapper with its columns
+  -- (src/citus_views.c), a member of the extension, on this node only
+  FOREACH t IN ARRAY views LOOP
+    object := 'loyalty.' || t;
+    IF to_regclass('loyalty._citus_' || t) IS NULL THEN
+      EXECUTE format('CREATE FOREIGN TABLE loyalty.%I (%s) SERVER loyalty_parts OPTIONS (part %L)',
+        '_citus_' || t,
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                           ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = ('loyalty._part_' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        t);
+      EXECUTE format('ALTER EXTENSION loyalty ADD FOREIGN TABLE loyalty.%I', '_citus_' || t);
+      EXECUTE format('COMMENT ON FOREIGN TABLE loyalty.%I IS %L', '_citus_' || t,
+                     'Citus: the rows of loyalty._part_' || t || ' on every shard group (loyalty.' || t || ' reads it)');
+    END IF;
+    def := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(('loyalty.' || t)::regclass), E'; \n');
+    IF def ~ ('\mloyalty\._citus_' || t || '\M') THEN
+      distribution := 'read per shard group (already)';
+    ELSE
+      EXECUTE format('CREATE OR REPLACE VIEW loyalty.%I AS %s', t,
+        pg_catalog.regexp_replace(def, '\mloyalty\._part_' || t || '\M', 'loyalty._citus_' || t));
+      distribution := 'read per shard group';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  -- every backend, on every node, re-reads its configuration and learns that
+  -- the tables are distributed (the configuration trigger fires on each copy)
+  UPDATE loyalty.program SET updated_at = updated_at WHERE false;
+END
+$fn$;

@@ -538,7 +538,7 @@ DECLARE
   members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
   views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
                                  'activity_daily', 'tier_distribution', 'tier_history',
-                                 'leaderboard', 'rule_stats'];
+                                 'leaderboard', 'rule_stats', 'code_batches'];
   def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
@@ -611,10 +611,28 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 
+  -- 2b. single-use codes are not member-scoped: distributed by code, in a
+  -- colocation group of their own (not with account)
+  object := 'loyalty.code';
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+             WHERE logicalrelid = 'loyalty.code'::regclass) THEN
+    distribution := 'by code (already)';
+  ELSE
+    DROP TRIGGER IF EXISTS code_restore_guard ON loyalty.code;
+    PERFORM pg_catalog.create_distributed_table('loyalty.code'::regclass, 'code',
+                                                colocate_with => 'none', shard_count => shard_count);
+    distribution := 'by code';
+  END IF;
+  distribution := distribution || ', ' ||
+    (SELECT count(*) FROM pg_catalog.pg_dist_shard
+     WHERE logicalrelid = 'loyalty.code'::regclass) || ' shards';
+  RETURN NEXT;
+
   -- 3. the operations on one member run on the node that holds it; those
   -- that may touch a second member (enroll and earn with a referrer,
   -- refund of a referee's purchase, transfer) run on the coordinator,
-  -- one member's statements at a time
+  -- one member's statements at a time; so do add_codes and redeem_code (a
+  -- code's shard and a member's)
   FOREACH f IN ARRAY ARRAY[
       'loyalty.quote(text, text, numeric, timestamptz, text)',
       'loyalty.record_event(text, text, text, text, timestamptz)',
@@ -1175,6 +1193,95 @@ CREATE VIEW loyalty.rule_stats AS
 SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points
 FROM loyalty._part_rule_stats s
 GROUP BY s.program, s.rule;
+
+-------------------------------------------------------------------------------
+-- Single-use codes (issue #12; README "Single-use codes", src/codes.c).
+--
+-- A code printed under a bottle cap credits its points once in the whole
+-- program, to the first member who redeems it.  Design:
+--  - loyalty.code holds one row per code, keyed by (program_id, code) and
+--    nothing else: no other index, no row trigger (only the statement-level
+--    restore guard), so add_codes loads a million codes with one INSERT ...
+--    SELECT from its array in seconds.  code_batches reads it whole (one
+--    sequential scan: the table is a few dozen bytes a code).
+--  - Codes are not member-scoped: on Citus the table is distributed by
+--    code, in a colocation group of its own (loyalty.distribute()).  Every
+--    statement on it filters on (program_id, code); redeem_code touches one
+--    code and one member (SPEC §7).
+--  - A code is compared exactly (case and spaces count); NULL, empty or over
+--    200 characters is 22023, like other keys.  A code that exists already,
+--    or one given twice in the array, is LY007 naming it; add_codes adds all
+--    of its codes or none.  points <= 0 is 22023.  A batch is a label: adding
+--    more codes to a batch later is allowed (with their own points and
+--    valid_until); code_batches adds up everything under the label.
+--  - A code is valid while at < valid_until (NULL: for ever); at or after it
+--    the code is expired: LY009, like an unknown code.
+--  - redeem_code locks its member first, as every operation does, then the
+--    code row (one statement, FOR UPDATE, by program and code).  Only
+--    redeem_code locks a code, always after its member, and whoever holds a
+--    code waits for nothing more, so the order closes no cycle.  A call that
+--    fails (unknown or expired code: LY009, used by another member: LY008)
+--    is decided on an unlocked read of the code first (those answers are
+--    final), before it enrols or locks the member.
+--  - The credit is a ledger row of kind 'event' with the batch as its event
+--    and ref 'code:' || code (the member's ref, as for any operation): it
+--    counts for tiers, pushes rolling expiry and repays debt first.  The same
+--    member again (any at) gets the first answer and writes nothing.
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.code (
+  program_id  integer     NOT NULL,         -- no foreign key: distributed by code on Citus
+  code        text        NOT NULL,
+  batch       text        NOT NULL,         -- a label; the credit's event
+  points      bigint      NOT NULL,
+  valid_until timestamptz,                  -- valid while at < valid_until; NULL: always
+  used_by     text,                         -- the member it credited (NULL: not used yet)
+  used_at     timestamptz,                  -- that credit's business time
+  PRIMARY KEY (program_id, code),
+  CONSTRAINT code_points_check CHECK (points > 0),
+  CONSTRAINT code_used_check CHECK ((used_by IS NULL) = (used_at IS NULL))
+);
+CREATE TRIGGER code_restore_guard BEFORE INSERT ON loyalty.code
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.code', '');
+
+CREATE FUNCTION loyalty.add_codes(program text, batch text, codes text[], points bigint,
+                                  valid_until timestamptz DEFAULT NULL) RETURNS integer
+  AS 'MODULE_PATHNAME', 'loyalty_add_codes'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+CREATE FUNCTION loyalty.redeem_code(program text, member text, code text,
+                                    at timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_redeem_code'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+-- Per program and batch: codes added, used (by a redemption dated up to
+-- now(), as the other views show the ledger) and the points they credited.
+-- Codes are not member-scoped, so the part is not per shard group: on Citus
+-- loyalty._citus_code_batches runs it once, on the coordinator, as the
+-- extension owner, and Citus spreads it over the code shards
+-- (src/citus_views.c).
+CREATE VIEW loyalty._part_code_batches AS
+SELECT p.code AS program, c.batch, count(*) AS codes,
+       count(CASE WHEN c.used_at <= now() THEN 1 END) AS used,
+       coalesce(sum(CASE WHEN c.used_at <= now() THEN c.points END), 0)::bigint AS points_credited
+FROM loyalty.code c
+JOIN loyalty.program p ON p.id = c.program_id
+GROUP BY p.code, c.batch;
+CREATE VIEW loyalty.code_batches AS
+SELECT s.program, s.batch, sum(s.codes)::bigint AS codes, sum(s.used)::bigint AS used,
+       sum(s.points_credited)::bigint AS points_credited
+FROM loyalty._part_code_batches s
+GROUP BY s.program, s.batch;
+
+GRANT EXECUTE ON FUNCTION loyalty.redeem_code(text, text, text, timestamptz) TO loyalty_writer;
+GRANT EXECUTE ON FUNCTION loyalty.add_codes(text, text, text[], bigint, timestamptz) TO loyalty_admin;
+GRANT SELECT ON loyalty.code_batches TO loyalty_reader;
+COMMENT ON TABLE loyalty.code IS 'Single-use codes: one row per code of a program, its batch, points, validity and the member it credited';
+COMMENT ON FUNCTION loyalty.add_codes(text,text,text[],bigint,timestamp with time zone) IS 'Add single-use codes to a batch (all or none); returns the number added';
+COMMENT ON FUNCTION loyalty.redeem_code(text,text,text,timestamp with time zone) IS 'Credit a single-use code''s points to the first member who uses it; returns the points';
+COMMENT ON VIEW loyalty.code_batches IS 'Per program and batch: codes added, codes used and the points they credited';
+COMMENT ON VIEW loyalty._part_code_batches IS 'Internal: the rows of loyalty.code_batches (one node; on Citus run once over the code shards)';
 
 -------------------------------------------------------------------------------
 -- Privileges

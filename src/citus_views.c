@@ -22,6 +22,10 @@
  * The nodes answer in their own transactions: a view read on Citus sees
  * committed data (a single node's view also sees the reading transaction's
  * own writes).  The whole answer is built before the first row is returned.
+ * A view over tables that are not member-scoped (code_batches: loyalty.code
+ * is distributed by code, in a colocation group of its own) has no shard
+ * groups to split by: its part runs once, as the owner, in this transaction,
+ * and Citus spreads that query over the shards (whole_views).
  */
 #include "loyalty.h"
 #include "citus.h"
@@ -57,13 +61,27 @@ static const char *const part_views[] = {
 	"tier_distribution", "tier_history", "leaderboard", "rule_stats", NULL
 };
 
+/*
+ * The views whose part reads tables that are not member-scoped (loyalty.code,
+ * distributed by code, not colocated with account): there are no shard
+ * groups to split them by, so the part runs once, on the coordinator, as
+ * the owner, and Citus spreads that query over the tables' shards itself.
+ */
+static const char *const whole_views[] = {"code_batches", NULL};
+
+static bool
+in_list(const char *const *list, const char *name)
+{
+	for (int i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
 static bool
 part_known(const char *name)
 {
-	for (int i = 0; part_views[i] != NULL; i++)
-		if (strcmp(part_views[i], name) == 0)
-			return true;
-	return false;
+	return in_list(part_views, name) || in_list(whole_views, name);
 }
 
 /* loyalty.<name> in a part's query becomes repl */
@@ -209,17 +227,14 @@ part_rows(Tuplestorestate *store, TupleDesc desc, const char *rows_sql, const ch
 	}
 }
 
-/* Every shard group's rows of loyalty._part_<part> into store, as owner. */
+/*
+ * Each shard group's rows of the part (query def, now() as now_lit) into
+ * store: the group's query on the node holding it, all in parallel.
+ */
 static void
-parts_fill(Tuplestorestate *store, TupleDesc desc, const char *part, Oid owner)
+groups_fill(Tuplestorestate *store, TupleDesc desc, const char *part, char *def,
+			const char *now_lit, const char *rows_sql)
 {
-	Oid			save_user;
-	int			save_sec;
-	int			nest;
-	char	   *partname = psprintf("_part_%s", part);
-	char	   *now_utc;
-	char	   *def;
-	char	   *now_lit;
 	Swap		inline_view;
 	uint64		nrows;
 	int			ngroups = 0;
@@ -229,23 +244,7 @@ parts_fill(Tuplestorestate *store, TupleDesc desc, const char *part, Oid owner)
 	Swap	   *swaps;
 	char	  **results;
 	Datum		run[3];
-	char	   *rows_sql;
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	ly_spi_connect();
-	if (!citus_distributed())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("loyalty is not distributed: loyalty._citus_%s serves the views of a Citus coordinator", part),
-				 errhint("Read loyalty.%s.", part)));
-
-	/* 2. the part's query, its views inline */
-	def = part_viewdef(partname, &now_utc);
-	now_lit = psprintf("'%s'::timestamp with time zone", now_utc);
 	inline_view.name = "_tier_now";
 	inline_view.repl = psprintf("(%s)", part_viewdef("_tier_now", NULL));
 	def = part_rewrite(def, &inline_view, 1, NULL);
@@ -305,13 +304,64 @@ parts_fill(Tuplestorestate *store, TupleDesc desc, const char *part, Oid owner)
 							SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2)),
 					 errdetail("%s", results[r] ? pnstrdup(results[r], 500) : "no answer")));
 	}
-	rows_sql = psprintf("SELECT r.* FROM pg_catalog.json_populate_recordset(NULL::loyalty.%s, "
-						"$1::pg_catalog.json) r", quote_identifier(partname));
 	for (uint64 r = 0; r < nrows; r++)
 	{
 		part_rows(store, desc, rows_sql, results[r]);
 		SPI_freetuptable(SPI_tuptable);
 	}
+
+}
+
+/*
+ * The rows of a part over tables that are not member-scoped (whole_views):
+ * one query, planned by Citus over those tables' shards, in this transaction.
+ */
+static void
+whole_fill(Tuplestorestate *store, TupleDesc desc, const char *part, char *def,
+		   const char *now_lit, const char *rows_sql)
+{
+	char	   *json = psprintf("SELECT coalesce(pg_catalog.json_agg(v), '[]') FROM (%s) v",
+								part_rewrite(def, NULL, 0, now_lit));
+
+	if (SPI_execute(json, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "loyalty: reading loyalty.%s failed", part);
+	part_rows(store, desc, rows_sql, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+/* The rows of loyalty._part_<part> into store, as owner. */
+static void
+parts_fill(Tuplestorestate *store, TupleDesc desc, const char *part, Oid owner)
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nest;
+	char	   *partname = psprintf("_part_%s", part);
+	char	   *now_utc;
+	char	   *def;
+	char	   *now_lit;
+	char	   *rows_sql;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ly_spi_connect();
+	if (!citus_distributed())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("loyalty is not distributed: loyalty._citus_%s serves the views of a Citus coordinator", part),
+				 errhint("Read loyalty.%s.", part)));
+
+	/* 2. the part's query */
+	def = part_viewdef(partname, &now_utc);
+	now_lit = psprintf("'%s'::timestamp with time zone", now_utc);
+	rows_sql = psprintf("SELECT r.* FROM pg_catalog.json_populate_recordset(NULL::loyalty.%s, "
+						"$1::pg_catalog.json) r", quote_identifier(partname));
+	if (in_list(whole_views, part))
+		whole_fill(store, desc, part, def, now_lit, rows_sql);
+	else
+		groups_fill(store, desc, part, def, now_lit, rows_sql);
 
 	SPI_finish();
 	AtEOXact_GUC(true, nest);

@@ -31,6 +31,7 @@
 #define ERRCODE_LY_UNKNOWN        MAKE_SQLSTATE('L','Y','0','0','9')	/* code, reward, merchant */
 #define ERRCODE_LY_OUT_OF_STOCK   MAKE_SQLSTATE('L','Y','0','1','0')
 #define ERRCODE_LY_NOT_ALLOWED    MAKE_SQLSTATE('L','Y','0','1','1')
+#define ERRCODE_LY_UNKNOWN_ITEM   ERRCODE_LY_UNKNOWN
 
 /* ---- configuration enums ---- */
 typedef enum { ROUND_FLOOR, ROUND_HALF_UP, ROUND_CEIL } RoundingMode;

@@ -697,6 +697,38 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"UPDATE loyalty.account SET tier = $3, tier_until = $4 "
 		"WHERE program_id = $1 AND member = $2",
 	4, {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
+
+	/*
+	 * codes.c: single-use codes are not member-scoped; every statement on
+	 * loyalty.code filters on (program_id, code) (on Citus: the code's shard)
+	 * or reads the codes of one call's array.  The load is one INSERT ...
+	 * SELECT over the array (no ON CONFLICT: the primary key refuses a code
+	 * that exists or is given twice, and the two look-ups say which).
+	 */
+	[ST_CODES_ADD] = {"codes_add",
+		"INSERT INTO loyalty.code (program_id, code, batch, points, valid_until) "
+		"SELECT $1, c.code, $3, $4, $5 FROM unnest($2::text[]) AS c(code)",
+	5, {INT4OID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID}, CURSOR_OPT_GENERIC_PLAN},
+	[ST_CODES_EXISTING] = {"codes_existing",
+		"SELECT min(code), count(*) FROM loyalty.code "
+		"WHERE program_id = $1 AND code = ANY ($2::text[])",
+	2, {INT4OID, TEXTARRAYOID}, CURSOR_OPT_GENERIC_PLAN},
+	[ST_CODES_GIVEN_TWICE] = {"codes_given_twice",
+		"SELECT u.c FROM unnest($1::text[]) WITH ORDINALITY AS u(c, i) "
+		"GROUP BY u.c HAVING count(*) > 1 ORDER BY min(u.i) LIMIT 1",
+	1, {TEXTARRAYOID}, CURSOR_OPT_GENERIC_PLAN},
+	[ST_CODE_PEEK] = {"code_peek",
+		"SELECT batch, points, valid_until, used_by FROM loyalty.code "
+		"WHERE program_id = $1 AND code = $2",
+	2, {INT4OID, TEXTOID}},
+	[ST_CODE_LOCK] = {"code_lock",
+		"SELECT batch, points, valid_until, used_by FROM loyalty.code "
+		"WHERE program_id = $1 AND code = $2 FOR UPDATE",
+	2, {INT4OID, TEXTOID}},
+	[ST_CODE_USE] = {"code_use",
+		"UPDATE loyalty.code SET used_by = $3, used_at = $4 "
+		"WHERE program_id = $1 AND code = $2",
+	4, {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];
