@@ -1,3 +1,247 @@
 -- loyalty 0.4.0 -> 0.5.0: receipts, campaign limits, member offers and
 -- single-use codes (issue #12; in progress).
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.5.0'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Campaigns: limits, budgets and offers (SPEC §8; src/campaigns.c, README
+-- "Campaign limits and offers").  rule_budget holds, per rule with a
+-- budget, the points it gave while it had one: one row shared by the whole
+-- program (a reference table on Citus), locked by an earn only when a
+-- budgeted rule applies, after the member.  offer is member-scoped: the
+-- grants of offer rules to members (grant_offer), each used by a purchase
+-- the rule applied to.  A member's uses of a rule with max_per_member are
+-- counted from its ledger (the earn rows whose lines name the rule).
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.rule_budget (
+  program_id  integer NOT NULL,                -- no foreign key: a reference table on Citus
+  rule        text    NOT NULL,
+  spent       bigint  NOT NULL DEFAULT 0,      -- points the rule gave while it had a budget
+  PRIMARY KEY (program_id, rule),
+  CHECK (spent >= 0)
+);
+CREATE TRIGGER rule_budget_restore_guard BEFORE INSERT ON loyalty.rule_budget
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE TABLE loyalty.offer (
+  program_id  integer     NOT NULL,
+  member      text        NOT NULL,
+  id          bigint      NOT NULL,            -- the member's own sequence (max + 1)
+  rule        text        NOT NULL,
+  uses        integer     NOT NULL,            -- purchases the grant pays for
+  used        integer     NOT NULL DEFAULT 0,
+  valid_from  timestamptz,                     -- usable by purchases at [valid_from, valid_until)
+  valid_until timestamptz,
+  ref         text,                            -- the caller's idempotency key (its own namespace)
+  granted_at  timestamptz NOT NULL,
+  PRIMARY KEY (program_id, member, id),
+  CHECK (uses >= 1 AND used >= 0 AND used <= uses)
+);
+CREATE UNIQUE INDEX offer_ref_key ON loyalty.offer (program_id, member, ref)
+  WHERE ref IS NOT NULL;
+CREATE TRIGGER offer_restore_guard BEFORE INSERT ON loyalty.offer
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE FUNCTION loyalty.grant_offer(program text, member text, rule text, uses integer DEFAULT 1,
+                                    valid_from timestamptz DEFAULT NULL,
+                                    valid_until timestamptz DEFAULT NULL,
+                                    ref text DEFAULT NULL) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_grant_offer'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+-- One row per grant, expired and used-up ones included.
+CREATE VIEW loyalty._part_member_offers AS
+SELECT p.code AS program, o.member, o.rule, o.uses - o.used AS uses_left,
+       o.valid_from, o.valid_until, o.uses, o.granted_at, o.ref
+FROM loyalty.offer o
+JOIN loyalty.program p ON p.id = o.program_id;
+
+CREATE VIEW loyalty.member_offers AS
+SELECT s.* FROM loyalty._part_member_offers s;
+
+REVOKE ALL ON loyalty.rule_budget, loyalty.offer, loyalty._part_member_offers FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  TO loyalty_writer;
+GRANT SELECT ON loyalty.member_offers TO loyalty_reader;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule_budget', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.offer', '');
+
+COMMENT ON TABLE loyalty.rule_budget IS 'Per rule with a budget: the points it gave (spent), shared by the program; locked by the earns it applies to';
+COMMENT ON TABLE loyalty.offer IS 'Grants of offer rules to members: uses, used, validity window';
+COMMENT ON FUNCTION loyalty.grant_offer(text,text,text,integer,timestamp with time zone,timestamp with time zone,text) IS 'Grant an offer rule to a member for a number of purchases (enrols an unknown member; idempotent by ref)';
+COMMENT ON VIEW loyalty.member_offers IS 'Offer grants per member: uses left and validity, expired and used-up ones included';
+COMMENT ON VIEW loyalty._part_member_offers IS 'Internal: the rows of loyalty.member_offers for one set of members (one node, or one shard group on Citus)';
+
+-- rule_stats gains budget, spent and remaining (appended: CREATE OR REPLACE
+-- VIEW keeps the columns before them).  Its part's columns change, so on a
+-- Citus coordinator the view is pointed back at its part and the foreign
+-- table of the old columns dropped: loyalty.distribute() (run it again after
+-- the update) makes it anew, and distributes the new tables.
+CREATE OR REPLACE VIEW loyalty._part_rule_stats AS
+SELECT p.code AS program, r.code AS rule,
+       count(u.id) AS purchases,
+       coalesce(sum(u.points), 0)::bigint AS points,
+       (r.params ->> 'budget')::bigint AS budget,
+       CASE WHEN r.params ? 'budget' THEN coalesce(b.spent, 0) END AS spent
+FROM loyalty.rule r
+JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN loyalty.rule_budget b ON b.program_id = r.program_id AND b.rule = r.code
+LEFT JOIN LATERAL (
+  SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code AND e.at <= now()
+  UNION ALL
+  SELECT e.id, (e.detail ->> 'base')::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()) u ON true
+GROUP BY p.code, r.program_id, r.code, r.id, b.spent;
+
+CREATE OR REPLACE VIEW loyalty.rule_stats AS
+SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points,
+       max(s.budget) AS budget, max(s.spent) AS spent,
+       CASE WHEN max(s.budget) IS NOT NULL THEN greatest(max(s.budget) - max(s.spent), 0) END AS remaining
+FROM loyalty._part_rule_stats s
+GROUP BY s.program, s.rule;
+
+DROP FOREIGN TABLE IF EXISTS loyalty._citus_rule_stats;
+COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to, the points it gave, its budget, spent and remaining';
+
+-- distribute(): rule_budget a reference table, offer by member,
+-- member_offers read per shard group, grant_offer delegated by member.
+CREATE OR REPLACE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
+  RETURNS TABLE(object text, distribution text)
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text;
+  f regprocedure;
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer'];
+  views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
+                                 'activity_daily', 'tier_distribution', 'tier_history',
+                                 'leaderboard', 'rule_stats', 'member_offers'];
+  def text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'extension citus is not installed in database "%"', current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Preload citus on every node, CREATE EXTENSION citus, add the workers, then call loyalty.distribute().';
+  END IF;
+  IF shard_count IS NOT NULL AND shard_count < 1 THEN
+    RAISE EXCEPTION 'shard_count must be at least 1, not %', shard_count USING ERRCODE = '22023';
+  END IF;
+  -- the append-only guard and the configuration trigger go to the shards
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+  -- 1. configuration: reference tables.  Their foreign keys to program are
+  -- dropped while they change kind (else Citus converts the whole foreign
+  -- key graph, extension objects included), on every node, and put back.
+  -- The restore guard stays on single-node installations only: Citus
+  -- writes the copies on other nodes through its own connections.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                 WHERE logicalrelid = 'loyalty.program'::regclass) THEN
+    ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey;
+    ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey;
+    PERFORM pg_catalog.run_command_on_workers(
+      'ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey; '
+      'ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey');
+  END IF;
+  FOREACH t IN ARRAY cfg LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'reference (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_reference_table(('loyalty.' || t)::regclass);
+      distribution := 'reference';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'tier_program_id_fkey' AND conrelid = 'loyalty.tier'::regclass) THEN
+    ALTER TABLE loyalty.tier ADD CONSTRAINT tier_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'rule_program_id_fkey' AND conrelid = 'loyalty.rule'::regclass) THEN
+    ALTER TABLE loyalty.rule ADD CONSTRAINT rule_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+
+  -- 2. member-scoped tables: distributed by member, colocated with account
+  FOREACH t IN ARRAY members LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by member (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      IF t = 'account' THEN
+        PERFORM pg_catalog.create_distributed_table('loyalty.account'::regclass, 'member',
+                                                    shard_count => shard_count);
+      ELSE
+        PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, 'member',
+                                                    colocate_with => 'loyalty.account');
+      END IF;
+      distribution := 'by member';
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
+
+  -- 3. the operations on one member run on the node that holds it; those
+  -- that may touch a second member (enroll and earn with a referrer,
+  -- refund of a referee's purchase, transfer) run on the coordinator,
+  -- one member's statements at a time
+  FOREACH f IN ARRAY ARRAY[
+      'loyalty.quote(text, text, numeric, timestamptz, text)',
+      'loyalty.record_event(text, text, text, text, timestamptz)',
+      'loyalty.redeem(text, text, bigint, text, timestamptz)',
+      'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
+      'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
+      'loyalty.balance(text, text, timestamptz)',
+      'loyalty.tier_of(text, text, timestamptz)',
+      'loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)']::regprocedure[] LOOP
+    object := f::text;
+    PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
+    distribution := 'delegated by member';
+    RETURN NEXT;
+  END LOOP;
+  -- 4. the views read their parts on every shard group: each view's part is
+  -- replaced by a foreign table of the loyalty_parts wrapper with its columns
+  -- (src/citus_views.c), a member of the extension, on this node only
+  FOREACH t IN ARRAY views LOOP
+    object := 'loyalty.' || t;
+    IF to_regclass('loyalty._citus_' || t) IS NULL THEN
+      EXECUTE format('CREATE FOREIGN TABLE loyalty.%I (%s) SERVER loyalty_parts OPTIONS (part %L)',
+        '_citus_' || t,
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                           ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = ('loyalty._part_' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        t);
+      EXECUTE format('ALTER EXTENSION loyalty ADD FOREIGN TABLE loyalty.%I', '_citus_' || t);
+      EXECUTE format('COMMENT ON FOREIGN TABLE loyalty.%I IS %L', '_citus_' || t,
+                     'Citus: the rows of loyalty._part_' || t || ' on every shard group (loyalty.' || t || ' reads it)');
+    END IF;
+    def := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(('loyalty.' || t)::regclass), E'; \n');
+    IF def ~ ('\mloyalty\._citus_' || t || '\M') THEN
+      distribution := 'read per shard group (already)';
+    ELSE
+      EXECUTE format('CREATE OR REPLACE VIEW loyalty.%I AS %s', t,
+        pg_catalog.regexp_replace(def, '\mloyalty\._part_' || t || '\M', 'loyalty._citus_' || t));
+      distribution := 'read per shard group';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  -- every backend, on every node, re-reads its configuration and learns that
+  -- the tables are distributed (the configuration trigger fires on each copy)
+  UPDATE loyalty.program SET updated_at = updated_at WHERE false;
+END
+$fn$;

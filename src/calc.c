@@ -47,6 +47,10 @@ str_in(const char *s, char **list, int n)
 static bool
 conditions_hold(const Program *p, const Rule *r, int ri, const EarnFacts *f)
 {
+	if (f->rule_off != NULL && f->rule_off[ri])
+		return false;
+	if (r->offer && (f->offer_held == NULL || !f->offer_held[ri]))
+		return false;
 	if (r->weekdays != 0 && (r->weekdays & (1 << f->local.isodow)) == 0)
 		return false;
 	if (r->ncategories > 0 && !str_in((char *) f->category, r->categories, r->ncategories))

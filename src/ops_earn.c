@@ -11,6 +11,7 @@
 #include "numutil.h"
 #include "args.h"
 #include "calc.h"
+#include "campaigns.h"
 #include "timeutil.h"
 #include "statements.h"
 
@@ -117,6 +118,7 @@ facts_fill(Program *p, Account *a, Numeric amount, const char *category,
 	if (p->any_min_orders)
 		f->orders_before = a->found ? orders_before(p, a->member, at)
 			: palloc0(sizeof(int32) * Max(p->nrules, 1));
+	campaign_facts(p, a, f);
 }
 
 /* {"base": n, "rate": "code", "tier": n, "rules": {"code": n, ...}} for rule_stats. */
@@ -179,6 +181,7 @@ op_earn(Program *p, const char *member, Numeric amount, const char *ref,
 
 	facts_fill(p, &a, amount, category, at, &f);
 	calc_earn(p, &f, &res);
+	campaign_apply(p, &a, &f, &res, true);
 	first_purchase = a.purchases == 0;
 
 	c.kind = "earn";
@@ -229,6 +232,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	account_peek(p, member, &a);
 	facts_fill(p, &a, amount, category, at, &f);
 	calc_earn(p, &f, &res);
+	campaign_apply(p, &a, &f, &res, false);
 	for (int i = 0; i < res.nlines; i++)
 	{
 		Datum		values[2];
