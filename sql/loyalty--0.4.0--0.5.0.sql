@@ -51,12 +51,93 @@ FROM loyalty.ledger e
 JOIN loyalty.program p ON p.id = e.program_id
 WHERE e.at <= now();
 
+-------------------------------------------------------------------------------
+-- Campaigns: limits, budgets and offers (SPEC §8; src/campaigns.c, README
+-- "Campaign limits and offers").  rule_budget holds, per rule with a
+-- budget, the points it gave while it had one: one row shared by the whole
+-- program (a reference table on Citus), locked by an earn only when a
+-- budgeted rule applies, after the member.  offer is member-scoped: the
+-- grants of offer rules to members (grant_offer), each used by a purchase
+-- the rule applied to.  A member's uses of a rule with max_per_member are
+-- counted from its ledger (the earn rows whose lines name the rule).
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.rule_budget (
+  program_id  integer NOT NULL,                -- no foreign key: a reference table on Citus
+  rule        text    NOT NULL,
+  spent       bigint  NOT NULL DEFAULT 0,      -- points the rule gave while it had a budget
+  PRIMARY KEY (program_id, rule),
+  CHECK (spent >= 0)
+);
+CREATE TRIGGER rule_budget_restore_guard BEFORE INSERT ON loyalty.rule_budget
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE TABLE loyalty.offer (
+  program_id  integer     NOT NULL,
+  member      text        NOT NULL,
+  id          bigint      NOT NULL,            -- the member's own sequence (max + 1)
+  rule        text        NOT NULL,
+  uses        integer     NOT NULL,            -- purchases the grant pays for
+  used        integer     NOT NULL DEFAULT 0,
+  valid_from  timestamptz,                     -- usable by purchases at [valid_from, valid_until)
+  valid_until timestamptz,
+  ref         text,                            -- the caller's idempotency key (its own namespace)
+  granted_at  timestamptz NOT NULL,
+  PRIMARY KEY (program_id, member, id),
+  CHECK (uses >= 1 AND used >= 0 AND used <= uses)
+);
+CREATE UNIQUE INDEX offer_ref_key ON loyalty.offer (program_id, member, ref)
+  WHERE ref IS NOT NULL;
+CREATE TRIGGER offer_restore_guard BEFORE INSERT ON loyalty.offer
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE FUNCTION loyalty.grant_offer(program text, member text, rule text, uses integer DEFAULT 1,
+                                    valid_from timestamptz DEFAULT NULL,
+                                    valid_until timestamptz DEFAULT NULL,
+                                    ref text DEFAULT NULL) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_grant_offer'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+-- One row per grant, expired and used-up ones included.
+CREATE VIEW loyalty._part_member_offers AS
+SELECT p.code AS program, o.member, o.rule, o.uses - o.used AS uses_left,
+       o.valid_from, o.valid_until, o.uses, o.granted_at, o.ref
+FROM loyalty.offer o
+JOIN loyalty.program p ON p.id = o.program_id;
+
+CREATE VIEW loyalty.member_offers AS
+SELECT s.* FROM loyalty._part_member_offers s;
+
+REVOKE ALL ON loyalty.rule_budget, loyalty.offer, loyalty._part_member_offers FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  TO loyalty_writer;
+GRANT SELECT ON loyalty.member_offers TO loyalty_reader;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule_budget', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.offer', '');
+
+COMMENT ON TABLE loyalty.rule_budget IS 'Per rule with a budget: the points it gave (spent), shared by the program; locked by the earns it applies to';
+COMMENT ON TABLE loyalty.offer IS 'Grants of offer rules to members: uses, used, validity window';
+COMMENT ON FUNCTION loyalty.grant_offer(text,text,text,integer,timestamp with time zone,timestamp with time zone,text) IS 'Grant an offer rule to a member for a number of purchases (enrols an unknown member; idempotent by ref)';
+COMMENT ON VIEW loyalty.member_offers IS 'Offer grants per member: uses left and validity, expired and used-up ones included';
+COMMENT ON VIEW loyalty._part_member_offers IS 'Internal: the rows of loyalty.member_offers for one set of members (one node, or one shard group on Citus)';
+
+-- rule_stats gains budget, spent and remaining (appended: CREATE OR REPLACE
+-- VIEW keeps the columns before them).  Its part's columns change, so on a
+-- Citus coordinator the view is pointed back at its part and the foreign
+-- table of the old columns dropped: loyalty.distribute() (run it again after
+-- the update) makes it anew, and distributes the new tables.
 CREATE OR REPLACE VIEW loyalty._part_rule_stats AS
 SELECT p.code AS program, r.code AS rule,
        count(u.id) AS purchases,
-       coalesce(sum(u.points), 0)::bigint AS points
+       coalesce(sum(u.points), 0)::bigint AS points,
+       (r.params ->> 'budget')::bigint AS budget,
+       CASE WHEN r.params ? 'budget' THEN coalesce(b.spent, 0) END AS spent
 FROM loyalty.rule r
 JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN loyalty.rule_budget b ON b.program_id = r.program_id AND b.rule = r.code
 LEFT JOIN LATERAL (
   SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
   FROM loyalty.ledger e
@@ -70,7 +151,7 @@ LEFT JOIN LATERAL (
   SELECT e.id, (e.detail -> 'rates' ->> r.code)::bigint
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
-GROUP BY p.code, r.code, r.id;
+GROUP BY p.code, r.program_id, r.code, r.id, b.spent;
 -------------------------------------------------------------------------------
 -- Single-use codes: the same objects as sql/loyalty.sql's section (the
 -- privileges of the install script's "REVOKE ALL ... FROM PUBLIC" included)
@@ -136,6 +217,24 @@ REVOKE ALL ON FUNCTION loyalty.add_codes(text, text, text[], bigint, timestamptz
 
 -- distribute(): loyalty.code by code (a colocation group of its own) and the
 -- view code_batches.  On a Citus cluster, call it again after the update.
+
+CREATE OR REPLACE VIEW loyalty.rule_stats AS
+SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points,
+       max(s.budget) AS budget, max(s.spent) AS spent,
+       CASE WHEN max(s.budget) IS NOT NULL THEN greatest(max(s.budget) - max(s.spent), 0) END AS remaining
+FROM loyalty._part_rule_stats s
+GROUP BY s.program, s.rule;
+
+DROP FOREIGN TABLE IF EXISTS loyalty._citus_rule_stats;
+COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to, the points it gave, its budget, spent and remaining';
+
+-- distribute(): rule_budget a reference table, offer by member,
+-- member_offers read per shard group, grant_offer delegated by member.
+-- (distribute(): the final version is at the end of this script)
+
+-- the final shape of what receipts, codes and campaigns each changed above:
+-- distribute() knows code, rule_budget, offer and their views; rule_stats'
+-- part counts receipts' category rates and shows budgets
 CREATE OR REPLACE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
   RETURNS TABLE(object text, distribution text)
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
@@ -143,11 +242,11 @@ AS $fn$
 DECLARE
   t text;
   f regprocedure;
-  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule'];
-  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer'];
   views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
                                  'activity_daily', 'tier_distribution', 'tier_history',
-                                 'leaderboard', 'rule_stats', 'code_batches'];
+                                 'leaderboard', 'rule_stats', 'code_batches', 'member_offers'];
   def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
@@ -249,7 +348,8 @@ BEGIN
       'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
       'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
       'loyalty.balance(text, text, timestamptz)',
-      'loyalty.tier_of(text, text, timestamptz)']::regprocedure[] LOOP
+      'loyalty.tier_of(text, text, timestamptz)',
+      'loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)']::regprocedure[] LOOP
     object := f::text;
     PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
     distribution := 'delegated by member';
@@ -287,3 +387,27 @@ BEGIN
   UPDATE loyalty.program SET updated_at = updated_at WHERE false;
 END
 $fn$;
+
+CREATE OR REPLACE VIEW loyalty._part_rule_stats AS
+SELECT p.code AS program, r.code AS rule,
+       count(u.id) AS purchases,
+       coalesce(sum(u.points), 0)::bigint AS points,
+       (r.params ->> 'budget')::bigint AS budget,
+       CASE WHEN r.params ? 'budget' THEN coalesce(b.spent, 0) END AS spent
+FROM loyalty.rule r
+JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN loyalty.rule_budget b ON b.program_id = r.program_id AND b.rule = r.code
+LEFT JOIN LATERAL (
+  SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rules' ? r.code AND e.at <= now()
+  UNION ALL
+  SELECT e.id, (e.detail ->> 'base')::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail ->> 'rate' = r.code AND e.at <= now()
+  UNION ALL
+  -- a receipt's lines at a category rate: their base points
+  SELECT e.id, (e.detail -> 'rates' ->> r.code)::bigint
+  FROM loyalty.ledger e
+  WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
+GROUP BY p.code, r.program_id, r.code, r.id, b.spent;

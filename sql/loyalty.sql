@@ -534,11 +534,11 @@ AS $fn$
 DECLARE
   t text;
   f regprocedure;
-  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule'];
-  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change'];
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer'];
   views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
                                  'activity_daily', 'tier_distribution', 'tier_history',
-                                 'leaderboard', 'rule_stats', 'code_batches'];
+                                 'leaderboard', 'rule_stats', 'code_batches', 'member_offers'];
   def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
@@ -640,7 +640,8 @@ BEGIN
       'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
       'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
       'loyalty.balance(text, text, timestamptz)',
-      'loyalty.tier_of(text, text, timestamptz)']::regprocedure[] LOOP
+      'loyalty.tier_of(text, text, timestamptz)',
+      'loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)']::regprocedure[] LOOP
     object := f::text;
     PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
     distribution := 'delegated by member';
@@ -750,6 +751,79 @@ AS $$
         UNION SELECT program_id, member FROM loyalty.lot) o
   WHERE NOT EXISTS (SELECT 1 FROM loyalty.program p WHERE p.id = o.program_id)
 $$;
+
+-------------------------------------------------------------------------------
+-- Campaigns: limits, budgets and offers (SPEC §8; src/campaigns.c, README
+-- "Campaign limits and offers").  rule_budget holds, per rule with a
+-- budget, the points it gave while it had one: one row shared by the whole
+-- program (a reference table on Citus), locked by an earn only when a
+-- budgeted rule applies, after the member.  offer is member-scoped: the
+-- grants of offer rules to members (grant_offer), each used by a purchase
+-- the rule applied to.  A member's uses of a rule with max_per_member are
+-- counted from its ledger (the earn rows whose lines name the rule).
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.rule_budget (
+  program_id  integer NOT NULL,                -- no foreign key: a reference table on Citus
+  rule        text    NOT NULL,
+  spent       bigint  NOT NULL DEFAULT 0,      -- points the rule gave while it had a budget
+  PRIMARY KEY (program_id, rule),
+  CHECK (spent >= 0)
+);
+CREATE TRIGGER rule_budget_restore_guard BEFORE INSERT ON loyalty.rule_budget
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE TABLE loyalty.offer (
+  program_id  integer     NOT NULL,
+  member      text        NOT NULL,
+  id          bigint      NOT NULL,            -- the member's own sequence (max + 1)
+  rule        text        NOT NULL,
+  uses        integer     NOT NULL,            -- purchases the grant pays for
+  used        integer     NOT NULL DEFAULT 0,
+  valid_from  timestamptz,                     -- usable by purchases at [valid_from, valid_until)
+  valid_until timestamptz,
+  ref         text,                            -- the caller's idempotency key (its own namespace)
+  granted_at  timestamptz NOT NULL,
+  PRIMARY KEY (program_id, member, id),
+  CHECK (uses >= 1 AND used >= 0 AND used <= uses)
+);
+CREATE UNIQUE INDEX offer_ref_key ON loyalty.offer (program_id, member, ref)
+  WHERE ref IS NOT NULL;
+CREATE TRIGGER offer_restore_guard BEFORE INSERT ON loyalty.offer
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE FUNCTION loyalty.grant_offer(program text, member text, rule text, uses integer DEFAULT 1,
+                                    valid_from timestamptz DEFAULT NULL,
+                                    valid_until timestamptz DEFAULT NULL,
+                                    ref text DEFAULT NULL) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_grant_offer'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+-- One row per grant, expired and used-up ones included.
+CREATE VIEW loyalty._part_member_offers AS
+SELECT p.code AS program, o.member, o.rule, o.uses - o.used AS uses_left,
+       o.valid_from, o.valid_until, o.uses, o.granted_at, o.ref
+FROM loyalty.offer o
+JOIN loyalty.program p ON p.id = o.program_id;
+
+CREATE VIEW loyalty.member_offers AS
+SELECT s.* FROM loyalty._part_member_offers s;
+
+REVOKE ALL ON loyalty.rule_budget, loyalty.offer, loyalty._part_member_offers FROM PUBLIC;
+REVOKE ALL ON FUNCTION loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)
+  TO loyalty_writer;
+GRANT SELECT ON loyalty.member_offers TO loyalty_reader;
+SELECT pg_catalog.pg_extension_config_dump('loyalty.rule_budget', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.offer', '');
+
+COMMENT ON TABLE loyalty.rule_budget IS 'Per rule with a budget: the points it gave (spent), shared by the program; locked by the earns it applies to';
+COMMENT ON TABLE loyalty.offer IS 'Grants of offer rules to members: uses, used, validity window';
+COMMENT ON FUNCTION loyalty.grant_offer(text,text,text,integer,timestamp with time zone,timestamp with time zone,text) IS 'Grant an offer rule to a member for a number of purchases (enrols an unknown member; idempotent by ref)';
+COMMENT ON VIEW loyalty.member_offers IS 'Offer grants per member: uses left and validity, expired and used-up ones included';
+COMMENT ON VIEW loyalty._part_member_offers IS 'Internal: the rows of loyalty.member_offers for one set of members (one node, or one shard group on Citus)';
 
 -------------------------------------------------------------------------------
 -- Views for BI and member statements (state as of now()).  Debits are
@@ -1109,12 +1183,17 @@ CROSS JOIN LATERAL (
   ORDER BY sum(e.points) DESC, e.member
   LIMIT 10) r;
 
+-- budget and spent are the program's (the rule's params and its budget
+-- row), the same in every part: rule_stats takes them once.
 CREATE VIEW loyalty._part_rule_stats AS
 SELECT p.code AS program, r.code AS rule,
        count(u.id) AS purchases,
-       coalesce(sum(u.points), 0)::bigint AS points
+       coalesce(sum(u.points), 0)::bigint AS points,
+       (r.params ->> 'budget')::bigint AS budget,
+       CASE WHEN r.params ? 'budget' THEN coalesce(b.spent, 0) END AS spent
 FROM loyalty.rule r
 JOIN loyalty.program p ON p.id = r.program_id
+LEFT JOIN loyalty.rule_budget b ON b.program_id = r.program_id AND b.rule = r.code
 LEFT JOIN LATERAL (
   SELECT e.id, (e.detail -> 'rules' ->> r.code)::bigint AS points
   FROM loyalty.ledger e
@@ -1128,7 +1207,7 @@ LEFT JOIN LATERAL (
   SELECT e.id, (e.detail -> 'rates' ->> r.code)::bigint
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
-GROUP BY p.code, r.code, r.id;
+GROUP BY p.code, r.program_id, r.code, r.id, b.spent;
 
 -- The views users read.  Each reads its part (above): the rows of one set of
 -- members (all of them on one node; one shard group on Citus) and combines
@@ -1190,7 +1269,9 @@ FROM (SELECT t.program, t.month,
 WHERE s.rank <= 10;
 
 CREATE VIEW loyalty.rule_stats AS
-SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points
+SELECT s.program, s.rule, sum(s.purchases)::bigint AS purchases, sum(s.points)::bigint AS points,
+       max(s.budget) AS budget, max(s.spent) AS spent,
+       CASE WHEN max(s.budget) IS NOT NULL THEN greatest(max(s.budget) - max(s.spent), 0) END AS remaining
 FROM loyalty._part_rule_stats s
 GROUP BY s.program, s.rule;
 
@@ -1386,7 +1467,7 @@ COMMENT ON VIEW loyalty.activity_daily IS 'Per program and local day: earned, re
 COMMENT ON VIEW loyalty.tier_distribution IS 'Members per tier, as of now()';
 COMMENT ON VIEW loyalty.tier_history IS 'Tier changes with program codes';
 COMMENT ON VIEW loyalty.leaderboard IS 'Per program and local month: members ranked by points earned, less clawbacks';
-COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to and the points it gave';
+COMMENT ON VIEW loyalty.rule_stats IS 'Per rule: purchases it applied to, the points it gave, its budget, spent and remaining';
 COMMENT ON VIEW loyalty._part_member_summary IS 'Internal: the rows of loyalty.member_summary for one set of members (one node, or one shard group on Citus)';
 COMMENT ON VIEW loyalty._part_statement IS 'Internal: the rows of loyalty.statement for one set of members (one node, or one shard group on Citus)';
 COMMENT ON VIEW loyalty._part_expiring_points IS 'Internal: the rows of loyalty.expiring_points for one set of members (one node, or one shard group on Citus)';

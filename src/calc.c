@@ -65,6 +65,10 @@ any_item_in(const EarnFacts *f, char **list, int n)
 static bool
 conditions_hold(const Program *p, const Rule *r, int ri, const EarnFacts *f)
 {
+	if (f->rule_off != NULL && f->rule_off[ri])
+		return false;
+	if (r->offer && (f->offer_held == NULL || !f->offer_held[ri]))
+		return false;
 	if (r->weekdays != 0 && (r->weekdays & (1 << f->local.isodow)) == 0)
 		return false;
 	if (r->ncategories > 0 && !any_item_in(f, r->categories, r->ncategories))

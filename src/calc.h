@@ -28,6 +28,8 @@ typedef struct EarnFacts
 	int			birthday_month; /* 0: unknown */
 	bool		first_purchase;
 	int32	   *orders_before;	/* per rule: purchases in its window; may be NULL */
+	const bool *rule_off;		/* per rule: kept from applying (campaigns.c); may be NULL */
+	const bool *offer_held;		/* per rule: the member holds a grant of the offer; NULL: none */
 } EarnFacts;
 
 typedef struct EarnLine

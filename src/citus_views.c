@@ -58,7 +58,7 @@ PG_FUNCTION_INFO_V1(loyalty_parts_validator);
 /* the views with a part (sql/loyalty.sql: loyalty._part_<view>) */
 static const char *const part_views[] = {
 	"member_summary", "statement", "expiring_points", "liability", "activity_daily",
-	"tier_distribution", "tier_history", "leaderboard", "rule_stats", NULL
+	"tier_distribution", "tier_history", "leaderboard", "rule_stats", "member_offers", NULL
 };
 
 /*

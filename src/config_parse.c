@@ -285,6 +285,12 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 			r->orders_window = get_interval(code, key, &val);
 			seen_window = true;
 		}
+		else if (cond && strcmp(key, "max_per_member") == 0)
+			r->max_per_member = (int32) get_int(code, key, &val, 1, PG_INT32_MAX);
+		else if (cond && strcmp(key, "budget") == 0)
+			r->budget = get_int(code, key, &val, 1, POINTS_MAX);
+		else if (cond && strcmp(key, "offer") == 0)
+			r->offer = get_bool(code, key, &val);
 		else if (r->kind == RULE_MULTIPLIER && strcmp(key, "factor") == 0)
 		{
 			r->factor = get_numeric(code, key, &val, 1, CHECKED(p, FACTOR_MAX));
@@ -344,8 +350,8 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, cut(key), kind),
 					 errhint("%s",
-							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
-							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window." :
+							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
+							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
 							 r->kind == RULE_CATEGORY_RATE ? "A category_rate rule takes category, points_per_unit and unit." :
 							 r->kind == RULE_EVENT ? "An event rule takes event, points, max_per_day and max_total." :
 							 r->kind == RULE_STREAK ? "A streak rule takes event, days and points." :

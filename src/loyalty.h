@@ -92,6 +92,11 @@ typedef struct Rule
 	int64		referrer_points;
 	Numeric		referrer_share;
 	int64		referee_points;
+
+	/* campaign limits (multiplier, bonus; campaigns.c) */
+	int32		max_per_member; /* 0: no limit */
+	int64		budget;			/* points the rule may award in the program; 0: none */
+	bool		offer;			/* applies only to members holding a grant of it */
 } Rule;
 
 typedef struct Program

@@ -11,6 +11,7 @@
 #include "numutil.h"
 #include "args.h"
 #include "calc.h"
+#include "campaigns.h"
 #include "timeutil.h"
 #include "statements.h"
 
@@ -121,6 +122,7 @@ facts_fill(Program *p, Account *a, const Receipt *rc, TimestampTz at, EarnFacts 
 	if (p->any_min_orders)
 		f->orders_before = a->found ? orders_before(p, a->member, at)
 			: palloc0(sizeof(int32) * Max(p->nrules, 1));
+	campaign_facts(p, a, f);
 }
 
 /*
@@ -213,6 +215,7 @@ op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *r
 
 	facts_fill(p, &a, rc, at, &f);
 	calc_earn(p, &f, &res);
+	campaign_apply(p, &a, &f, &res, true);
 	first_purchase = a.purchases == 0;
 
 	c.kind = "earn";
@@ -324,6 +327,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	account_peek(p, member, &a);
 	facts_fill(p, &a, &rc, at, &f);
 	calc_earn(p, &f, &res);
+	campaign_apply(p, &a, &f, &res, false);
 	quote_rows(ts, td, &res);
 	op_end(0);
 	return (Datum) 0;
@@ -361,6 +365,7 @@ loyalty_quote_order(PG_FUNCTION_ARGS)
 	account_peek(p, member, &a);
 	facts_fill(p, &a, &rc, at, &f);
 	calc_earn(p, &f, &res);
+	campaign_apply(p, &a, &f, &res, false);
 	quote_rows(ts, td, &res);
 	op_end(0);
 	return (Datum) 0;

@@ -729,6 +729,63 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"UPDATE loyalty.code SET used_by = $3, used_at = $4 "
 		"WHERE program_id = $1 AND code = $2",
 	4, {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
+
+	/*
+	 * campaigns.c: campaign limits and offers (SPEC §8).  A member's uses
+	 * of a rule are its purchases whose lines name the rule; a grant is
+	 * usable at $3 / $4 while it has uses left and $3 is in its window
+	 * [valid_from, valid_until).  The budget rows of a program's rules
+	 * (one row per rule, shared by all members) are locked by one
+	 * statement, in rule order, after the member.
+	 */
+	[ST_RULE_USES] = {"rule_uses",
+		"SELECT k.rule, count(*)::integer "
+		"FROM loyalty.ledger e, pg_catalog.jsonb_object_keys(e.detail -> 'rules') AS k(rule) "
+		"WHERE e.program_id = $1 AND e.member = $2 AND e.kind = 'earn' "
+		"  AND e.detail -> 'rules' ?| $3 AND k.rule = ANY ($3) "
+		"GROUP BY k.rule",
+	3, {INT4OID, TEXTOID, TEXTARRAYOID}},
+	[ST_OFFERS_HELD] = {"offers_held",
+		"SELECT DISTINCT rule FROM loyalty.offer "
+		"WHERE program_id = $1 AND member = $2 AND used < uses "
+		"  AND (valid_from IS NULL OR valid_from <= $3) "
+		"  AND (valid_until IS NULL OR valid_until > $3)",
+	3, {INT4OID, TEXTOID, TIMESTAMPTZOID}},
+	/* the usable grant that ends first (never-ending last), oldest first */
+	[ST_OFFER_USE] = {"offer_use",
+		"UPDATE loyalty.offer o SET used = o.used + 1 "
+		"WHERE o.program_id = $1 AND o.member = $2 AND o.id = "
+		"  (SELECT g.id FROM loyalty.offer g "
+		"   WHERE g.program_id = $1 AND g.member = $2 AND g.rule = $3 AND g.used < g.uses "
+		"     AND (g.valid_from IS NULL OR g.valid_from <= $4) "
+		"     AND (g.valid_until IS NULL OR g.valid_until > $4) "
+		"   ORDER BY g.valid_until NULLS LAST, g.id LIMIT 1)",
+	4, {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}},
+	[ST_OFFER_BY_REF] = {"offer_by_ref",
+		"SELECT rule, uses, valid_from, valid_until FROM loyalty.offer "
+		"WHERE program_id = $1 AND member = $2 AND ref = $3",
+	3, {INT4OID, TEXTOID, TEXTOID}},
+	[ST_OFFER_INSERT] = {"offer_insert",
+		"INSERT INTO loyalty.offer (program_id, member, id, rule, uses, valid_from, valid_until, "
+		"                           ref, granted_at) "
+		"SELECT $1, $2, n.id, $3, $4, $5, $6, $7, $8 FROM " NEXT_ID("offer"),
+	8, {INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID}},
+	[ST_BUDGET_READ] = {"budget_read",
+		"SELECT rule, spent FROM loyalty.rule_budget "
+		"WHERE program_id = $1 AND rule = ANY ($2)",
+	2, {INT4OID, TEXTARRAYOID}},
+	[ST_BUDGET_LOCK] = {"budget_lock",
+		"SELECT rule, spent FROM loyalty.rule_budget "
+		"WHERE program_id = $1 AND rule = ANY ($2) ORDER BY rule FOR UPDATE",
+	2, {INT4OID, TEXTARRAYOID}},
+	[ST_BUDGET_ADD] = {"budget_add",
+		"INSERT INTO loyalty.rule_budget (program_id, rule) VALUES ($1, $2) "
+		"ON CONFLICT (program_id, rule) DO NOTHING",
+	2, {INT4OID, TEXTOID}},
+	[ST_BUDGET_SPEND] = {"budget_spend",
+		"UPDATE loyalty.rule_budget SET spent = spent + $3 "
+		"WHERE program_id = $1 AND rule = $2",
+	3, {INT4OID, TEXTOID, INT8OID}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

@@ -309,8 +309,8 @@ if [ "${CITUS_CONFIG_FIRST:-0}" = 1 ]; then
 fi
 
 # ---- 3. distribution
-MEMBER_TABLES="account lot ledger streak tier_change"
-CONFIG_TABLES="program tier rule"
+MEMBER_TABLES="account lot ledger streak tier_change offer"
+CONFIG_TABLES="program tier rule rule_budget"
 has=$(qq coord -c "SELECT to_regprocedure('loyalty.distribute(integer)') IS NOT NULL")
 if [ "${CITUS_SKIP_DISTRIBUTE:-0}" = 1 ]; then
 	say "CITUS_SKIP_DISTRIBUTE=1: loyalty stays local on the coordinator (a self-test of this harness)"
@@ -379,7 +379,7 @@ layout=$(qq coord -c "SELECT string_agg(c.relname || ':' || coalesce(p.partmetho
                                 || coalesce(':colocation' || CASE WHEN p.partmethod = 'h' THEN p.colocationid END, ''), ' ' ORDER BY c.relname)
                       FROM pg_class c LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid
                       WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'")
-want=$(qq coord -c "SELECT string_agg(relname || ':' || CASE WHEN relname IN ('program', 'tier', 'rule') THEN 'n'
+want=$(qq coord -c "SELECT string_agg(relname || ':' || CASE WHEN relname IN ('program', 'tier', 'rule', 'rule_budget') THEN 'n'
                                                            WHEN relname = 'tracked_table' THEN '*'
                                                            ELSE 'h:member:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.account'::regclass) END,
                                       ' ' ORDER BY relname)
@@ -403,11 +403,11 @@ if [ "$MODE" = distribute ]; then
 	                                                              AND o.distribution_argument_index IS NOT NULL
 	                     WHERE p.pronamespace = 'loyalty'::regnamespace
 	                       AND p.proname IN ('enroll', 'earn', 'quote', 'record_event', 'redeem', 'redeem_value',
-	                                         'adjust', 'refund', 'transfer', 'balance', 'tier_of')
+	                                         'adjust', 'refund', 'transfer', 'balance', 'tier_of', 'grant_offer')
 	                     ORDER BY 1")
 	bad=$(echo "$funcs" | grep -v -e ':coordinator$' -e ':argument 1$')
 	ndist=$(echo "$funcs" | grep -c ':argument 1$')
-	check "operations registered as distributed functions ($ndist of 11) are distributed by member, colocated with account" \
+	check "operations registered as distributed functions ($ndist of 12) are distributed by member, colocated with account" \
 		$([ -z "$bad" ] && [ "$ndist" -gt 0 ]; echo $?) "$(echo "$funcs" | tr '\n' ' ')"
 fi
 
@@ -526,8 +526,8 @@ views_fdw=$(qq coord -c "SELECT count(*) FILTER (WHERE pg_get_viewdef(v.oid) ~ (
                      FROM pg_class v WHERE v.relnamespace = 'loyalty'::regnamespace AND v.relkind = 'v'
                        AND v.relname IN ('member_summary', 'statement', 'expiring_points', 'liability',
                                          'activity_daily', 'tier_distribution', 'tier_history',
-                                         'leaderboard', 'rule_stats')")
-[ "$views_fdw" = "9 of 9 views read their foreign table, 9 foreign tables in the extension" ]
+                                         'leaderboard', 'rule_stats', 'member_offers')")
+[ "$views_fdw" = "10 of 10 views read their foreign table, 10 foreign tables in the extension" ]
 check "views on Citus: $views_fdw" $? "$views_fdw"
 reader=$(for sql in "SELECT count(*) FROM loyalty._citus_statement" "SELECT count(*) FROM loyalty._part_statement" \
                     "SELECT count(*) FROM loyalty.ledger"; do
@@ -541,8 +541,8 @@ bad=$(qq coord -c "CREATE FOREIGN TABLE public.bad_part (x int) SERVER loyalty_p
 echo "$bad" | grep -q 'unknown part "ledger"'
 check "the loyalty_parts wrapper refuses a part that is not a view's" $? "$bad"
 again=$(qq coord -c "SELECT count(*) FROM loyalty.distribute() WHERE distribution LIKE '%(already)%'")
-[ "$again" = 17 ]
-check "loyalty.distribute() again: every table and view already done (17 'already')" $? "$again"
+[ "$again" = 20 ]
+check "loyalty.distribute() again: every table and view already done (20 'already')" $? "$again"
 
 # ---- 4. track_orders on an orders table distributed by member
 orders_run() {  # node -> the outputs of the three phases in $OUT/orders.<node>.*

@@ -95,6 +95,13 @@ SELECT loyalty.create_program('cafe', 'Cafe', currency => 'EUR', points_per_unit
 SELECT loyalty.add_tier('cafe', 'regular', 0);
 SELECT loyalty.add_tier('cafe', 'fan', 3, 1.5);
 SELECT loyalty.add_rule('cafe', 'morning', 'multiplier', '{"factor": 2, "weekdays": [1, 2, 3]}');
+-- camp: campaign limits and offers (SPEC §8)
+SELECT loyalty.create_program('camp', unit => 10) > 0 AS camp;
+SELECT loyalty.add_rule('camp', 'welcome', 'bonus', '{"points": 15, "max_per_member": 2}');
+SELECT loyalty.add_rule('camp', 'pool', 'bonus', '{"points": 100, "budget": 250, "min_amount": 500}');
+SELECT loyalty.add_rule('camp', 'dbl', 'multiplier', '{"factor": 2, "budget": 120, "categories": ["wine"]}');
+SELECT loyalty.add_rule('camp', 'coupon', 'multiplier', '{"factor": 3, "offer": true}');
+SELECT loyalty.add_rule('camp', 'card', 'bonus', '{"points": 88, "offer": true, "group": "cards"}');
 RESET ROLE;
 SELECT code, name, currency, points_per_unit, unit, rounding, stacking, max_multiplier, expiry,
        expiry_after, expiry_period, pending_for, tier_basis, tier_window, downgrade, timezone
@@ -278,6 +285,30 @@ SELECT loyalty.redeem('cafe', 'm2', 20, 'cr1', '2021-08-02 10:00Z') AS m2_after;
 -- shop's one-day rule (12 December, Shanghai time)
 SELECT loyalty.earn('shop', 'm9', 100, 'o-m9-dec', '2021-12-12 12:00+08') AS m9_triple;
 
+\echo '#### step campaigns'
+-- offers granted, limits and budgets spent (the members enrolled first: a grant
+-- would enrol them at now(), which member_summary shows)
+SELECT count(*) AS enrolled FROM (
+  SELECT loyalty.enroll('camp', 'c' || g, timestamptz '2022-01-15 10:00Z' + g * interval '1 minute')
+  FROM generate_series(1, 6) g) e;
+SELECT loyalty.grant_offer('camp', 'c1', 'coupon', 2, '2022-02-01', '2022-03-01');
+SELECT loyalty.grant_offer('camp', 'c2', 'card', 1, ref => 'crm-c2');
+SELECT loyalty.grant_offer('camp', 'c2', 'card', 1, ref => 'crm-c2') AS grant_retried;
+SELECT pg_temp.err($$SELECT loyalty.grant_offer('camp', 'c3', 'card', 2, ref => 'crm-c2')$$) AS other_member_own_refs;
+SELECT pg_temp.err($$SELECT loyalty.grant_offer('camp', 'c2', 'card', 2, ref => 'crm-c2')$$) AS ref_reused;
+SELECT pg_temp.err($$SELECT loyalty.grant_offer('camp', 'c4', 'welcome')$$) AS not_an_offer;
+SELECT pg_temp.err($$SELECT loyalty.grant_offer('camp', 'c4', 'card', 0)$$) AS zero_uses;
+SELECT sum(points) AS c1_quote FROM loyalty.quote('camp', 'c1', 600, '2022-02-10 10:00Z');
+SELECT g, loyalty.earn('camp', 'c' || (g % 6 + 1), 100 * (g % 7 + 1), 'k' || g,
+                       timestamptz '2022-02-01 09:00Z' + g * interval '19 hours',
+                       CASE WHEN g % 3 = 0 THEN 'wine' END) AS points
+FROM generate_series(1, 24) g ORDER BY g;
+SELECT sum(points) AS c1_quote_used_up FROM loyalty.quote('camp', 'c1', 600, '2022-02-28 10:00Z');
+SELECT rule, purchases, points, budget, spent, remaining FROM loyalty.rule_stats
+WHERE program = 'camp' ORDER BY rule;
+SELECT member, rule, uses_left, valid_from, valid_until, uses, ref FROM loyalty.member_offers
+WHERE program = 'camp' ORDER BY member, rule;
+
 \echo '#### step balance_tier'
 SELECT * FROM pg_temp.balances('shop', 50, '2021-04-01');
 SELECT * FROM pg_temp.balances('shop', 50, '2022-01-20');  -- the first lots expired
@@ -408,6 +439,10 @@ SELECT * FROM loyalty.leaderboard ORDER BY program, month, rank;
 \echo '#### step view_rule_stats'
 SELECT * FROM loyalty.rule_stats ORDER BY program, rule;
 
+\echo '#### step view_member_offers'
+SELECT program, member, rule, uses_left, valid_from, valid_until, uses, ref FROM loyalty.member_offers
+ORDER BY program, member, rule, valid_until;
+
 \echo '#### step view_filters'
 -- what a member's app and a dashboard ask: one member, one month, a range of
 -- days (on Citus the filters are applied to the rows of every shard group)
@@ -440,6 +475,7 @@ SELECT 'tier_distribution' AS view, count(*) AS rows, md5(coalesce(string_agg(v:
 SELECT 'tier_history' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.tier_history v;
 SELECT 'leaderboard' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.leaderboard v;
 SELECT 'rule_stats' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.rule_stats v;
+SELECT 'member_offers' AS view, count(*) AS rows, md5(coalesce(string_agg((v.program, v.member, v.rule, v.uses_left, v.valid_from, v.valid_until, v.uses, v.ref)::text, '|' ORDER BY (v.program, v.member, v.rule, v.uses_left, v.valid_from, v.valid_until, v.uses, v.ref)::text), '')) AS digest FROM loyalty.member_offers v;
 
 \echo '#### step ledger_ids'
 -- every member's ledger in id order is its ledger in business-time order

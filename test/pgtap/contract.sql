@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(59);
+SELECT plan(70);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -81,9 +81,9 @@ SELECT is((SELECT count(*) FROM pg_proc p
 SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
            WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p')
              AND has_table_privilege('loyalty_reader', c.oid, 'SELECT')),
-          ARRAY['activity_daily', 'expiring_points', 'leaderboard', 'liability', 'member_summary',
+          ARRAY['activity_daily', 'code_batches', 'expiring_points', 'leaderboard', 'liability', 'member_offers', 'member_summary',
                 'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
-          'loyalty_reader reads the nine views and nothing else');
+          'loyalty_reader reads the eleven views and nothing else');
 SELECT function_privs_are('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'],
                           'loyalty_writer', ARRAY['EXECUTE']);
 
@@ -92,11 +92,36 @@ SELECT col_is_pk('loyalty', 'account', ARRAY['program_id', 'member'], 'account k
 SELECT col_is_pk('loyalty', 'ledger', ARRAY['program_id', 'member', 'id'], 'ledger keyed by program, member, id');
 SELECT col_is_pk('loyalty', 'lot', ARRAY['program_id', 'member', 'id'], 'lot keyed by program, member, id');
 SELECT col_type_is('loyalty', 'ledger', 'id', 'bigint', 'ledger ids are bigint');
+SELECT col_is_pk('loyalty', 'offer', ARRAY['program_id', 'member', 'id'], 'offer grants keyed by program, member, id');
+SELECT col_is_pk('loyalty', 'rule_budget', ARRAY['program_id', 'rule'], 'one budget row per rule of a program');
+
+-- SPEC §8: campaigns and offers
+SELECT has_function('loyalty', 'grant_offer',
+  ARRAY['text','text','text','integer','timestamp with time zone','timestamp with time zone','text']);
+SELECT function_returns('loyalty', 'grant_offer',
+  ARRAY['text','text','text','integer','timestamp with time zone','timestamp with time zone','text'], 'void');
+SELECT function_lang_is('loyalty', 'grant_offer',
+  ARRAY['text','text','text','integer','timestamp with time zone','timestamp with time zone','text'], 'c');
+SELECT function_privs_are('loyalty', 'grant_offer',
+  ARRAY['text','text','text','integer','timestamp with time zone','timestamp with time zone','text'],
+  'loyalty_writer', ARRAY['EXECUTE'], 'a CRM pushes offers: loyalty_writer grants them');
+SELECT function_privs_are('loyalty', 'grant_offer',
+  ARRAY['text','text','text','integer','timestamp with time zone','timestamp with time zone','text'],
+  'public', ARRAY[]::text[]);
+SELECT has_view('loyalty', 'member_offers', 'view loyalty.member_offers');
+SELECT columns_are('loyalty', 'member_offers',
+  ARRAY['program', 'member', 'rule', 'uses_left', 'valid_from', 'valid_until', 'uses', 'granted_at', 'ref'],
+  'member_offers: program, member, rule, uses_left, valid_from, valid_until (then uses, granted_at, ref)');
+SELECT columns_are('loyalty', 'rule_stats',
+  ARRAY['program', 'rule', 'purchases', 'points', 'budget', 'spent', 'remaining'],
+  'rule_stats: purchases, points, budget, spent, remaining');
+SELECT table_privs_are('loyalty', 'offer', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot touch the offer grants directly');
 
 -- scale-out: ids are each member's own sequence, no identity on member tables
 SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
            WHERE c.relnamespace = 'loyalty'::regnamespace
-             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change')
+             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change', 'offer')
              AND a.attidentity <> ''), 0::bigint, 'member tables have no identity column');
 -- distribute(): Citus only, for its owner and superusers only
 SELECT throws_ok($$SELECT * FROM loyalty.distribute()$$, '55000', NULL,
