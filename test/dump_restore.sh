@@ -21,17 +21,22 @@ FROM generate_series(1, 400) g;
 SELECT loyalty.redeem('p', 'm1', 50, 'x', '2026-03-01');
 SELECT loyalty.refund('p', 'm2', 'o2', 5, 'rf', '2026-03-01');
 SELECT loyalty.transfer('p', 'm3', 'm4', 20, 't', '2026-03-01');
+SELECT loyalty.add_rule('p', 'pool', 'bonus', '{"points": 7, "budget": 20}');
+SELECT loyalty.add_rule('p', 'coupon', 'multiplier', '{"factor": 2, "offer": true}');
+SELECT loyalty.grant_offer('p', 'm5', 'coupon', 2, ref => 'crm-1');
+SELECT loyalty.earn('p', 'm5', 30, 'camp' || g, timestamptz '2026-03-02' + g * interval '1 hour')
+FROM generate_series(1, 4) g;
 CREATE TABLE orders (c int, t numeric, n text);
 SELECT loyalty.track_orders('orders', 'p', 'c', 't', 'n');
 INSERT INTO orders VALUES (9, 10, 'z');
 SQL
 snapshot="SELECT string_agg(format('%s:%s:%s', member, loyalty.balance('p', member, '2026-06-01'), loyalty.tier_of('p', member)), ',' ORDER BY member) FROM loyalty.account"
 before=$(q -d $src -c "$snapshot")
-ledger_before=$(q -d $src -c "SELECT count(*) || '/' || sum(points) FROM loyalty.ledger")
+ledger_before=$(q -d $src -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) FROM loyalty.ledger")
 pg_dump -Fc -d $src -f "$dump"
 pg_restore -d $dst "$dump"
 after=$(q -d $dst -c "$snapshot")
-ledger_after=$(q -d $dst -c "SELECT count(*) || '/' || sum(points) FROM loyalty.ledger")
+ledger_after=$(q -d $dst -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) FROM loyalty.ledger")
 fail=0
 if [ "$before" = "$after" ]; then echo "ok 1 - balances and tiers identical after restore"; else echo "not ok 1 - balances differ"; fail=1; fi
 if [ "$ledger_before" = "$ledger_after" ]; then echo "ok 2 - ledger identical ($ledger_after rows/points)"; else echo "not ok 2 - ledger $ledger_before vs $ledger_after"; fail=1; fi
