@@ -199,27 +199,33 @@ calc_earn(Program *p, const EarnFacts *f, EarnResult *out)
 		}
 	}
 	out->rate_rule = out->item_rate[0];
-	/* D: the product of the distinct units; num_i x D / den_i exactly */
-	for (int i = 0; i < n; i++)
+	/*
+	 * D: the product of the distinct units (few: the program's and the
+	 * category rates'), collected once; num_i x D / den_i is num_i times
+	 * the other distinct units, exactly
+	 */
 	{
-		bool		seen = false;
+		Numeric    *units = palloc(sizeof(Numeric) * n);
+		int			nunits = 0;
 
-		for (int j = 0; j < i && !seen; j++)
-			seen = num_eq(den[j], den[i]);
-		if (!seen)
-			D = num_mul(D, den[i]);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		nq[i] = num[i];
-		for (int j = 0; j < n; j++)
+		for (int i = 0; i < n; i++)
 		{
-			bool		seen = num_eq(den[j], den[i]);
+			bool		seen = false;
 
-			for (int k = 0; k < j && !seen; k++)
-				seen = num_eq(den[k], den[j]);
+			for (int u = 0; u < nunits && !seen; u++)
+				seen = num_eq(units[u], den[i]);
 			if (!seen)
-				nq[i] = num_mul(nq[i], den[j]);
+			{
+				units[nunits++] = den[i];
+				D = num_mul(D, den[i]);
+			}
+		}
+		for (int i = 0; i < n; i++)
+		{
+			nq[i] = num[i];
+			for (int u = 0; u < nunits; u++)
+				if (!num_eq(units[u], den[i]))
+					nq[i] = num_mul(nq[i], units[u]);
 		}
 	}
 
