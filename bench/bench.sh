@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/bench.sh — the one entry point of loyalty's benchmarks (bench/README.md).
 #
-#   bench/bench.sh [check|earn|lots|maintenance|views|receipts|all ...]   (default: all)
+#   bench/bench.sh [check|earn|lots|maintenance|views|receipts|codes|all ...]   (default: all)
 #
 #   check        bench/loader_check.sql: one small data set loaded through the
 #                functions and in bulk; every row must be equal, verify() clean
@@ -10,7 +10,8 @@
 #   maintenance  CALL expire_points / evaluate_tiers against the floor
 #   views        latency of the BI / statement views
 #   receipts     earn_order with 5 lines against 5 one-line earns
-#   all          check earn lots maintenance receipts (views builds a 20M-row database
+#   codes        add_codes of a million codes; redeem_code against record_event
+#   all          check earn lots maintenance receipts codes (views builds a 20M-row database
 #                at its default size: run it by name)
 #
 # Needs the extension installed (make && make install; PG_CONFIG picks the
@@ -38,9 +39,9 @@ suites=("$@")
 run=()
 for s in "${suites[@]}"; do
 	case "$s" in
-	all) run+=(check earn lots maintenance receipts) ;;
-	check | earn | lots | maintenance | views | receipts) run+=("$s") ;;
-	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, receipts, all)" ;;
+	all) run+=(check earn lots maintenance receipts codes) ;;
+	check | earn | lots | maintenance | views | receipts | codes) run+=("$s") ;;
+	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, receipts, codes, all)" ;;
 	esac
 done
 

@@ -105,3 +105,29 @@ pgbench_field() { # pgbench_field LOG tps|latency|xacts|failed
 	failed) sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$1" ;;
 	esac
 }
+
+alternate() { # alternate DB PREFIX "KIND..." [pgbench args]: ROUNDS rounds of
+	# bench/PREFIX_KIND.pgbench for each KIND in turn (CLIENTS clients, SECS
+	# seconds), one line per run in $OUT/results.tsv: round, kind, tps, latency
+	local db=$1 prefix=$2 kinds=$3 round kind log tps lat
+	shift 3
+	RESULTS="$OUT/results.tsv"
+	: >"$RESULTS"
+	for round in $(seq 1 "$ROUNDS"); do
+		for kind in $kinds; do
+			log="$OUT/$round-$kind.log"
+			"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" "$@" \
+				-f "$HERE/${prefix}_$kind.pgbench" "$db" >"$log" 2>&1 || { tail -5 "$log" >&2; die "pgbench failed, see $log"; }
+			tps=$(pgbench_field "$log" tps)
+			lat=$(pgbench_field "$log" latency)
+			printf '%s\t%s\t%s\t%s\n' "$round" "$kind" "$tps" "$lat" >>"$RESULTS"
+			printf '   round %d %-6s tps %9.1f  latency %7.3f ms\n' "$round" "$kind" "$tps" "$lat"
+		done
+	done
+}
+
+ratio() { # ratio A B "label": mean tps of kind A / kind B over $OUT/results.tsv
+	awk -F'\t' -v a="$1" -v b="$2" -v label="$3" '{ s[$2] += $3; n[$2]++ }
+		END { printf "   %s: %s %8.1f tps  %s %8.1f tps  ratio = %.3f\n", label,
+		             a, s[a] / n[a], b, s[b] / n[b], (s[a] / n[a]) / (s[b] / n[b]) }' "$OUT/results.tsv"
+}

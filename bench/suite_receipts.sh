@@ -20,23 +20,9 @@ say "== receipts: database $DB on port $PORT (loyalty $AVAIL), $MEMBERS members,
 recreate_db "$DB"
 "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c 'CREATE EXTENSION loyalty' \
 	-v members="$MEMBERS" -f "$HERE/receipts_setup.sql" | sed 's/^/   /'
-RESULTS="$OUT/results.tsv"
-: >"$RESULTS"
-for round in $(seq 1 "$ROUNDS"); do
-	for kind in order five; do
-		log="$OUT/$round-$kind.log"
-		"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -D members="$MEMBERS" \
-			-f "$HERE/receipts_$kind.pgbench" "$DB" >"$log" 2>&1 || { tail -5 "$log" >&2; die "pgbench failed, see $log"; }
-		tps=$(pgbench_field "$log" tps)
-		lat=$(pgbench_field "$log" latency)
-		printf '%s\t%s\t%s\t%s\n' "$round" "$kind" "$tps" "$lat" >>"$RESULTS"
-		printf '   round %d %-6s tps %9.1f  latency %7.3f ms\n' "$round" "$kind" "$tps" "$lat"
-	done
-done
+alternate "$DB" receipts "order five" -D members="$MEMBERS"
 echo "== result (a receipt of 5 lines / 5 one-line earns in one transaction)"
-awk -F'\t' '{ s[$2] += $3; n[$2]++ }
-	END { printf "   earn_order(5 lines) %8.1f tps  5 x earn %8.1f tps  ratio = %.3f\n",
-	             s["order"] / n["order"], s["five"] / n["five"], (s["order"] / n["order"]) / (s["five"] / n["five"]) }' "$RESULTS"
+ratio order five "earn_order(5 lines) / 5 x earn"
 "$PSQL" -X -q -At -d "$DB" -c "SELECT format('   verify(): %s problems', count(*)) FROM loyalty.verify()"
 psql_pg -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 echo "== receipts done in $(($(date +%s) - t0))s"

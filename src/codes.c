@@ -9,10 +9,10 @@
  *
  * add_codes checks every code of the array (NULL, empty, over 200
  * characters: 22023), then loads them with one INSERT ... SELECT over the
- * array, in a subtransaction: a code that exists already, or one given
- * twice, makes the primary key refuse the insert; the subtransaction is
- * rolled back and two look-ups name the code (LY007).  All or nothing, and
- * the load costs one index insertion per code.
+ * array (ON CONFLICT DO NOTHING), in a subtransaction: when a code exists
+ * already, or is given twice, fewer rows than codes are inserted; the
+ * subtransaction is rolled back and two look-ups name the code (LY007).
+ * All or nothing, and the load costs one index insertion per code.
  *
  * redeem_code, in this order:
  *   1. the code, read without a lock (ST_CODE_PEEK): unknown or expired,
@@ -99,42 +99,30 @@ arg_codes(FunctionCallInfo fcinfo, int n, int *count)
 }
 
 /*
- * Insert the codes, all or none.  false when the primary key refused one (a
- * code that exists or is given twice): the subtransaction is rolled back, so
- * nothing of this call is left and the look-ups see only what was there.
+ * Insert the n codes, all or none.  false when the primary key refused one
+ * (a code that exists or is given twice: ON CONFLICT DO NOTHING skips it,
+ * so fewer rows than codes were inserted): the subtransaction is rolled
+ * back, so nothing of this call is left and the look-ups see only what was
+ * there.  The rows RETURNING gives back decide (counted, not kept): not the
+ * error code of a unique violation, which Citus does not pass on from its
+ * workers, nor the processed count, which Citus gives as the rows selected.
  */
 static bool
-codes_insert(Datum *args, const char *nulls)
+codes_insert(Datum *args, const char *nulls, int n)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool done = false;
+	bool		done;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		stmt_exec(ST_CODES_ADD, args, nulls, false, 0, SPI_OK_INSERT);
+	done = stmt_exec_counted(ST_CODES_ADD, args, nulls, SPI_OK_INSERT_RETURNING) == (uint64) n;
+	if (done)
 		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		done = true;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
+	else
 		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (e->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(e);
-		FreeErrorData(e);
-	}
-	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 	return done;
 }
 
@@ -199,7 +187,7 @@ loyalty_add_codes(PG_FUNCTION_ARGS)
 	args[2] = CStringGetTextDatum(batch);
 	args[3] = Int64GetDatum(points);
 	args[4] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
-	if (!codes_insert(args, nulls))
+	if (!codes_insert(args, nulls, n))
 		codes_refused(p, args[1], n);
 	op_end(0);
 	PG_RETURN_INT32(n);
@@ -259,7 +247,7 @@ code_check(Stmt s, Program *p, const char *code, const char *member, TimestampTz
 				 errmsg("code \"%s\" of program \"%s\" expired at %s", cut(code), cut(p->code),
 						timestamptz_to_str(k->valid_until)),
 				 errdetail("The code was valid until %s; the redemption is at %s.",
-						   timestamptz_to_str(k->valid_until), timestamptz_to_str(at))));
+						   pstrdup(timestamptz_to_str(k->valid_until)), pstrdup(timestamptz_to_str(at)))));
 	return false;
 }
 

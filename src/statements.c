@@ -21,6 +21,7 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 
 #define STMT_MAX_ARGS 34
 
@@ -707,7 +708,8 @@ static const StmtDef catalogue[ST_COUNT] = {
 	 */
 	[ST_CODES_ADD] = {"codes_add",
 		"INSERT INTO loyalty.code (program_id, code, batch, points, valid_until) "
-		"SELECT $1, c.code, $3, $4, $5 FROM unnest($2::text[]) AS c(code)",
+		"SELECT $1, c.code, $3, $4, $5 FROM unnest($2::text[]) AS c(code) "
+		"ON CONFLICT DO NOTHING RETURNING 1",
 	5, {INT4OID, TEXTARRAYOID, TEXTOID, INT8OID, TIMESTAMPTZOID}, CURSOR_OPT_GENERIC_PLAN},
 	[ST_CODES_EXISTING] = {"codes_existing",
 		"SELECT min(code), count(*) FROM loyalty.code "
@@ -841,6 +843,58 @@ stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, long count, in
 	if (rc != expect)
 		elog(ERROR, "loyalty: statement %s failed: %s", d->name,
 			 SPI_result_code_string(rc));
+}
+
+/* A DestReceiver that only counts the rows (stmt_exec_counted). */
+typedef struct CountDest
+{
+	DestReceiver pub;
+	uint64		rows;
+} CountDest;
+
+static bool
+count_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	((CountDest *) self)->rows++;
+	return true;
+}
+
+static void
+count_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+count_nothing(DestReceiver *self)
+{
+}
+
+uint64
+stmt_exec_counted(Stmt s, Datum *args, const char *nulls, int expect)
+{
+	const StmtDef *d = &catalogue[s];
+	CountDest	dest = {{count_receive, count_startup, count_nothing, count_nothing, DestNone}, 0};
+	SPIExecuteOptions o;
+	ParamListInfo pl = makeParamList(d->nargs);
+	int			rc;
+
+	for (int i = 0; i < d->nargs; i++)
+	{
+		pl->params[i].value = args[i];
+		pl->params[i].isnull = nulls != NULL && nulls[i] == 'n';
+		pl->params[i].pflags = PARAM_FLAG_CONST;
+		pl->params[i].ptype = d->types[i];
+	}
+	memset(&o, 0, sizeof(o));
+	o.params = pl;
+	o.dest = (DestReceiver *) &dest;
+	/* as stmt_exec: without kept plans, planned with the values (Citus) */
+	rc = keep_plans ? SPI_execute_plan_extended(stmt_plan(s), &o) : SPI_execute_extended(d->sql, &o);
+	if (rc != expect)
+		elog(ERROR, "loyalty: statement %s failed: %s", d->name,
+			 SPI_result_code_string(rc));
+	pfree(pl);
+	return dest.rows;
 }
 
 /*

@@ -139,6 +139,15 @@ extern void stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, lo
 					  int expect);
 
 /*
+ * Run a statement that returns rows (RETURNING) without keeping them: the
+ * number of rows it returned, counted as they come.  What Citus reports as
+ * the processed count of an INSERT ... SELECT ... ON CONFLICT DO NOTHING is
+ * the number of rows selected, not inserted; the rows a RETURNING clause
+ * gives back are the ones inserted.
+ */
+extern uint64 stmt_exec_counted(Stmt s, Datum *args, const char *nulls, int expect);
+
+/*
  * Whether plans are kept (the default).  On a Citus cluster they are not:
  * Citus 13.2's local execution grows a kept plan's memory with every
  * execution (citusdata/citus#8824), so there every statement is planned

@@ -8,7 +8,7 @@ set -euo pipefail
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 src=loyalty_dump_src; dst=loyalty_dump_dst; dump=$(mktemp)
 trap 'rm -f "$dump"' EXIT
-echo "1..9"
+echo "1..10"
 q -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" \
   -c "CREATE DATABASE $src" -c "CREATE DATABASE $dst"
 q -d $src >/dev/null <<'SQL'
@@ -26,17 +26,22 @@ SELECT loyalty.add_rule('p', 'coupon', 'multiplier', '{"factor": 2, "offer": tru
 SELECT loyalty.grant_offer('p', 'm5', 'coupon', 2, ref => 'crm-1');
 SELECT loyalty.earn('p', 'm5', 30, 'camp' || g, timestamptz '2026-03-02' + g * interval '1 hour')
 FROM generate_series(1, 4) g;
+SELECT loyalty.add_codes('p', 'caps', ARRAY(SELECT 'C' || g FROM generate_series(1, 100) g), 15);
+SELECT loyalty.redeem_code('p', 'm' || g, 'C' || g, timestamptz '2026-03-05' + g * interval '1 hour')
+FROM generate_series(1, 10) g;
+SELECT loyalty.earn_order('p', 'm6', '[{"line": "a", "amount": 120}, {"line": "b", "amount": 80}]', 'rc1', '2026-03-06');
+SELECT loyalty.refund_lines('p', 'm6', 'rc1', '[{"line": "b", "amount": 30}]', 'rc1-r', '2026-03-07');
 CREATE TABLE orders (c int, t numeric, n text);
 SELECT loyalty.track_orders('orders', 'p', 'c', 't', 'n');
 INSERT INTO orders VALUES (9, 10, 'z');
 SQL
 snapshot="SELECT string_agg(format('%s:%s:%s', member, loyalty.balance('p', member, '2026-06-01'), loyalty.tier_of('p', member)), ',' ORDER BY member) FROM loyalty.account"
 before=$(q -d $src -c "$snapshot")
-ledger_before=$(q -d $src -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) FROM loyalty.ledger")
+ledger_before=$(q -d $src -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) || ' codes ' || (SELECT count(*) || ':' || count(used_by) || ':' || string_agg(used_by, ',' ORDER BY code) FROM loyalty.code) || ' receipt ' || (SELECT md5(string_agg(detail::text, '|' ORDER BY at, id)) FROM loyalty.statement WHERE ref LIKE 'rc1%') FROM loyalty.ledger")
 pg_dump -Fc -d $src -f "$dump"
 pg_restore -d $dst "$dump"
 after=$(q -d $dst -c "$snapshot")
-ledger_after=$(q -d $dst -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) FROM loyalty.ledger")
+ledger_after=$(q -d $dst -c "SELECT count(*) || '/' || sum(points) || ' offers ' || (SELECT count(*) || ':' || sum(used) FROM loyalty.offer) || ' spent ' || (SELECT sum(spent) FROM loyalty.rule_budget) || ' codes ' || (SELECT count(*) || ':' || count(used_by) || ':' || string_agg(used_by, ',' ORDER BY code) FROM loyalty.code) || ' receipt ' || (SELECT md5(string_agg(detail::text, '|' ORDER BY at, id)) FROM loyalty.statement WHERE ref LIKE 'rc1%') FROM loyalty.ledger")
 fail=0
 if [ "$before" = "$after" ]; then echo "ok 1 - balances and tiers identical after restore"; else echo "not ok 1 - balances differ"; fail=1; fi
 if [ "$ledger_before" = "$ledger_after" ]; then echo "ok 2 - ledger identical ($ledger_after rows/points)"; else echo "not ok 2 - ledger $ledger_before vs $ledger_after"; fail=1; fi
@@ -47,16 +52,24 @@ if q -d $dst -c "SELECT loyalty.earn('p', 'm1', 10, 'after-restore', '2026-04-01
 q -d $dst -c "INSERT INTO orders VALUES (9, 20, 'z2')"
 n=$(q -d $dst -c "SELECT count(*) FROM loyalty.ledger WHERE ref = 'z2'")
 if [ "$n" = "1" ]; then echo "ok 5 - the orders trigger and its configuration survived"; else echo "not ok 5 - order z2 earned nothing"; fail=1; fi
+# 6. the codes survive: a used one stays used, an unused one credits once
+used=$(q -d $dst -c "SELECT loyalty.redeem_code('p', 'm20', 'C3', '2026-04-02')" 2>&1 || true)
+fresh=$(q -d $dst -c "SELECT loyalty.redeem_code('p', 'm20', 'C50', '2026-04-02')")
+again=$(q -d $dst -c "SELECT loyalty.redeem_code('p', 'm20', 'C50', '2026-04-03')")
+if [[ "$used" == *"already used"* || "$used" == *"LY008"* ]] && [ "$fresh" = 15 ] && [ "$again" = 15 ] \
+   && [ "$(q -d $dst -c "SELECT used FROM loyalty.code_batches WHERE batch = 'caps'")" = 11 ]; then
+  echo "ok 6 - codes restored: a used code is refused to another member, an unused one credits once"
+else echo "not ok 6 - used code: '$used', fresh: '$fresh', again: '$again'"; fail=1; fi
 
-# 6. program ids start at a random point in each installation
+# 7. program ids start at a random point in each installation
 sid=$(q -d $src -c "SELECT id FROM loyalty.program WHERE code = 'p'")
 other=loyalty_dump_other
 q -c "DROP DATABASE IF EXISTS $other" -c "CREATE DATABASE $other"
 oid=$(q -d $other -c "CREATE EXTENSION loyalty" -c "SELECT loyalty.create_program('p')")
-if [ "$sid" != "$oid" ]; then echo "ok 6 - two installations number their programs apart ($sid, $oid)"
-else echo "not ok 6 - both databases gave program id $sid"; fail=1; fi
+if [ "$sid" != "$oid" ]; then echo "ok 7 - two installations number their programs apart ($sid, $oid)"
+else echo "not ok 7 - both databases gave program id $sid"; fail=1; fi
 
-# 7-9. the same dump restored into a database that already runs loyalty (a
+# 8-10. the same dump restored into a database that already runs loyalty (a
 # program with the same code, one more, members, more ledger rows than the dump)
 q -d $other >/dev/null <<'SQL'
 SELECT loyalty.create_program('other');
@@ -71,21 +84,21 @@ orows_before=$(q -d $other -c "SELECT (SELECT count(*) FROM loyalty.ledger) || '
 err=$(mktemp)
 if pg_restore -d $other "$dump" 2>"$err"; then rc=0; else rc=$?; fi
 if [ $rc -ne 0 ] && grep -q 'loyalty.ledger already holds rows' "$err" && grep -q 'loyalty.program already holds rows' "$err"; then
-  echo "ok 7 - pg_restore into a database that runs loyalty fails, naming the tables it refused"
-else echo "not ok 7 - pg_restore exit $rc; $(grep -c ERROR "$err") errors: $(grep 'ERROR' "$err" | head -3)"; fail=1; fi
+  echo "ok 8 - pg_restore into a database that runs loyalty fails, naming the tables it refused"
+else echo "not ok 8 - pg_restore exit $rc; $(grep -c ERROR "$err") errors: $(grep 'ERROR' "$err" | head -3)"; fail=1; fi
 oafter=$(q -d $other -c "$osnap")
 orows_after=$(q -d $other -c "SELECT (SELECT count(*) FROM loyalty.ledger) || '/' || (SELECT count(*) FROM loyalty.lot) || '/' || (SELECT count(*) FROM loyalty.program)")
 if [ "$obefore" = "$oafter" ] && [ "$orows_before" = "$orows_after" ]; then
-  echo "ok 8 - nothing of the dump merged: same programs, balances, tiers, rows ($orows_after)"
-else echo "not ok 8 - the target changed: rows $orows_before -> $orows_after"; fail=1; fi
+  echo "ok 9 - nothing of the dump merged: same programs, balances, tiers, rows ($orows_after)"
+else echo "not ok 9 - the target changed: rows $orows_before -> $orows_after"; fail=1; fi
 # the refused restore leaves the target as it was and working: ids are each
 # member's own sequence (0.4.0), so no sequence value of the dump can make the
 # target hand out ids it already used
 bad=$(q -d $other -c "SELECT count(*) FROM loyalty.verify()")
 if [ "$bad" = 0 ] && q -d $other -c "SELECT loyalty.earn('other', 'm1', 10, 'after', '2026-07-01')" >/dev/null \
    && [ "$(q -d $other -c "SELECT count(*) FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'other' AND l.member = 'm1' AND l.ref = 'after' AND l.id = (SELECT max(id) FROM loyalty.ledger x WHERE x.program_id = l.program_id AND x.member = 'm1')")" = 1 ]; then
-  echo "ok 9 - after the refused restore verify() is empty and the next row takes the member's next id"
-else echo "not ok 9 - verify() said $bad rows, or the next earning failed"; fail=1; fi
+  echo "ok 10 - after the refused restore verify() is empty and the next row takes the member's next id"
+else echo "not ok 10 - verify() said $bad rows, or the next earning failed"; fail=1; fi
 rm -f "$err"
 q -c "DROP DATABASE $src" -c "DROP DATABASE $dst" -c "DROP DATABASE $other"
 exit $fail

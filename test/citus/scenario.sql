@@ -309,6 +309,32 @@ WHERE program = 'camp' ORDER BY rule;
 SELECT member, rule, uses_left, valid_from, valid_until, uses, ref FROM loyalty.member_offers
 WHERE program = 'camp' ORDER BY member, rule;
 
+\echo '#### step codes'
+-- single-use codes: loyalty.code is distributed by code (its own colocation
+-- group); add_codes and redeem_code run on the coordinator
+RESET ROLE;
+SET ROLE app_admin;
+SELECT loyalty.add_codes('camp', 'caps', ARRAY(SELECT 'CAP-' || g FROM generate_series(1, 40) g), 25,
+                         '2022-06-01 00:00Z') AS caps_added;
+SELECT loyalty.add_codes('camp', 'vip', ARRAY['V1', 'V2', 'V3'], 300) AS vip_added;
+SELECT pg_temp.err($$SELECT loyalty.add_codes('camp', 'again', ARRAY['V9', 'CAP-7'], 1)$$) AS code_exists;
+SELECT pg_temp.err($$SELECT loyalty.add_codes('camp', 'twice', ARRAY['T1', 'T1'], 1)$$) AS code_twice;
+RESET ROLE;
+SET ROLE app_writer;
+SELECT g, loyalty.redeem_code('camp', 'c' || (g % 6 + 1), 'CAP-' || g,
+                              timestamptz '2022-04-01 08:00Z' + g * interval '7 hours') AS points
+FROM generate_series(1, 30) g ORDER BY g;
+SELECT loyalty.redeem_code('camp', 'c2', 'CAP-1', '2022-05-01 10:00Z') AS replay_first_answer;
+SELECT pg_temp.err($$SELECT loyalty.redeem_code('camp', 'c3', 'CAP-1', '2022-05-01 10:01Z')$$) AS other_member;
+SELECT pg_temp.err($$SELECT loyalty.redeem_code('camp', 'c3', 'CAP-99', '2022-05-01 10:02Z')$$) AS unknown;
+SELECT pg_temp.err($$SELECT loyalty.redeem_code('camp', 'c3', 'CAP-35', '2022-06-02 10:03Z')$$) AS expired;
+SELECT pg_temp.err($$SELECT loyalty.redeem_code('camp', 'c3', 'cap-2', '2022-05-01 10:04Z')$$) AS case_matters;
+SELECT loyalty.redeem_code('camp', 'newbie', 'V1', '2022-05-02 10:00Z') AS enrols_unknown_member;
+SELECT loyalty.redeem_code('camp', 'c1', 'V2', '2022-05-03 10:00Z') AS vip;
+SELECT member, sum(points) AS code_points, count(*) AS credits FROM loyalty.statement
+WHERE program = 'camp' AND ref LIKE 'code:%' GROUP BY member ORDER BY member;
+SELECT * FROM loyalty.code_batches WHERE program = 'camp' ORDER BY batch;
+
 \echo '#### step balance_tier'
 SELECT * FROM pg_temp.balances('shop', 50, '2021-04-01');
 SELECT * FROM pg_temp.balances('shop', 50, '2022-01-20');  -- the first lots expired
@@ -443,6 +469,9 @@ SELECT * FROM loyalty.rule_stats ORDER BY program, rule;
 SELECT program, member, rule, uses_left, valid_from, valid_until, uses, ref FROM loyalty.member_offers
 ORDER BY program, member, rule, valid_until;
 
+\echo '#### step view_code_batches'
+SELECT * FROM loyalty.code_batches ORDER BY program, batch;
+
 \echo '#### step view_filters'
 -- what a member's app and a dashboard ask: one member, one month, a range of
 -- days (on Citus the filters are applied to the rows of every shard group)
@@ -513,5 +542,7 @@ SELECT p.code, c.member, c.at, c.from_tier, c.to_tier, c.reason, c.by_evaluation
 FROM loyalty.tier_change c JOIN loyalty.program p ON p.id = c.program_id ORDER BY 1, 2, c.at, c.id;
 SELECT p.code, s.member, s.rule, s.last_day, s.days
 FROM loyalty.streak s JOIN loyalty.program p ON p.id = s.program_id ORDER BY 1, 2, 3;
+SELECT p.code, c.batch, count(*) AS codes, count(c.used_by) AS used, string_agg(c.used_by, ',' ORDER BY c.code) AS used_by
+FROM loyalty.code c JOIN loyalty.program p ON p.id = c.program_id GROUP BY 1, 2 ORDER BY 1, 2;
 \echo '#### end'
 \endif

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(70);
+SELECT plan(97);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -117,6 +117,47 @@ SELECT columns_are('loyalty', 'rule_stats',
   'rule_stats: purchases, points, budget, spent, remaining');
 SELECT table_privs_are('loyalty', 'offer', 'loyalty_writer', ARRAY[]::text[],
                        'writers cannot touch the offer grants directly');
+
+-- SPEC §8: receipts
+SELECT has_function('loyalty', 'earn_order', ARRAY['text','text','jsonb','text','timestamp with time zone','text']);
+SELECT function_returns('loyalty', 'earn_order', ARRAY['text','text','jsonb','text','timestamp with time zone','text'], 'bigint');
+SELECT function_lang_is('loyalty', 'earn_order', ARRAY['text','text','jsonb','text','timestamp with time zone','text'], 'c');
+SELECT function_privs_are('loyalty', 'earn_order', ARRAY['text','text','jsonb','text','timestamp with time zone','text'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT has_function('loyalty', 'quote_order', ARRAY['text','text','jsonb','timestamp with time zone','text']);
+SELECT function_returns('loyalty', 'quote_order', ARRAY['text','text','jsonb','timestamp with time zone','text'], 'setof record');
+SELECT function_lang_is('loyalty', 'quote_order', ARRAY['text','text','jsonb','timestamp with time zone','text'], 'c');
+SELECT has_function('loyalty', 'refund_lines', ARRAY['text','text','text','jsonb','text','timestamp with time zone']);
+SELECT function_returns('loyalty', 'refund_lines', ARRAY['text','text','text','jsonb','text','timestamp with time zone'], 'bigint');
+SELECT function_lang_is('loyalty', 'refund_lines', ARRAY['text','text','text','jsonb','text','timestamp with time zone'], 'c');
+SELECT function_privs_are('loyalty', 'refund_lines', ARRAY['text','text','text','jsonb','text','timestamp with time zone'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+
+-- SPEC §8: single-use codes (admin loads them, the app redeems them)
+SELECT has_function('loyalty', 'add_codes', ARRAY['text','text','text[]','bigint','timestamp with time zone']);
+SELECT function_returns('loyalty', 'add_codes', ARRAY['text','text','text[]','bigint','timestamp with time zone'], 'integer');
+SELECT function_lang_is('loyalty', 'add_codes', ARRAY['text','text','text[]','bigint','timestamp with time zone'], 'c');
+SELECT function_privs_are('loyalty', 'add_codes', ARRAY['text','text','text[]','bigint','timestamp with time zone'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'add_codes', ARRAY['text','text','text[]','bigint','timestamp with time zone'],
+                          'loyalty_writer', ARRAY[]::text[], 'writers cannot print codes');
+SELECT has_function('loyalty', 'redeem_code', ARRAY['text','text','text','timestamp with time zone']);
+SELECT function_returns('loyalty', 'redeem_code', ARRAY['text','text','text','timestamp with time zone'], 'bigint');
+SELECT function_lang_is('loyalty', 'redeem_code', ARRAY['text','text','text','timestamp with time zone'], 'c');
+SELECT function_privs_are('loyalty', 'redeem_code', ARRAY['text','text','text','timestamp with time zone'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'redeem_code', ARRAY['text','text','text','timestamp with time zone'],
+                          'public', ARRAY[]::text[]);
+SELECT has_view('loyalty', 'code_batches', 'view loyalty.code_batches');
+SELECT columns_are('loyalty', 'code_batches', ARRAY['program', 'batch', 'codes', 'used', 'points_credited'],
+                   'code_batches: program, batch, codes, used, points_credited');
+SELECT col_is_pk('loyalty', 'code', ARRAY['program_id', 'code'], 'a code is unique in its program (one index)');
+SELECT table_privs_are('loyalty', 'code', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot read or mark codes directly');
+SELECT table_privs_are('loyalty', 'code', 'loyalty_reader', ARRAY[]::text[],
+                       'readers cannot list the unused codes');
+SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'loyalty.code'::regclass), 1::bigint,
+          'loyalty.code has one index (a million codes load in seconds)');
 
 -- scale-out: ids are each member's own sequence, no identity on member tables
 SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid

@@ -87,6 +87,11 @@ SELECT pg_temp.fails($$SELECT loyalty.redeem_code('other', 'bob', 'A2', '2025-01
 -- expired: valid while at < valid_until (2025-07-01 00:00 Shanghai time)
 SELECT pg_temp.fails($$SELECT loyalty.redeem_code('caps', 'bob', 'A2', '2025-07-01 00:00+08')$$);
 SELECT pg_temp.fails($$SELECT loyalty.redeem_code('caps', 'bob', 'A2', '2025-08-01 00:00+08')$$);
+-- the detail names both instants (the validity and the redemption's at)
+DO $$BEGIN PERFORM loyalty.redeem_code('caps', 'bob', 'A2', '2025-08-01 00:00+08');
+EXCEPTION WHEN OTHERS THEN
+  DECLARE d text; BEGIN GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL; RAISE WARNING '%: %', SQLSTATE, d; END;
+END$$;
 SELECT count(*) AS bob_accounts FROM loyalty.account a JOIN loyalty.program p ON p.id = a.program_id
 WHERE p.code = 'caps' AND a.member = 'bob';
 -- an unknown member is enrolled (with its signup points), as earn does
