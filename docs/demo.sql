@@ -1,6 +1,8 @@
 -- Demo: a Telunsu-style program: 500 members from 2023 to today, their receipts
 -- (daily milk, yogurt, gift boxes), refunds, events and redemptions; points
--- expire three years after they are earned.
+-- expire three years after they are earned.  Marketing grants each member a
+-- double-points birthday coupon for their birthday month, runs a Spring
+-- Festival campaign with a budget, and prints a code in every milk case.
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
@@ -16,7 +18,13 @@ SELECT loyalty.add_tier('telunsu', 'silver', 0, 1, 150),
 SELECT loyalty.add_rule('telunsu', 'gift_box', 'multiplier', '{"factor": 1.2, "categories": ["gift_box"]}'),
        loyalty.add_rule('telunsu', 'member_day', 'multiplier', '{"factor": 1.5, "weekdays": [5]}'),
        loyalty.add_rule('telunsu', 'double11', 'multiplier', '{"factor": 3}', '2026-11-11 00:00+08', '2026-11-12 00:00+08'),
-       loyalty.add_rule('telunsu', 'birthday', 'multiplier', '{"factor": 2, "birthday_month": true}'),
+       -- a coupon granted to each member for their birthday month (two purchases)
+       loyalty.add_rule('telunsu', 'bday_coupon', 'multiplier', '{"factor": 2, "offer": true}'),
+       -- Spring Festival 2026: 88 points on a receipt of 100 yuan or more, twice per
+       -- member, until 5,000 points have been given
+       loyalty.add_rule('telunsu', 'spring_88', 'bonus',
+                        '{"points": 88, "min_amount": 100, "max_per_member": 2, "budget": 5000}',
+                        '2026-02-10 00:00+08', '2026-03-04 00:00+08'),
        loyalty.add_rule('telunsu', 'ladder_5k', 'bonus', '{"points": 500, "min_amount": 5000, "group": "ladder"}'),
        loyalty.add_rule('telunsu', 'ladder_10k', 'bonus', '{"points": 1200, "min_amount": 10000, "group": "ladder"}'),
        loyalty.add_rule('telunsu', 'signup', 'event', '{"event": "signup", "points": 50}'),
@@ -41,6 +49,20 @@ SELECT count(*) FROM (
   SELECT loyalty.enroll('telunsu', d.member, d.joined_at, birthday => d.birthday,
                         referred_by => CASE WHEN d.i > 50 AND d.i % 10 = 0 THEN 'm' || (d.i / 10) END)
   FROM demo_member d ORDER BY d.joined_at) s \g /dev/null
+-- the birthday coupons: one grant per member and birthday month after joining
+-- (granted today, they serve the purchases made inside their month)
+SELECT count(*) FROM (
+  SELECT loyalty.grant_offer('telunsu', d.member, 'bday_coupon', 2, m.starts, m.starts + interval '1 month',
+                             ref => 'bday-' || extract(year FROM m.starts))
+  FROM demo_member d
+  CROSS JOIN LATERAL (SELECT make_timestamptz(y, extract(month FROM d.birthday)::int, 1, 0, 0, 0, 'Asia/Shanghai') AS starts
+                      FROM generate_series(2023, 2026) y) m
+  WHERE m.starts + interval '1 month' > d.joined_at AND m.starts < timestamptz '2026-12-01 00:00+08') s \g /dev/null
+-- a code under the lid of every milk case of 2026: 6,000 printed, 10 points each,
+-- valid until the end of January 2027
+SELECT loyalty.add_codes('telunsu', 'milk-caps-2026',
+                         ARRAY(SELECT 'TLS26-' || lpad(g::text, 6, '0') FROM generate_series(1, 6000) g),
+                         10, '2027-02-01 00:00+08') \g /dev/null
 -- receipts after joining: daily milk (a case, 40-150 yuan), yogurt now and then, a
 -- gift box on one receipt in four, and rare company orders of twenty gift boxes
 CREATE TEMP TABLE demo_receipt AS
@@ -66,14 +88,25 @@ SELECT row_number() OVER () AS n, d.member,
        (ARRAY[300, 300, 300, 900, 2000])[1 + floor(random() * 5)::int] AS points
 FROM demo_member d, generate_series(1, 1 + (d.per_year / 4)::int) AS k
 WHERE random() < 0.6;
+-- the caps scanned: a third of the 2026 receipts with milk bring one in (the rest
+-- go out with the recycling), a few days after the purchase
+CREATE TEMP TABLE demo_cap AS
+SELECT * FROM (
+  SELECT 'TLS26-' || lpad(row_number() OVER (ORDER BY r.at)::text, 6, '0') AS code, r.member,
+         r.at + random() * interval '5 days' AS at
+  FROM demo_receipt r WHERE r.at >= timestamptz '2026-01-01 00:00+08' AND random() < 0.33) c
+WHERE c.code <= 'TLS26-006000';
 -- everything in business-time order through the public functions
 SELECT count(*) FROM (
   SELECT CASE WHEN x.kind = 'receipt' THEN loyalty.earn_order('telunsu', x.member, x.lines, 'o' || x.n, x.at)
+              WHEN x.kind = 'cap' THEN loyalty.redeem_code('telunsu', x.member, x.code, x.at)
               WHEN loyalty.balance('telunsu', x.member, x.at) >= x.points
               THEN loyalty.redeem('telunsu', x.member, x.points, 'r' || x.n, x.at) END
-  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points FROM demo_receipt
+  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points, NULL AS code FROM demo_receipt
         UNION ALL
-        SELECT 'redeem', n, member, at, NULL, points FROM demo_redeem
+        SELECT 'redeem', n, member, at, NULL, points, NULL FROM demo_redeem
+        UNION ALL
+        SELECT 'cap', NULL, member, at, NULL, NULL, code FROM demo_cap WHERE at < timestamptz '2026-11-30 00:00+08'
         ORDER BY at) x) s \g /dev/null
 SELECT count(*) FROM (
   SELECT loyalty.record_event('telunsu', g.member, g.event, 'e' || g.n, g.at)
@@ -114,8 +147,17 @@ FROM loyalty.activity_daily WHERE program = 'telunsu' AND day >= date '2025-12-0
 \echo '== Leaderboard, last three months (top 10 get the invitation)'
 SELECT to_char(month, 'YYYY-MM') AS month, rank, member, points FROM loyalty.leaderboard
 WHERE program = 'telunsu' AND month >= date '2026-09-01' ORDER BY month, rank;
-\echo '== What each campaign cost'
-SELECT rule, purchases AS uses, points FROM loyalty.rule_stats WHERE program = 'telunsu' ORDER BY points DESC;
+\echo '== What each campaign cost (the Spring Festival bonus had a budget)'
+SELECT rule, purchases AS uses, points, budget, spent, remaining FROM loyalty.rule_stats
+WHERE program = 'telunsu' ORDER BY points DESC;
+\echo '== Birthday coupons: granted, used, by year'
+SELECT extract(year FROM valid_from)::int AS year, count(*) AS granted, sum(uses - uses_left) AS uses_taken,
+       count(*) FILTER (WHERE uses_left = 0) AS used_up,
+       count(*) FILTER (WHERE uses_left > 0 AND valid_until <= now()) AS expired_with_uses_left
+FROM loyalty.member_offers WHERE program = 'telunsu' AND rule = 'bday_coupon' GROUP BY 1 ORDER BY 1;
+\echo '== Bottle-cap codes'
+SELECT batch, codes, used, points_credited, round(100.0 * used / codes, 1) AS "scanned %"
+FROM loyalty.code_batches WHERE program = 'telunsu';
 \echo '== Member m42: summary'
 SELECT tier, available, pending, lifetime_earned, lifetime_redeemed, qualifying, next_tier, to_next_tier,
        next_expiry_at::date AS next_expiry, next_expiry_points
