@@ -47,6 +47,9 @@ INSERT INTO fg.vocab (op, grp, weight, needs, txn) VALUES
   ('earn_order',     'api',     8, 'earn_order',    true),
   ('quote_order',    'api',     2, 'quote_order',   true),
   ('refund_lines',   'api',     4, 'refund_lines',  true),
+  ('grant_offer',    'api',     3, 'grant_offer',   true),
+  ('redeem_code',    'api',     4, 'redeem_code',   true),
+  ('add_codes',      'config',  1, 'add_codes',     true),
   ('adjust',         'api',     5, 'adjust',        true),
   ('transfer',       'api',     5, 'transfer',      true),
   ('balance',        'api',     5, 'balance',       true),
@@ -473,6 +476,45 @@ BEGIN
   IF cnt = 0 THEN PERFORM fg.op_earn(); RETURN; END IF;
   SELECT * INTO h FROM fg.hist WHERE tmpl IS NOT NULL ORDER BY i OFFSET fg.ri(0, cnt - 1) LIMIT 1;
   PERFORM fg.emit('op', replace(h.tmpl, '%AT%', CASE WHEN fg.chance(0.5) THEN h.at ELSE fg.at_arg() END));
+END $$;
+
+-- an offer granted to a member (the rule may not be an offer: LY007), some
+-- with a window, some with a ref (replayed like the other operations)
+CREATE FUNCTION fg.op_grant_offer() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  m text := fg.member_raw(); ref text := CASE WHEN fg.chance(0.6) THEN fg.ref_raw('gr') END;
+  rules text[] := string_to_array(fg.o('rules'), ','); win text := ''; from_at timestamptz;
+BEGIN
+  IF fg.chance(0.5) THEN
+    from_at := fg.now0() - fg.ri(0, fg.oi('span')) * interval '1 hour';
+    win := format(', valid_from => %s, valid_until => %s', fg.ts_lit(from_at),
+                  fg.ts_lit(from_at + fg.ri(1, fg.oi('span')) * interval '1 hour'));
+  END IF;
+  PERFORM fg.api('grant_offer', m, ref, NULL,
+                 format('SELECT loyalty.grant_offer(%s, %s, %s, %s%s%s)', fg.prog(), quote_nullable(m),
+                        quote_nullable(CASE WHEN cardinality(rules) > 0 AND fg.chance(0.9) THEN fg.pick(rules) ELSE 'nope' END),
+                        fg.pick(ARRAY['1', '1', '2', '5', '0']), win,
+                        CASE WHEN ref IS NULL THEN '' ELSE ', ref => ' || quote_literal(ref) END),
+                 '');
+END $$;
+
+-- a batch of codes K1..K30 in random ranges (ranges overlap: LY007 all or none)
+CREATE FUNCTION fg.op_add_codes() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE lo int := fg.ri(1, 30); n int := fg.ri(1, 6);
+BEGIN
+  PERFORM fg.emit('op', format(
+    'SELECT loyalty.add_codes(''fz'', %L, ARRAY(SELECT ''K'' || g FROM generate_series(%s, %s) g), %s%s)',
+    fg.pick(ARRAY['caps', 'lids']), lo, lo + n - 1, fg.pick(ARRAY['5', '20', '100']),
+    CASE WHEN fg.chance(0.4) THEN ', valid_until => ' || fg.ts_lit(fg.now0() - fg.ri(0, fg.oi('span')) * interval '1 hour' + interval '10 days') ELSE '' END));
+END $$;
+
+-- a code scanned by a member: unknown (LY009), expired, used by another (LY008) or credited
+CREATE FUNCTION fg.op_redeem_code() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m text := fg.member_raw(); code text := 'K' || fg.ri(1, 36);
+BEGIN
+  PERFORM fg.api('redeem_code', m, 'code:' || code, NULL,
+                 format('SELECT loyalty.redeem_code(%s, %s, %L%%AT%%)', fg.prog(), quote_nullable(m), code),
+                 fg.at_arg());
 END $$;
 
 -- configuration changes while the program runs
@@ -1091,10 +1133,13 @@ BEGIN
       '{"factor": 2, "weekdays": [6, 7]}', '{"factor": 1.5, "categories": ["liquor"]}',
       '{"factor": 3, "min_amount": 300}', '{"factor": 2, "first_purchase": true}',
       '{"factor": 1.2, "min_orders": 2, "orders_window": "90 days"}', '{"factor": 2, "tiers": ["base"]}',
-      '{"factor": 2, "birthday_month": true}', '{"factor": 100}', '{"factor": 0.5}'])
+      '{"factor": 2, "birthday_month": true}', '{"factor": 100}', '{"factor": 0.5}',
+      '{"factor": 2, "offer": true}', '{"factor": 3, "budget": 150}', '{"factor": 2, "max_per_member": 2}'])
     WHEN 'bonus' THEN fg.pick(ARRAY[
       '{"points": 20, "min_amount": 200, "group": "ladder"}', '{"points": 60, "min_amount": 350, "group": "ladder"}',
-      '{"points": 10, "first_purchase": true}', '{"points": 5, "categories": ["snacks"]}'])
+      '{"points": 10, "first_purchase": true}', '{"points": 5, "categories": ["snacks"]}',
+      '{"points": 40, "offer": true, "group": "ladder"}', '{"points": 25, "budget": 60}',
+      '{"points": 15, "max_per_member": 2, "budget": 100}'])
     WHEN 'category_rate' THEN fg.pick(ARRAY[
       '{"category": "drinks", "points_per_unit": 2, "unit": 1}', '{"category": "liquor", "points_per_unit": 1, "unit": 10}'])
     WHEN 'event' THEN fg.pick(ARRAY[
@@ -1172,6 +1217,10 @@ BEGIN
   END IF;
   PERFORM fg.set('rules', ''); PERFORM fg.set('events', '');
   FOR i IN 1 .. fg.ri(0, 4) LOOP PERFORM fg.add_rule('r' || i, 'setup'); END LOOP;
+  -- bottle caps K1..K12 from the start (0.5.0 on), so that members race for them
+  IF fg.has('add_codes') THEN
+    PERFORM fg.emit('setup', 'SELECT loyalty.add_codes(''fz'', ''caps'', ARRAY(SELECT ''K'' || g FROM generate_series(1, 12) g), 10) > 0');
+  END IF;
 END $$;
 
 -- pick an operation of the vocabulary by weight

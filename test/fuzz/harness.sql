@@ -24,6 +24,7 @@ END $$;
 --   tier|member|instant|t  tier_of (at each instant when tier_of takes an at)
 --   ledger|member|kind|sum|count   the ledger without the expiry rows
 --   summary|member|{...}   member_summary: tier, available, pending, debt, ...
+--   rule|offer|codes|...   rule_stats (budgets), member_offers, code_batches (0.5.0 on)
 CREATE OR REPLACE FUNCTION fuzz.digest(prog text, instants timestamptz[], pool text[])
 RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE
@@ -66,5 +67,18 @@ BEGIN
                                           'lifetime_expired', r.j -> 'lifetime_expired',
                                           'qualifying', r.j -> 'qualifying'));
   END LOOP;
+  -- campaigns, offers and codes (0.5.0 on): what the budgets spent, the
+  -- grants' uses, who got each code
+  IF to_regclass('loyalty.code_batches') IS NOT NULL THEN
+    FOR r IN EXECUTE 'SELECT rule, purchases, points, budget, spent FROM loyalty.rule_stats WHERE program = $1 ORDER BY rule' USING prog LOOP
+      RETURN NEXT format('rule|%s|%s|%s|%s|%s', r.rule, r.purchases, r.points, r.budget, r.spent);
+    END LOOP;
+    FOR r IN EXECUTE 'SELECT member, rule, uses, uses_left, ref FROM loyalty.member_offers WHERE program = $1 ORDER BY member, rule, ref, uses, uses_left' USING prog LOOP
+      RETURN NEXT format('offer|%s|%s|%s|%s|%s', r.member, r.rule, r.uses, r.uses_left, r.ref);
+    END LOOP;
+    FOR r IN EXECUTE 'SELECT batch, codes, used, points_credited FROM loyalty.code_batches WHERE program = $1 ORDER BY batch' USING prog LOOP
+      RETURN NEXT format('codes|%s|%s|%s|%s', r.batch, r.codes, r.used, r.points_credited);
+    END LOOP;
+  END IF;
 END $$;
 RESET client_min_messages;
