@@ -48,6 +48,8 @@ jtype(JsonbValue *v)
 			return "a number";
 		case jbvBool:
 			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
 		default:
 			return "an array or an object";
 	}

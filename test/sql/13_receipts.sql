@@ -95,6 +95,8 @@ SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '{"amount": 5}',
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '5', 'z')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[]', 'z')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[5]', 'z')$$);
+SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[[{"amount": 5}]]', 'z')$$);
+SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[{"amount": {"yuan": 5}}]', 'z')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[{"category": "x"}]', 'z')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[{"amount": "5"}]', 'z')$$);
 SELECT pg_temp.err($$SELECT loyalty.earn_order('rcpt', 'r_zed', '[{"amount": 0}]', 'z')$$);
