@@ -259,6 +259,11 @@ BEGIN
   END IF;
   -- the append-only guard and the configuration trigger go to the shards
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  -- one connection per node for the whole call: a call after an update
+  -- distributes new tables beside populated ones and then writes program (a
+  -- reference table with foreign keys to it), which Citus refuses after a
+  -- parallel operation in the same transaction
+  PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
 
   -- 1. configuration: reference tables.  Their foreign keys to program are
   -- dropped while they change kind (else Citus converts the whole foreign

@@ -56,6 +56,15 @@
 #   CITUS_SKIP_DISTRIBUTE=1  self-test of the harness: nothing is distributed
 #                         (loyalty's tables stay local on the coordinator); the
 #                         scenario must then match, the placement checks fail
+#   CITUS_FROM=0.4.0      the update on a cluster: loyalty is created at that
+#                         released version, the upgrade fixture of that version
+#                         (test/fixtures/loyalty-<v>.data.sql) loaded, distributed
+#                         with that version's distribute(), then ALTER EXTENSION
+#                         loyalty UPDATE on the coordinator (propagated to the
+#                         workers) and distribute() again; the fixture's figures
+#                         must be unchanged (loyalty-<v>.state), and the scenario
+#                         then runs on the updated cluster (the plain server is
+#                         created, loaded and updated the same way)
 #   CITUS_KEEP=1          keep the work directory (server logs, outputs) after a
 #                         passing run (a failing run always keeps it)
 #   CITUS_WORKDIR=dir     work directory (default a new /tmp/loyalty-citus.*)
@@ -71,6 +80,7 @@ REPO=$(pwd -P)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 SHARED=${CITUS_SHARED:-$REPO/../shared/citus}
 MANUAL=${CITUS_MANUAL:-0}
+FROM=${CITUS_FROM:-}
 PORT=${CITUS_PORT:-5601}
 KEEP=${CITUS_KEEP:-0}
 SCENARIO_TIMEOUT=${CITUS_TIMEOUT:-150}
@@ -114,7 +124,8 @@ if [ "$(id -u)" = 0 ]; then
 		WORK=$(mktemp -d /tmp/loyalty-citus.XXXXXX) || die "mktemp failed"
 	fi
 	mkdir -p "$WORK/src/test"
-	cp "$REPO/test/citus.sh" "$WORK/src/test/" && cp -r "$REPO/test/citus" "$WORK/src/test/" || die "cannot copy the test into $WORK"
+	cp "$REPO/test/citus.sh" "$WORK/src/test/" && cp -r "$REPO/test/citus" "$REPO/test/fixtures" "$WORK/src/test/" \
+		&& cp "$REPO/loyalty.control" "$WORK/src/" || die "cannot copy the test into $WORK"
 	chown -R "$SERVER_USER:" "$WORK" && chmod 755 "$WORK"
 	exec setpriv --reuid="$SERVER_USER" --regid="$(id -g "$SERVER_USER")" --init-groups -- \
 		env CITUS_WORKDIR="$WORK" CITUS_WORKDIR_MADE="$([ -n "${CITUS_WORKDIR:-}" ] && echo 0 || echo 1)" \
@@ -259,7 +270,7 @@ check "Citus $(qq coord -c "SELECT extversion FROM pg_extension WHERE extname = 
 [ $r = 0 ] || die "the Citus cluster could not be set up"
 
 # ---- 1. loyalty on the coordinator (propagated to the workers) and on the plain server
-o=$(qq coord -c "CREATE EXTENSION loyalty"); r=$?
+o=$(qq coord -c "CREATE EXTENSION loyalty${FROM:+ VERSION '$FROM'}"); r=$?
 check "CREATE EXTENSION loyalty on the coordinator" $r "$([ $r = 0 ] || echo "$o")"
 [ $r = 0 ] || die "loyalty cannot be created on the coordinator"
 ver=$(q coord -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'")
@@ -271,7 +282,7 @@ for n in w1 w2; do
 	fi
 done
 check "CREATE EXTENSION loyalty $ver propagated to both workers" $r "$detail"
-o=$(qq plain -c "CREATE EXTENSION loyalty"); r=$?
+o=$(qq plain -c "CREATE EXTENSION loyalty${FROM:+ VERSION '$FROM'}"); r=$?
 check "CREATE EXTENSION loyalty on the plain server" $r "$([ $r = 0 ] || echo "$o")"
 
 # ---- 2. the roles of the README (loyalty_* come with the extension)
@@ -308,6 +319,26 @@ if [ "${CITUS_CONFIG_FIRST:-0}" = 1 ]; then
 	check "CITUS_CONFIG_FIRST=1: the scenario's configuration step, before distribution" $((1 - $?)) "$(grep -m5 -E '(ERROR|FATAL):' "$OUT/coord.config.out")"
 fi
 
+# ---- CITUS_FROM: a database of the released version, loaded with its fixture
+CUR=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO/loyalty.control")
+if [ -n "$FROM" ]; then
+	FIX=$REPO/test/fixtures/loyalty-$FROM
+	[ -f "$FIX.data.sql" ] && [ -f "$FIX.state" ] || die "no upgrade fixture $FIX.data.sql / .state"
+	for n in plain coord; do
+		o=$(qq $n -f "$FIX.data.sql"); r=$?
+		check "CITUS_FROM=$FROM: the $FROM fixture loaded on the $n server" $r "$([ $r = 0 ] || echo "$o" | grep -m3 ERROR)"
+	done
+fi
+# (after the update) the fixture's figures, as test/upgrade.sh compares them
+# (the accounts copied to a temporary table first: a query over the
+# distributed account table calling balance() per row would be pushed to the
+# shards, and balance() cannot run a distributed query from there)
+upgrade_state() {
+	qq "$1" -c "CREATE TEMP TABLE acct AS SELECT program_id, member, debt FROM loyalty.account" \
+		-c "$(sed -e "s/TIER_OF/loyalty.tier_of(p.code, a.member, '2027-06-01')/" \
+		          -e 's/FROM loyalty.account a/FROM pg_temp.acct a/' "$REPO/test/fixtures/state.sql")"
+}
+
 # ---- 3. distribution
 MEMBER_TABLES="account lot ledger streak tier_change offer"
 CONFIG_TABLES="program tier rule rule_budget"
@@ -317,7 +348,23 @@ if [ "${CITUS_SKIP_DISTRIBUTE:-0}" = 1 ]; then
 	MODE=local
 elif [ "$has" = t ]; then
 	o=$(qq coord -c "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-NULL})"); r=$?
-	check "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-})" $r "$o"
+	check "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-})${FROM:+ (loyalty $FROM)}" $r "$o"
+	if [ -n "$FROM" ]; then
+		# the update of a distributed installation, as README "Upgrading" says
+		o=$(qq coord -c "ALTER EXTENSION loyalty UPDATE"); r=$?
+		vs=$(for n in coord w1 w2; do qq $n -c "SELECT extversion FROM pg_extension WHERE extname = 'loyalty'"; done | tr '\n' ' ')
+		[ $r = 0 ] && [ "$vs" = "$CUR $CUR $CUR " ]
+		check "CITUS_FROM=$FROM: ALTER EXTENSION loyalty UPDATE on the coordinator: $CUR on every node ($vs)" $? "$o"
+		o=$(qq coord -c "SELECT loyalty.distribute(${CITUS_SHARD_COUNT:-NULL})"); r=$?
+		check "CITUS_FROM=$FROM: loyalty.distribute() again after the update" $r "$([ $r = 0 ] || echo "$o")"
+		o=$(qq plain -c "ALTER EXTENSION loyalty UPDATE"); r=$?
+		check "CITUS_FROM=$FROM: ALTER EXTENSION loyalty UPDATE on the plain server" $r "$o"
+		for n in coord plain; do
+			d=$(diff <(cat "$FIX.state") <(upgrade_state $n))
+			check "CITUS_FROM=$FROM: the fixture's balances, tiers, ledger and lots unchanged by the update ($n)" \
+				$([ -z "$d" ]; echo $?) "$d"
+		done
+	fi
 	MODE=distribute
 elif [ "$MANUAL" = 1 ]; then
 	say "loyalty.distribute() missing: CITUS_MANUAL=1, distributing by hand"

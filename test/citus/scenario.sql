@@ -508,14 +508,16 @@ SELECT 'member_offers' AS view, count(*) AS rows, md5(coalesce(string_agg((v.pro
 
 \echo '#### step ledger_ids'
 -- every member's ledger in id order is its ledger in business-time order
--- (expiry rows aside: they are dated at the lots' expiry, written later)
+-- (expiry rows aside: they are dated at the lots' expiry, written later), in
+-- the scenario's own programs (with CITUS_FROM, the upgrade fixture's programs
+-- were made with back-dated operations)
 SELECT CASE WHEN count(*) = 0 THEN 'ok'
             ELSE 'CHECK FAILED: ' || count(*) || ' members whose ledger ids are not in business-time order: '
                  || string_agg(code || '/' || member, ' ' ORDER BY code, member) END AS ledger_id_order
 FROM (SELECT p.code, l.member,
              array_agg(l.id ORDER BY l.id) AS by_id, array_agg(l.id ORDER BY l.at, l.id) AS by_at
       FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-      WHERE l.kind <> 'expire'
+      WHERE l.kind <> 'expire' AND p.code IN ('shop', 'gym', 'cafe', 'camp', 'edge', 'edger')
       GROUP BY p.code, l.member) x
 WHERE by_id <> by_at;
 SELECT CASE WHEN count(*) = 0 THEN 'ok'
