@@ -1216,11 +1216,20 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	{
 		Oid			part = lfirst_oid(lc);
 
+		Oid			lines;
+
 		if (part != relid && tracked_get(part) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("partition %s of %s is tracked itself", rel_name(part), name),
 					 errhint("Untrack it first with loyalty.untrack_orders().")));
+		/* its orders would earn twice: once as orders, once as lines */
+		if (OidIsValid(lines = lines_tracking_of(part)))
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_CONFIG),
+					 errmsg("%s is used by the tracking of order lines %s", rel_name(part), rel_name(lines)),
+					 errdetail("Its orders earn through the lines already; tracking it as orders would earn them twice."),
+					 errhint("Untrack %s with loyalty.untrack_order_lines() first.", rel_name(lines))));
 	}
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = Int32GetDatum(c.p->id);

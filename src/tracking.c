@@ -491,3 +491,37 @@ order_refund_lines(Program *p, const char *member, const char *original_ref,
 	(void) op_refund_lines(p, member, original_ref, lines, n, ref, at);
 	AtEOXact_GUC(true, nest);
 }
+
+/* The order-lines table whose tracking uses relid (as its lines or its orders table), or InvalidOid. */
+Oid
+lines_tracking_of(Oid relid)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			found = InvalidOid;
+	bool		isnull;
+
+	stmt_exec(ST_LINES_TRACKING_OF, args, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed > 0)
+		found = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	SPI_tuptable = NULL;
+	return found;
+}
+
+/* Whether relid is tracked by track_orders itself (not through a partition). */
+bool
+orders_tracked(Oid relid)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		found;
+
+	stmt_exec(ST_ORDERS_TRACKED, args, NULL, true, 1, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	SPI_tuptable = NULL;
+	return found;
+}

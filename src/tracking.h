@@ -69,6 +69,15 @@ extern bool key_ok(const char *s);
 /* <ref><suffix>, shortened with a hash beyond KEY_MAX characters */
 extern char *derived_ref(const char *ref, const char *suffix);
 
+/*
+ * A table earns through one tracking only (LY007 otherwise): the
+ * order-lines table whose tracking uses relid, as its lines or its orders
+ * table (InvalidOid: none), and whether track_orders tracks relid.  As the
+ * extension's owner, connected to SPI.
+ */
+extern Oid	lines_tracking_of(Oid relid);
+extern bool orders_tracked(Oid relid);
+
 /* Read a transition table from its start with a read pointer of our own. */
 extern void transition_rewind(Tuplestorestate *ts);
 
