@@ -183,6 +183,8 @@ typedef struct LinesErr
 static List *xact_confs = NIL;
 static HTAB *xact_done = NULL;
 static bool callbacks_on = false;
+/* track_order_lines replacing its triggers: the sql_drop check lets them go */
+static bool dropping_own_triggers = false;
 
 /* per backend: the kept plans of the queries on the app's tables */
 typedef struct KeptPlan
@@ -203,6 +205,7 @@ xact_forget(void)
 {
 	xact_confs = NIL;
 	xact_done = NULL;
+	dropping_own_triggers = false;
 }
 
 static void
@@ -1283,9 +1286,12 @@ triggers_drop(Oid relid, Oid fn)
 			names = lappend(names, pstrdup(NameStr(((Form_pg_trigger) GETSTRUCT(tup))->tgname)));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	/* an error in between: reset at the end of the (sub)transaction (xact_forget) */
+	dropping_own_triggers = true;
 	foreach(lc, names)
 		sql_run(psprintf("DROP TRIGGER %s ON %s", quote_identifier(lfirst(lc)), rel_name(relid)),
 				SPI_OK_UTILITY);
+	dropping_own_triggers = false;
 }
 
 static void
@@ -1666,6 +1672,16 @@ loyalty_untrack_order_lines(PG_FUNCTION_ARGS)
  * Event trigger: loyalty_order_lines_dropped (sql_drop)
  * ------------------------------------------------------------------------ */
 
+/* The name of dropped table relid (names runs beside tables). */
+static char *
+dropped_name(List *tables, List *names, Oid relid)
+{
+	for (int i = 0; i < list_length(tables); i++)
+		if (list_nth_oid(tables, i) == relid)
+			return list_nth(names, i);
+	return rel_name(relid);
+}
+
 static bool
 is_trigger_name(const char *name)
 {
@@ -1679,6 +1695,7 @@ Datum
 loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 {
 	List	   *tables = NIL;
+	List	   *names = NIL;	/* of the tables */
 	List	   *cols = NIL;		/* pairs: relid, column name */
 	List	   *trigs = NIL;	/* pairs: relid, trigger name */
 	List	   *confs = NIL;
@@ -1736,7 +1753,13 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 		char	   *last = SPI_getvalue(tup, td, 7);
 
 		if (classid == RelationRelationId && subid == 0)
+		{
 			tables = lappend_oid(tables, objid);
+			names = lappend(names, SPI_getvalue(tup, td, 5) && SPI_getvalue(tup, td, 6)
+							? pstrdup(quote_qualified_identifier(SPI_getvalue(tup, td, 5),
+																 SPI_getvalue(tup, td, 6)))
+							: psprintf("table with OID %u", objid));
+		}
 		else if (classid == RelationRelationId && last != NULL)
 			cols = lappend(lappend(cols, (void *) (uintptr_t) objid), last);
 		else if (type != NULL && strcmp(type, "trigger") == 0 && last != NULL && is_trigger_name(last) &&
@@ -1767,7 +1790,8 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("table %s cannot be dropped: it holds the members of tracked order lines %s",
-							rel_name(c->orders), rel_name(c->relid)),
+							dropped_name(tables, names, c->orders),
+							rel_name(c->relid)),
 					 errhint("Untrack %s with loyalty.untrack_order_lines() first.", rel_name(c->relid))));
 		for (int i = 0; i + 1 < list_length(cols); i += 2)
 		{
@@ -1785,7 +1809,7 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 									col, rel_name(relid), lcol_role[k], rel_name(c->relid)),
 							 errhint("Untrack the table with loyalty.untrack_order_lines() first.")));
 		}
-		for (int i = 0; i + 1 < list_length(trigs); i += 2)
+		for (int i = 0; i + 1 < list_length(trigs) && !dropping_own_triggers; i += 2)
 			if ((Oid) (uintptr_t) list_nth(trigs, i) == c->relid)
 				ereport(ERROR,
 						(errcode(ERRCODE_LY_CONFIG),

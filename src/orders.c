@@ -1227,7 +1227,8 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 		if (OidIsValid(lines = lines_tracking_of(part)))
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s is used by the tracking of order lines %s", rel_name(part), rel_name(lines)),
+					 errmsg(lines == part ? "%s is tracked as order lines%s" : "%s is the orders table of tracked order lines %s",
+							rel_name(part), lines == part ? "" : rel_name(lines)),
 					 errdetail("Its orders earn through the lines already; tracking it as orders would earn them twice."),
 					 errhint("Untrack %s with loyalty.untrack_order_lines() first.", rel_name(lines))));
 	}
