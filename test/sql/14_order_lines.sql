@@ -59,6 +59,22 @@ COPY ol_items (order_no, line_no, category, amount) FROM STDIN;
 SELECT ref, points, amount, jsonb_array_length(detail -> 'lines') AS lines
 FROM loyalty.ledger WHERE member = 'ol_cat' ORDER BY ref;
 
+-- the app's own role, without any loyalty role: its lines earn, read as that role
+DROP ROLE IF EXISTS ol_clerk;
+CREATE ROLE ol_clerk NOLOGIN;
+GRANT SELECT, INSERT ON ol_orders, ol_items TO ol_clerk;
+SET ROLE ol_clerk;
+INSERT INTO ol_orders VALUES (400, 'ol_gus', '2026-03-04 12:00+00');
+INSERT INTO ol_items (order_no, line_no, category, amount) VALUES (400, 1, NULL, 8);
+RESET ROLE;
+-- a role that may not read the orders table cannot earn through it: 42501, nothing written
+REVOKE SELECT ON ol_orders FROM ol_clerk;
+SET ROLE ol_clerk;
+INSERT INTO ol_items (order_no, line_no, category, amount) VALUES (400, 2, NULL, 8);
+RESET ROLE;
+SELECT member, ref, points, amount FROM loyalty.ledger WHERE member = 'ol_gus';
+SELECT count(*) AS gus_lines FROM ol_items WHERE order_no = 400;
+
 -- 2. refunds by line.  Order 101 (P = 200, e = 100 / 60 / 40): half of line 1
 -- claws round(200 x 100/200 x 250/500) = 50
 UPDATE ol_items SET refunded = 250 WHERE order_no = 101 AND line_no = 1;
@@ -190,6 +206,6 @@ DROP TABLE ol_lines3;
 SELECT relid FROM loyalty.tracked_order_lines ORDER BY relid::text;
 SELECT loyalty.untrack_order_lines('ol_items');
 DROP TABLE ol_items, ol_orders, ol_lines2, ol_bad, ol_orders_nokey, ol_orders2, ol_parted;
-DROP ROLE ol_admin;
+DROP ROLE ol_admin, ol_clerk;
 SELECT count(*) AS tracked FROM loyalty.tracked_order_lines;
 SELECT count(*) AS problems FROM loyalty.verify();
