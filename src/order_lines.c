@@ -274,37 +274,10 @@ on_orders(const LinesConf *c, int k)
 	return k == L_OREF || k == L_OMEMBER || (k == L_AT && OidIsValid(c->orders));
 }
 
-static bool
-lcol_type_ok(int k, Oid base)
+static ColKind
+lcol_kind(int k)
 {
-	switch (k)
-	{
-		case L_AMOUNT:
-		case L_REFUND:
-			return number_type(base);
-		case L_AT:
-			return time_type(base);
-		default:
-			return key_type(base);
-	}
-}
-
-static const char *
-lcol_types_detail(int k)
-{
-	switch (k)
-	{
-		case L_AMOUNT:
-		case L_REFUND:
-			return "amount_column and refund_column must be of a built-in numeric type "
-				"(numeric, smallint, integer, bigint, real, double precision) or a domain over one.";
-		case L_AT:
-			return "at_column must be timestamptz, timestamp (read as the program's local time) "
-				"or date (local midnight), or a domain over one of them.";
-		default:
-			return "the order, line, category and member columns must be of a built-in text type "
-				"(text, varchar, char) or integer type (smallint, integer, bigint), or a domain over one.";
-	}
+	return k == L_AMOUNT || k == L_REFUND ? COL_NUMBER : k == L_AT ? COL_TIME : COL_KEY;
 }
 
 static bool
@@ -321,28 +294,13 @@ conf_resolve(LinesConf *c, TupleDesc lines, TupleDesc orders)
 	{
 		TupleDesc	desc = on_orders(c, k) ? orders : lines;
 		const char *rel = on_orders(c, k) ? c->ordersname : c->relname;
-		int			a;
-		Oid			typid;
 
 		c->att[k] = InvalidAttrNumber;
 		c->type[k] = InvalidOid;
 		if (c->col[k] == NULL)
 			continue;
-		a = SPI_fnumber(desc, c->col[k]);
-		if (a <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" is not a column of %s", lcol_role[k], cut(c->col[k]), rel),
-					 errhint("Track the table again with loyalty.track_order_lines() naming its columns.")));
-		typid = TupleDescAttr(desc, a - 1)->atttypid;
-		if (!lcol_type_ok(k, getBaseType(typid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" of %s has type %s, which loyalty cannot read",
-							lcol_role[k], c->col[k], rel, format_type_be(typid)),
-					 errdetail("%s", lcol_types_detail(k))));
-		c->att[k] = (AttrNumber) a;
-		c->type[k] = getBaseType(typid);
+		column_resolve(desc, rel, lcol_role[k], c->col[k], lcol_kind(k), "track_order_lines",
+					   &c->att[k], &c->type[k]);
 	}
 	if (OidIsValid(c->orders) && int_type(c->type[L_ORDER]) != int_type(c->type[L_OREF]))
 		ereport(ERROR,
@@ -1133,15 +1091,6 @@ change_row(const LinesConf *c, Program *p, UserSwitch *u, TupleDesc desc,
 	}
 }
 
-static void
-no_transition_table(TriggerData *td)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("trigger \"%s\" on %s must have the transition tables of loyalty's order-lines triggers",
-					td->tg_trigger->tgname, rel_name(RelationGetRelid(td->tg_relation))),
-			 errhint("Let loyalty.track_order_lines() create the triggers.")));
-}
 
 /* The UPDATE and DELETE statement triggers. */
 static void
@@ -1160,7 +1109,7 @@ statement_event(TriggerData *td, LinesConf *c, UserSwitch *u)
 	ErrorContextCallback errcb;
 
 	if (td->tg_trigger->tgoldtable == NULL || (is_update && td->tg_trigger->tgnewtable == NULL))
-		no_transition_table(td);
+		no_transition_table(td, "order-lines", "track_order_lines");
 	if (olds == NULL)
 		return;
 	as_owner(u);
@@ -1257,14 +1206,6 @@ loyalty_order_lines_trigger(PG_FUNCTION_ARGS)
  * track_order_lines / untrack_order_lines
  * ------------------------------------------------------------------------ */
 
-static Oid
-lines_trigger_fn(void)
-{
-	List	   *name = list_make2(makeString(pstrdup("loyalty")),
-								  makeString(pstrdup("_order_lines_trigger")));
-
-	return LookupFuncName(name, 0, NULL, true);
-}
 
 /* Drop relid's triggers executing fn (as the current user). */
 static void
@@ -1571,7 +1512,7 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 	refuse_citus_table(c.relid, c.relname);
 	if (OidIsValid(c.orders))
 		refuse_citus_table(c.orders, c.ordersname);
-	if (!OidIsValid(lines_trigger_fn()))
+	if (!OidIsValid(loyalty_function("_order_lines_trigger")))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("function loyalty._order_lines_trigger() does not exist"),
@@ -1609,7 +1550,7 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 	as_caller(&u);
 
 	/* the triggers, created by the table's owner (again: the columns may have changed) */
-	triggers_drop(c.relid, lines_trigger_fn());
+	triggers_drop(c.relid, loyalty_function("_order_lines_trigger"));
 	triggers_create(&c);
 	xact_forget();
 	if (backfill_rows)
@@ -1656,7 +1597,7 @@ loyalty_untrack_order_lines(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	name = rel_access(relid, "untrack");
-	fn = lines_trigger_fn();
+	fn = loyalty_function("_order_lines_trigger");
 	if (deleted == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
@@ -1699,6 +1640,7 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 	List	   *cols = NIL;		/* pairs: relid, column name */
 	List	   *trigs = NIL;	/* pairs: relid, trigger name */
 	List	   *confs = NIL;
+	Dropped		dropped;
 	ListCell   *lc;
 	MemoryContext cxt;
 	Oid			nsp;
@@ -1739,41 +1681,11 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
-	stmt_exec(ST_DROPPED_OBJECTS, NULL, NULL, true, 0, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Oid			classid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		Oid			objid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		int32		subid = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
-		char	   *type = SPI_getvalue(tup, td, 4);
-		char	   *last = SPI_getvalue(tup, td, 7);
-
-		if (classid == RelationRelationId && subid == 0)
-		{
-			tables = lappend_oid(tables, objid);
-			names = lappend(names, SPI_getvalue(tup, td, 5) && SPI_getvalue(tup, td, 6)
-							? pstrdup(quote_qualified_identifier(SPI_getvalue(tup, td, 5),
-																 SPI_getvalue(tup, td, 6)))
-							: psprintf("table with OID %u", objid));
-		}
-		else if (classid == RelationRelationId && last != NULL)
-			cols = lappend(lappend(cols, (void *) (uintptr_t) objid), last);
-		else if (type != NULL && strcmp(type, "trigger") == 0 && last != NULL && is_trigger_name(last) &&
-				 SPI_getvalue(tup, td, 5) != NULL && SPI_getvalue(tup, td, 6) != NULL)
-		{
-			Oid			ns = get_namespace_oid(SPI_getvalue(tup, td, 5), true);
-			Oid			rel = OidIsValid(ns) ? get_relname_relid(SPI_getvalue(tup, td, 6), ns) : InvalidOid;
-
-			if (OidIsValid(rel))
-				trigs = lappend(lappend(trigs, (void *) (uintptr_t) rel), last);
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
-	SPI_tuptable = NULL;
+	dropped_objects(&dropped, is_trigger_name);
+	tables = dropped.tables;
+	names = dropped.names;
+	cols = dropped.cols;
+	trigs = dropped.trigs;
 
 	foreach(lc, confs)
 	{

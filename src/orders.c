@@ -220,15 +220,6 @@ tracked_table_exists(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("tracked_table", nsp));
 }
 
-/* loyalty._orders_trigger(), InvalidOid when it is not there. */
-static Oid
-orders_trigger_fn(void)
-{
-	List	   *name = list_make2(makeString(pstrdup("loyalty")),
-								  makeString(pstrdup("_orders_trigger")));
-
-	return LookupFuncName(name, 0, NULL, true);
-}
 
 /* ------------------------------------------------------------------------
  * The tracked tables (cached per configuration generation)
@@ -343,37 +334,10 @@ tracked_for(Oid relid)
  * Column types
  * ------------------------------------------------------------------------ */
 
-static bool
-column_type_ok(int c, Oid base)
+static ColKind
+column_kind(int c)
 {
-	switch (c)
-	{
-		case C_AMOUNT:
-		case C_REFUND:
-			return number_type(base);
-		case C_AT:
-			return time_type(base);
-		default:
-			return key_type(base);
-	}
-}
-
-static const char *
-column_types_detail(int c)
-{
-	switch (c)
-	{
-		case C_AMOUNT:
-		case C_REFUND:
-			return "amount_column and refund_column must be of a built-in numeric type "
-				"(numeric, smallint, integer, bigint, real, double precision) or a domain over one.";
-		case C_AT:
-			return "at_column must be timestamptz, timestamp (read as the program's local time) "
-				"or date (local midnight), or a domain over one of them.";
-		default:
-			return "member_column, ref_column and category_column must be of a built-in text type "
-				"(text, varchar, char) or integer type (smallint, integer, bigint), or a domain over one.";
-	}
+	return c == C_AMOUNT || c == C_REFUND ? COL_NUMBER : c == C_AT ? COL_TIME : COL_KEY;
 }
 
 /*
@@ -386,28 +350,12 @@ columns_resolve(const Tracked *t, TupleDesc desc, const char *relname,
 {
 	for (int c = 0; c < NCOLS; c++)
 	{
-		int			a;
-		Oid			typid;
-
 		att[c] = InvalidAttrNumber;
 		type[c] = InvalidOid;
 		if (t->col[c] == NULL)
 			continue;
-		a = SPI_fnumber(desc, t->col[c]);
-		if (a <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" is not a column of %s", col_role[c], cut(t->col[c]), relname),
-					 errhint("Track the table again with loyalty.track_orders() naming its columns.")));
-		typid = TupleDescAttr(desc, a - 1)->atttypid;
-		if (!column_type_ok(c, getBaseType(typid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" of %s has type %s, which loyalty cannot read",
-							col_role[c], t->col[c], relname, format_type_be(typid)),
-					 errdetail("%s", column_types_detail(c))));
-		att[c] = (AttrNumber) a;
-		type[c] = getBaseType(typid);
+		column_resolve(desc, relname, col_role[c], t->col[c], column_kind(c), "track_orders",
+					   &att[c], &type[c]);
 	}
 }
 
@@ -784,15 +732,6 @@ slot_values(OrderCtx *c, TupleTableSlot *slot, Datum *v, bool *isnull)
 	}
 }
 
-static void
-no_transition_table(TriggerData *td)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("trigger \"%s\" on %s must have the transition tables of loyalty's orders triggers",
-					td->tg_trigger->tgname, rel_name(RelationGetRelid(td->tg_relation))),
-			 errhint("Let loyalty.track_orders() create the triggers.")));
-}
 
 Datum
 loyalty_orders_trigger(PG_FUNCTION_ARGS)
@@ -870,7 +809,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		if (td->tg_trigger->tgnewtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "INSERT into";
 		slot_new = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		if (td->tg_newtable != NULL)	/* NULL: no rows */
@@ -895,7 +834,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 					nnew;
 
 		if (td->tg_trigger->tgoldtable == NULL || td->tg_trigger->tgnewtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "UPDATE of";
 		nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
 		nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
@@ -939,7 +878,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
 		if (td->tg_trigger->tgoldtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "DELETE from";
 		slot_old = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		if (td->tg_oldtable != NULL)	/* NULL: no rows */
@@ -1201,7 +1140,7 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	foreach(lc, tree)
 		refuse_citus_table(lfirst_oid(lc), rel_name(lfirst_oid(lc)));
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1302,7 +1241,7 @@ loyalty_untrack_orders(PG_FUNCTION_ARGS)
 	name = rel_access(relid, "untrack");
 
 	ly_spi_connect();
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	user_switch_init(&u);
 	as_owner(&u);
 	plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "untracking");
@@ -1510,7 +1449,7 @@ loyalty_orders_ddl(PG_FUNCTION_ARGS)
 	SPI_freetuptable(SPI_tuptable);
 	SPI_tuptable = NULL;
 
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	foreach(lc, rels)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -1563,9 +1502,9 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 {
 	List	   *tables = NIL;
 	List	   *cols = NIL;		/* pairs: relid, column name */
-	List	   *trigs = NIL;	/* pairs: schema.table, trigger name */
+	List	   *trigs = NIL;	/* pairs: relid, trigger name */
+	Dropped		dropped;
 	ListCell   *lc;
-	MemoryContext cxt;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1576,42 +1515,16 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	ly_spi_connect_nocheck();
-	cxt = CurrentMemoryContext;
 	tracked_load();
 	if (ntracked == 0)
 	{
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
-	stmt_exec(ST_DROPPED_OBJECTS, NULL, NULL, true, 0, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Oid			classid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		Oid			objid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		int32		subid = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
-		char	   *type = SPI_getvalue(tup, td, 4);
-
-		if (classid == RelationRelationId && subid == 0)
-			tables = lappend_oid(tables, objid);
-		else if (classid == RelationRelationId && SPI_getvalue(tup, td, 7) != NULL)
-			cols = lappend(lappend(cols, (void *) (uintptr_t) objid), SPI_getvalue(tup, td, 7));
-		else if (type != NULL && strcmp(type, "trigger") == 0 &&
-				 SPI_getvalue(tup, td, 5) != NULL && SPI_getvalue(tup, td, 6) != NULL &&
-				 SPI_getvalue(tup, td, 7) != NULL && is_trigger_name(SPI_getvalue(tup, td, 7)))
-		{
-			Oid			nsp = get_namespace_oid(SPI_getvalue(tup, td, 5), true);
-			Oid			rel = OidIsValid(nsp) ? get_relname_relid(SPI_getvalue(tup, td, 6), nsp) : InvalidOid;
-
-			if (OidIsValid(rel))
-				trigs = lappend(lappend(trigs, (void *) (uintptr_t) rel), SPI_getvalue(tup, td, 7));
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
-	SPI_tuptable = NULL;
+	dropped_objects(&dropped, is_trigger_name);
+	tables = dropped.tables;
+	cols = dropped.cols;
+	trigs = dropped.trigs;
 
 	/* a tracked column dropped (DROP COLUMN, DROP DOMAIN ... CASCADE) from a table that stays */
 	for (int i = 0; i + 1 < list_length(cols); i += 2)

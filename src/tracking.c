@@ -24,10 +24,13 @@
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "executor/spi.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -524,4 +527,119 @@ orders_tracked(Oid relid)
 	SPI_freetuptable(SPI_tuptable);
 	SPI_tuptable = NULL;
 	return found;
+}
+
+static bool
+column_kind_ok(ColKind kind, Oid base)
+{
+	switch (kind)
+	{
+		case COL_NUMBER:
+			return number_type(base);
+		case COL_TIME:
+			return time_type(base);
+		default:
+			return key_type(base);
+	}
+}
+
+static const char *
+column_kind_detail(ColKind kind)
+{
+	switch (kind)
+	{
+		case COL_NUMBER:
+			return "must be of a built-in numeric type "
+				"(numeric, smallint, integer, bigint, real, double precision) or a domain over one.";
+		case COL_TIME:
+			return "must be timestamptz, timestamp (read as the program's local time) "
+				"or date (local midnight), or a domain over one of them.";
+		default:
+			return "must be of a built-in text type "
+				"(text, varchar, char) or integer type (smallint, integer, bigint), or a domain over one.";
+	}
+}
+
+void
+column_resolve(TupleDesc desc, const char *relname, const char *role, const char *col,
+			   ColKind kind, const char *track_fn, AttrNumber *att, Oid *base)
+{
+	int			a = SPI_fnumber(desc, col);
+	Oid			typid;
+
+	if (a <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CONFIG),
+				 errmsg("%s \"%s\" is not a column of %s", role, cut(col), relname),
+				 errhint("Track the table again with loyalty.%s() naming its columns.", track_fn)));
+	typid = TupleDescAttr(desc, a - 1)->atttypid;
+	if (!column_kind_ok(kind, getBaseType(typid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CONFIG),
+				 errmsg("%s \"%s\" of %s has type %s, which loyalty cannot read",
+						role, col, relname, format_type_be(typid)),
+				 errdetail("%s %s", role, column_kind_detail(kind))));
+	*att = (AttrNumber) a;
+	*base = getBaseType(typid);
+}
+
+Oid
+loyalty_function(const char *name)
+{
+	List	   *qual = list_make2(makeString(pstrdup("loyalty")), makeString(pstrdup(name)));
+
+	return LookupFuncName(qual, 0, NULL, true);
+}
+
+void
+no_transition_table(TriggerData *td, const char *what, const char *track_fn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("trigger \"%s\" on %s must have the transition tables of loyalty's %s triggers",
+					td->tg_trigger->tgname, rel_name(RelationGetRelid(td->tg_relation)), what),
+			 errhint("Let loyalty.%s() create the triggers.", track_fn)));
+}
+
+void
+dropped_objects(Dropped *d, bool (*ours) (const char *trigger))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	memset(d, 0, sizeof(Dropped));
+	stmt_exec(ST_DROPPED_OBJECTS, NULL, NULL, true, 0, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			classid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
+		Oid			objid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+		int32		subid = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+		char	   *type = SPI_getvalue(tup, td, 4);
+		char	   *nsp = SPI_getvalue(tup, td, 5);
+		char	   *rel = SPI_getvalue(tup, td, 6);
+		char	   *last = SPI_getvalue(tup, td, 7);
+
+		if (classid == RelationRelationId && subid == 0)
+		{
+			d->tables = lappend_oid(d->tables, objid);
+			d->names = lappend(d->names, nsp && rel ? pstrdup(quote_qualified_identifier(nsp, rel))
+							   : psprintf("table with OID %u", objid));
+		}
+		else if (classid == RelationRelationId && last != NULL)
+			d->cols = lappend(lappend(d->cols, (void *) (uintptr_t) objid), last);
+		else if (type != NULL && strcmp(type, "trigger") == 0 && nsp != NULL && rel != NULL &&
+				 last != NULL && ours(last))
+		{
+			Oid			ns = get_namespace_oid(nsp, true);
+			Oid			relid = OidIsValid(ns) ? get_relname_relid(rel, ns) : InvalidOid;
+
+			if (OidIsValid(relid))
+				d->trigs = lappend(lappend(d->trigs, (void *) (uintptr_t) relid), last);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	SPI_tuptable = NULL;
 }

@@ -15,6 +15,7 @@
 #include "receipt.h"
 #include "statements.h"
 
+#include "commands/trigger.h"
 #include "utils/tuplestore.h"
 
 #define KEY_MAX		200			/* SPEC §3: member and ref, in characters */
@@ -59,6 +60,22 @@ extern bool key_type(Oid t);	/* text, varchar, char, smallint, integer, bigint *
 extern bool number_type(Oid t); /* numeric, the integers, real, double precision */
 extern bool time_type(Oid t);	/* timestamptz, timestamp, date */
 
+/* What a mapped column holds, and so which types it may have */
+typedef enum ColKind
+{
+	COL_KEY,					/* member, ref, order, line, category: key_type */
+	COL_NUMBER,					/* amount, refund: number_type */
+	COL_TIME					/* at: time_type */
+} ColKind;
+
+/*
+ * Find column `col` (the `role` of a tracking, e.g. "amount_column") in
+ * desc and check its type for `kind` (LY007, naming relname; the hint says
+ * which function tracks the table again).  Sets *att and *base (its base type).
+ */
+extern void column_resolve(TupleDesc desc, const char *relname, const char *role, const char *col,
+						   ColKind kind, const char *track_fn, AttrNumber *att, Oid *base);
+
 /* Values, converted in C by built-in functions (never a cast) */
 extern char *key_text(Oid base, Datum d);
 extern Numeric number_value(Oid base, Datum d);
@@ -77,6 +94,28 @@ extern char *derived_ref(const char *ref, const char *suffix);
  */
 extern Oid	lines_tracking_of(Oid relid);
 extern bool orders_tracked(Oid relid);
+
+/* loyalty.<name>() without arguments (a trigger function), InvalidOid when it is not there */
+extern Oid	loyalty_function(const char *name);
+
+/* A statement trigger of ours without its transition tables (a hand-made one): 39P01 */
+extern void no_transition_table(TriggerData *td, const char *what, const char *track_fn);
+
+/*
+ * What an sql_drop event dropped (pg_event_trigger_dropped_objects(), SPI
+ * connected): the tables (and their quoted names, beside them), the
+ * columns of tables (pairs: relid, column name) and the triggers whose
+ * name `ours` accepts (pairs: relid, trigger name).
+ */
+typedef struct Dropped
+{
+	List	   *tables;
+	List	   *names;
+	List	   *cols;
+	List	   *trigs;
+} Dropped;
+
+extern void dropped_objects(Dropped *d, bool (*ours) (const char *trigger));
 
 /* Read a transition table from its start with a read pointer of our own. */
 extern void transition_rewind(Tuplestorestate *ts);
