@@ -36,8 +36,9 @@
  * and then deleted or moved to another order within the transaction is
  * still an event; it makes its order be read, never counted itself.  Lines
  * of an order that earned in an earlier transaction: LY005.  The memory is
- * dropped at the end of the transaction and when a subtransaction aborts
- * (its earns are undone, and PostgreSQL fires its events again).
+ * dropped at the end of the transaction; a subtransaction that aborts takes
+ * the orders it earned with it (its earns are undone, and PostgreSQL fires
+ * the events it fired again).
  *
  * The rules for changes (statement triggers, immediate)
  * ----------------------------------------------------
@@ -145,6 +146,7 @@ typedef struct LinesConf
 typedef struct DoneOrder
 {
 	char	   *key;			/* hash key: relid, member, order */
+	SubTransactionId subid;		/* the subtransaction that earned it */
 	int			n;
 	char	  **lines;
 } DoneOrder;
@@ -220,9 +222,20 @@ static void
 lines_subxact_cb(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
 				 void *arg)
 {
-	/* its earns are undone and its events fire again: read those orders again */
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		xact_forget();
+	HASH_SEQ_STATUS seq;
+	DoneOrder  *d;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* the configuration read again; its earns are undone and its events fire again */
+	xact_confs = NIL;
+	dropping_own_triggers = false;
+	if (xact_done == NULL)
+		return;
+	hash_seq_init(&seq, xact_done);
+	while ((d = hash_seq_search(&seq)) != NULL)
+		if (d->subid >= mySubid)	/* earned in it, or in one of its children */
+			(void) hash_search(xact_done, &d->key, HASH_REMOVE, NULL);
 }
 
 static uint32
@@ -959,6 +972,7 @@ row_event(TriggerData *td)
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		key = pstrdup(key);
 		d = hash_search(done_table(), &key, HASH_ENTER, &found);
+		d->subid = GetCurrentSubTransactionId();
 		d->n = ol.n;
 		d->lines = palloc(sizeof(char *) * Max(ol.n, 1));
 		for (int i = 0; i < ol.n; i++)

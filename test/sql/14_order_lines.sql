@@ -125,6 +125,20 @@ UPDATE ol_items SET amount = 31 WHERE order_no = 104 AND line_no = 1;
 COMMIT;
 SELECT ref, points, amount, jsonb_array_length(detail -> 'lines') AS lines
 FROM loyalty.ledger WHERE member = 'ol_ann' AND ref = '104';
+-- earned at SET CONSTRAINTS inside a savepoint rolled back: the order earns again, once
+BEGIN;
+INSERT INTO ol_orders VALUES (105, 'ol_ann', '2026-03-05 11:00+00');
+SAVEPOINT s;
+INSERT INTO ol_items (order_no, line_no, category, amount) VALUES (105, 1, NULL, 7);
+SET CONSTRAINTS ALL IMMEDIATE;
+ROLLBACK TO SAVEPOINT s;
+SET CONSTRAINTS ALL DEFERRED;
+INSERT INTO ol_items (order_no, line_no, category, amount) VALUES (105, 1, NULL, 9);
+SELECT pg_temp.err($$SELECT 1/0$$) AS another_savepoint_aborted;
+INSERT INTO ol_items (order_no, line_no, category, amount) VALUES (105, 2, NULL, 1);
+COMMIT;
+SELECT ref, points, amount, jsonb_array_length(detail -> 'lines') AS lines
+FROM loyalty.ledger WHERE member = 'ol_ann' AND ref = '105';
 
 -- 4. the member on the lines table; orders of different members share a number
 CREATE TABLE ol_lines2 (order_ref text, member text, line text, amount integer, sold_at timestamp);
