@@ -546,13 +546,14 @@ order_member(const LinesConf *c, Datum order, Datum member, bool member_null)
 	return m;
 }
 
+/* A value of column k of order ref that cannot earn: 22023 "<role> "<col>" of <table> <what>". */
 static void
-need(bool ok, const char *fmt_role, const LinesConf *c, int k, const char *ref, const char *what)
+need(bool ok, const LinesConf *c, int k, const char *ref, const char *what)
 {
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s \"%s\" of %s %s (order \"%s\")", fmt_role, c->col[k],
+				 errmsg("%s \"%s\" of %s %s (order \"%s\")", lcol_role[k], c->col[k],
 						on_orders(c, k) ? c->ordersname : c->relname, what, cut(ref))));
 }
 
@@ -595,9 +596,9 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 		Datum		d;
 
 		d = SPI_getbinval(tup, td, 1, &isnull);
-		need(!isnull, "line_column", c, L_LINE, ol->ref, "must not be NULL");
+		need(!isnull, c, L_LINE, ol->ref, "must not be NULL");
 		l->key = key_text(c->type[L_LINE], d);
-		need(key_ok(l->key), "line_column", c, L_LINE, ol->ref,
+		need(key_ok(l->key), c, L_LINE, ol->ref,
 			 psprintf("must not be empty or longer than %d characters", KEY_MAX));
 		for (int j = 0; j < i; j++)
 			if (strcmp(ol->lines[j].key, l->key) == 0)
@@ -606,7 +607,7 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 						 errmsg("order \"%s\" of %s has line \"%s\" twice", cut(ol->ref), c->relname, cut(l->key)),
 						 errhint("A line number is unique in its order.")));
 		d = SPI_getbinval(tup, td, 2, &isnull);
-		need(!isnull, "amount_column", c, L_AMOUNT, ol->ref, "must not be NULL");
+		need(!isnull, c, L_AMOUNT, ol->ref, "must not be NULL");
 		l->amount = number_value(c->type[L_AMOUNT], d);
 		if (!num_finite(l->amount) || num_sign(l->amount) <= 0)
 			ereport(ERROR,
@@ -643,7 +644,7 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 		{
 			TimestampTz at = time_value(p, c->type[L_AT], d, c->col[L_AT]);
 
-			need(!TIMESTAMP_NOT_FINITE(at), "at_column", c, L_AT, ol->ref, "must be a finite time");
+			need(!TIMESTAMP_NOT_FINITE(at), c, L_AT, ol->ref, "must be a finite time");
 			if (!has_at || at < ol->at)
 				ol->at = at;
 			has_at = true;
@@ -652,7 +653,6 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 		{
 			bool		found;
 
-			(void) SPI_getbinval(tup, td, 7, &isnull);
 			found = DatumGetBool(SPI_getbinval(tup, td, 7, &isnull));
 			if (!found)
 				ereport(ERROR,
@@ -667,11 +667,11 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 	}
 	SPI_freetuptable(SPI_tuptable);
 	SPI_tuptable = NULL;
-	need(ol->member != NULL, "member_column", c, OidIsValid(c->orders) ? L_OMEMBER : L_MEMBER,
+	need(ol->member != NULL, c, OidIsValid(c->orders) ? L_OMEMBER : L_MEMBER,
 		 ol->ref, "must not be NULL");
-	need(key_ok(ol->member), "member_column", c, OidIsValid(c->orders) ? L_OMEMBER : L_MEMBER,
+	need(key_ok(ol->member), c, OidIsValid(c->orders) ? L_OMEMBER : L_MEMBER,
 		 ol->ref, psprintf("must not be empty or longer than %d characters", KEY_MAX));
-	need(key_ok(ol->ref), "order_column", c, L_ORDER, ol->ref,
+	need(key_ok(ol->ref), c, L_ORDER, ol->ref,
 		 psprintf("must not be empty or longer than %d characters", KEY_MAX));
 	if (!has_at)
 		ol->at = GetCurrentTransactionStartTimestamp();
