@@ -416,3 +416,77 @@ LEFT JOIN LATERAL (
   FROM loyalty.ledger e
   WHERE e.program_id = r.program_id AND e.detail -> 'rates' ? r.code AND e.at <= now()) u ON true
 GROUP BY p.code, r.program_id, r.code, r.id, b.spent;
+
+-- Order-lines tables the app already has (src/order_lines.c; README "Order
+-- lines tables").  track_order_lines / untrack_order_lines run as their
+-- caller, who must own the lines table; loyalty._order_lines_trigger() is put
+-- on it as a deferred row constraint trigger (one receipt per order when the
+-- transaction's lines are complete) and three statement triggers (AFTER
+-- UPDATE / DELETE with transition tables, BEFORE TRUNCATE).  It is not
+-- SECURITY DEFINER: the app's tables are read as the role that fires it.
+CREATE TABLE loyalty.tracked_lines_table (
+  relid                regclass PRIMARY KEY,
+  program_id           integer  NOT NULL,
+  order_column         text     NOT NULL,
+  line_column          text     NOT NULL,
+  amount_column        text     NOT NULL,
+  category_column      text,
+  member_column        text,                 -- on the lines table, or
+  at_column            text,                 -- on orders_relid when given
+  refund_column        text,
+  orders_ref_column    text,
+  orders_member_column text,
+  orders_relid         regclass,             -- ... the orders table holding the member
+  CHECK ((member_column IS NULL) = (orders_relid IS NOT NULL))
+);
+CREATE TRIGGER tracked_lines_table_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_lines_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_lines_table', '');
+CREATE TRIGGER tracked_lines_table_restore_guard BEFORE INSERT ON loyalty.tracked_lines_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE VIEW loyalty.tracked_order_lines AS
+SELECT t.relid, loyalty._program_code(t.program_id) AS program, t.order_column, t.line_column,
+       t.amount_column, t.category_column, t.member_column, t.orders_relid AS orders,
+       t.orders_ref_column, t.orders_member_column, t.at_column, t.refund_column
+FROM loyalty.tracked_lines_table t;
+
+CREATE FUNCTION loyalty._order_lines_trigger() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'loyalty_order_lines_trigger'
+  LANGUAGE C SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.track_order_lines(lines regclass, program text,
+                                          order_column name, line_column name, amount_column name,
+                                          category_column name DEFAULT NULL,
+                                          member_column name DEFAULT NULL,
+                                          orders regclass DEFAULT NULL,
+                                          orders_ref_column name DEFAULT NULL,
+                                          orders_member_column name DEFAULT NULL,
+                                          at_column name DEFAULT NULL,
+                                          refund_column name DEFAULT NULL,
+                                          backfill boolean DEFAULT false) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_track_order_lines'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.untrack_order_lines(lines regclass) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_untrack_order_lines'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty._order_lines_dropped() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_order_lines_dropped'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER loyalty_order_lines_dropped ON sql_drop
+  EXECUTE FUNCTION loyalty._order_lines_dropped();
+REVOKE ALL ON FUNCTION loyalty._order_lines_trigger(),
+  loyalty.track_order_lines(regclass, text, name, name, name, name, name, regclass, name, name,
+                            name, name, boolean),
+  loyalty.untrack_order_lines(regclass),
+  loyalty._order_lines_dropped() FROM PUBLIC;
+REVOKE ALL ON loyalty.tracked_lines_table, loyalty.tracked_order_lines FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.track_order_lines(regclass, text, name, name, name, name, name, regclass, name, name,
+                            name, name, boolean),
+  loyalty.untrack_order_lines(regclass),
+  loyalty._order_lines_trigger()   -- track_order_lines creates the triggers as the table's owner
+  TO loyalty_admin;
+GRANT SELECT ON loyalty.tracked_order_lines TO loyalty_admin;
+COMMENT ON TABLE loyalty.tracked_lines_table IS 'Order-lines tables of the app that earn one receipt per order through track_order_lines';
+COMMENT ON VIEW loyalty.tracked_order_lines IS 'The tracked order-lines tables and their column mapping';
+COMMENT ON FUNCTION loyalty.track_order_lines(regclass,text,name,name,name,name,name,regclass,name,name,name,name,boolean) IS 'Earn one receipt per order from an order-lines table of the app (when the transaction''s lines are complete), optionally backfilling it';
+COMMENT ON FUNCTION loyalty.untrack_order_lines(regclass) IS 'Stop earning from an order-lines table';

@@ -462,6 +462,65 @@ CREATE EVENT TRIGGER loyalty_orders_dropped ON sql_drop
   EXECUTE FUNCTION loyalty._orders_dropped();
 
 -------------------------------------------------------------------------------
+-- Order-lines tables the app already has (src/order_lines.c; README "Order
+-- lines tables").  track_order_lines / untrack_order_lines run as their
+-- caller, who must own the lines table; loyalty._order_lines_trigger() is put
+-- on it as a deferred row constraint trigger (one receipt per order when the
+-- transaction's lines are complete) and three statement triggers (AFTER
+-- UPDATE / DELETE with transition tables, BEFORE TRUNCATE).  It is not
+-- SECURITY DEFINER: the app's tables are read as the role that fires it.
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.tracked_lines_table (
+  relid                regclass PRIMARY KEY,
+  program_id           integer  NOT NULL,
+  order_column         text     NOT NULL,
+  line_column          text     NOT NULL,
+  amount_column        text     NOT NULL,
+  category_column      text,
+  member_column        text,                 -- on the lines table, or
+  at_column            text,                 -- on orders_relid when given
+  refund_column        text,
+  orders_ref_column    text,
+  orders_member_column text,
+  orders_relid         regclass,             -- ... the orders table holding the member
+  CHECK ((member_column IS NULL) = (orders_relid IS NOT NULL))
+);
+CREATE TRIGGER tracked_lines_table_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.tracked_lines_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.tracked_lines_table', '');
+CREATE TRIGGER tracked_lines_table_restore_guard BEFORE INSERT ON loyalty.tracked_lines_table
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+CREATE VIEW loyalty.tracked_order_lines AS
+SELECT t.relid, loyalty._program_code(t.program_id) AS program, t.order_column, t.line_column,
+       t.amount_column, t.category_column, t.member_column, t.orders_relid AS orders,
+       t.orders_ref_column, t.orders_member_column, t.at_column, t.refund_column
+FROM loyalty.tracked_lines_table t;
+
+CREATE FUNCTION loyalty._order_lines_trigger() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'loyalty_order_lines_trigger'
+  LANGUAGE C SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.track_order_lines(lines regclass, program text,
+                                          order_column name, line_column name, amount_column name,
+                                          category_column name DEFAULT NULL,
+                                          member_column name DEFAULT NULL,
+                                          orders regclass DEFAULT NULL,
+                                          orders_ref_column name DEFAULT NULL,
+                                          orders_member_column name DEFAULT NULL,
+                                          at_column name DEFAULT NULL,
+                                          refund_column name DEFAULT NULL,
+                                          backfill boolean DEFAULT false) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_track_order_lines'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.untrack_order_lines(lines regclass) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_untrack_order_lines'
+  LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty._order_lines_dropped() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'loyalty_order_lines_dropped'
+  LANGUAGE C SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE EVENT TRIGGER loyalty_order_lines_dropped ON sql_drop
+  EXECUTE FUNCTION loyalty._order_lines_dropped();
+
+-------------------------------------------------------------------------------
 -- Scheduled work.  The procedures commit per batch, so they cannot be
 -- SECURITY DEFINER or carry SET clauses; each batch is one call of an
 -- internal SECURITY DEFINER function.
@@ -1411,7 +1470,11 @@ GRANT EXECUTE ON FUNCTION
   loyalty.unschedule_maintenance(),
   loyalty.track_orders(regclass, text, name, name, name, name, name, name, boolean),
   loyalty.untrack_orders(regclass),
-  loyalty._orders_trigger()        -- track_orders creates the triggers as the table's owner
+  loyalty._orders_trigger(),       -- track_orders creates the triggers as the table's owner
+  loyalty.track_order_lines(regclass, text, name, name, name, name, name, regclass, name, name,
+                            name, name, boolean),
+  loyalty.untrack_order_lines(regclass),
+  loyalty._order_lines_trigger()   -- track_order_lines creates the triggers as the table's owner
   TO loyalty_admin;
 GRANT EXECUTE ON PROCEDURE
   loyalty.expire_points(timestamptz, integer),
@@ -1424,6 +1487,7 @@ GRANT SELECT ON loyalty.member_summary, loyalty.statement, loyalty.expiring_poin
   loyalty.leaderboard, loyalty.rule_stats
   TO loyalty_reader;
 GRANT SELECT ON loyalty.tracked_orders TO loyalty_admin;
+GRANT SELECT ON loyalty.tracked_order_lines TO loyalty_admin;
 GRANT EXECUTE ON FUNCTION loyalty._program_code(integer) TO loyalty_admin;
 
 -------------------------------------------------------------------------------
@@ -1464,6 +1528,8 @@ COMMENT ON TABLE loyalty.streak IS 'Streak rule counters per member';
 COMMENT ON TABLE loyalty.tier_change IS 'Tier history: upgrades, renewals and downgrades, dated';
 COMMENT ON TABLE loyalty.tracked_table IS 'Orders tables of the app that earn through track_orders';
 COMMENT ON VIEW loyalty.tracked_orders IS 'The tracked orders tables and their column mapping';
+COMMENT ON TABLE loyalty.tracked_lines_table IS 'Order-lines tables of the app that earn one receipt per order through track_order_lines';
+COMMENT ON VIEW loyalty.tracked_order_lines IS 'The tracked order-lines tables and their column mapping';
 COMMENT ON VIEW loyalty.member_summary IS 'Per member, as of now(): tier, available, pending, debt, lifetime figures, next tier and next expiry';
 COMMENT ON VIEW loyalty.statement IS 'Each member''s ledger in business-time order with the running balance';
 COMMENT ON VIEW loyalty.expiring_points IS 'Points still held, by member and expiry instant';
@@ -1502,6 +1568,8 @@ COMMENT ON FUNCTION loyalty.balance(text,text,timestamp with time zone) IS 'Spen
 COMMENT ON FUNCTION loyalty.tier_of(text,text,timestamp with time zone) IS 'Tier of a member at an instant';
 COMMENT ON FUNCTION loyalty.track_orders(regclass,text,name,name,name,name,name,name,boolean) IS 'Earn from an orders table of the app (statement triggers), optionally backfilling it';
 COMMENT ON FUNCTION loyalty.untrack_orders(regclass) IS 'Stop earning from an orders table';
+COMMENT ON FUNCTION loyalty.track_order_lines(regclass,text,name,name,name,name,name,regclass,name,name,name,name,boolean) IS 'Earn one receipt per order from an order-lines table of the app (when the transaction''s lines are complete), optionally backfilling it';
+COMMENT ON FUNCTION loyalty.untrack_order_lines(regclass) IS 'Stop earning from an order-lines table';
 COMMENT ON PROCEDURE loyalty.expire_points(timestamp with time zone,integer) IS 'Write the expiry of lots expired by as_of (batches, one transaction each)';
 COMMENT ON PROCEDURE loyalty.evaluate_tiers(timestamp with time zone,integer) IS 'Evaluate the members whose tier period ended by as_of';
 COMMENT ON PROCEDURE loyalty.run_maintenance(timestamp with time zone) IS 'evaluate_tiers then expire_points: the nightly job';

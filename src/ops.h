@@ -16,5 +16,8 @@ extern int64 op_earn_receipt(Program *p, const char *member, const Receipt *rc,
 							 const char *ref, TimestampTz at);
 extern int64 op_refund(Program *p, const char *member, const char *original_ref,
 					   Numeric amount, const char *ref, TimestampTz at);
+/* A refund of the lines named (refund_lines): each line's amount, checked like refund_lines'. */
+extern int64 op_refund_lines(Program *p, const char *member, const char *original_ref,
+							 const ReceiptLine *lines, int n, const char *ref, TimestampTz at);
 
 #endif

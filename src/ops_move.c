@@ -571,17 +571,26 @@ loyalty_refund_lines(PG_FUNCTION_ARGS)
 	char	   *original_ref = arg_key(fcinfo, 2, "original_ref");
 	ReceiptLine *lines;
 	int			n;
-	Numeric		amount = num_int64(0);
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lines must not be NULL")));
 	lines = receipt_parse(PG_GETARG_JSONB_P(3), false, &n);
+	PG_RETURN_INT64(op_end(op_refund_lines(op_begin(o.prog), o.member, original_ref,
+										   lines, n, o.ref, o.at)));
+}
+
+/* The lines named, their amounts summed: refund_lines(), and the order-lines trigger. */
+int64
+op_refund_lines(Program *p, const char *member, const char *original_ref,
+				const ReceiptLine *lines, int n, const char *ref, TimestampTz at)
+{
+	Numeric		amount = num_int64(0);
+
 	for (int i = 0; i < n; i++)
 		amount = num_add(amount, lines[i].amount);
-	PG_RETURN_INT64(op_end(refund_common(op_begin(o.prog), o.member, original_ref, amount,
-										 lines, n, o.ref, o.at)));
+	return refund_common(p, member, original_ref, amount, lines, n, ref, at);
 }
 
 Datum

@@ -134,7 +134,6 @@ PG_FUNCTION_INFO_V1(loyalty_orders_trigger);
 PG_FUNCTION_INFO_V1(loyalty_orders_ddl);
 PG_FUNCTION_INFO_V1(loyalty_orders_dropped);
 
-#define KEY_MAX		200			/* SPEC §3: member and ref, in characters */
 #define BATCH_ROWS	1000		/* backfill: rows fetched at a time */
 
 enum
@@ -209,141 +208,8 @@ static int	ntracked = 0;
 static uint64 tracked_generation = 0;
 
 /* ------------------------------------------------------------------------
- * Small helpers
+ * Small helpers (the shared ones are in tracking.c)
  * ------------------------------------------------------------------------ */
-
-/* The quoted, schema-qualified name of a relation ("?" parts when gone). */
-static char *
-rel_name(Oid relid)
-{
-	char	   *rel = get_rel_name(relid);
-	char	   *nsp = rel ? get_namespace_name(get_rel_namespace(relid)) : NULL;
-
-	if (rel == NULL)
-		return psprintf("table with OID %u", relid);
-	return pstrdup(quote_qualified_identifier(nsp ? nsp : "?", rel));
-}
-
-static bool
-rel_exists(Oid relid)
-{
-	return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
-}
-
-static bool
-owns_rel(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
-
-static bool
-has_schema_usage(Oid nsp)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(NamespaceRelationId, nsp, GetUserId(), ACL_USAGE) == ACLCHECK_OK;
-#else
-	return pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE) == ACLCHECK_OK;
-#endif
-}
-
-/* The owner of the extension (pg_extension.extowner). */
-static Oid
-extension_owner(void)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			owner = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("loyalty"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (!OidIsValid(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"loyalty\" is not installed in this database")));
-	return owner;
-}
-
-/*
- * Run as the extension's owner between as_owner() and as_caller().  An
- * error in between needs no cleanup here: the abort of the (sub)transaction
- * restores the user id and security context it started with.
- */
-typedef struct UserSwitch
-{
-	Oid			owner;
-	Oid			saved_uid;
-	int			saved_ctx;
-} UserSwitch;
-
-static void
-user_switch_init(UserSwitch *u)
-{
-	u->owner = extension_owner();
-	GetUserIdAndSecContext(&u->saved_uid, &u->saved_ctx);
-}
-
-static void
-as_owner(UserSwitch *u)
-{
-	SetUserIdAndSecContext(u->owner, u->saved_ctx | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-static void
-as_caller(UserSwitch *u)
-{
-	SetUserIdAndSecContext(u->saved_uid, u->saved_ctx);
-}
-
-/*
- * SPI calls leave CurrentMemoryContext at the SPI procedure context and keep
- * their result tables until SPI_finish; these two restore the caller's
- * context (the row loops work in a per-row one) and free the results.
- */
-static void
-plan_run(Stmt s, Datum *args, const char *nulls, int expect, const char *what)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(stmt_plan(s), args, nulls, false, 0);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc != expect)
-		elog(ERROR, "loyalty: %s failed: %s", what, SPI_result_code_string(rc));
-	if (SPI_tuptable != NULL)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		SPI_tuptable = NULL;
-	}
-}
-
-static void
-sql_run(const char *sql, int expect)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute(sql, false, 0);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc != expect)
-		elog(ERROR, "loyalty: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-}
-
-static Oid
-loyalty_namespace(void)
-{
-	return get_namespace_oid("loyalty", true);
-}
 
 /* Whether loyalty.tracked_table is there (not during DROP EXTENSION or an update script). */
 static bool
@@ -354,15 +220,6 @@ tracked_table_exists(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("tracked_table", nsp));
 }
 
-/* loyalty._orders_trigger(), InvalidOid when it is not there. */
-static Oid
-orders_trigger_fn(void)
-{
-	List	   *name = list_make2(makeString(pstrdup("loyalty")),
-								  makeString(pstrdup("_orders_trigger")));
-
-	return LookupFuncName(name, 0, NULL, true);
-}
 
 /* ------------------------------------------------------------------------
  * The tracked tables (cached per configuration generation)
@@ -407,22 +264,6 @@ tracked_load(void)
 }
 
 /*
- * A Citus table (distributed or reference) cannot be tracked: its rows live
- * in shards on other nodes, where the statement triggers would fire on the
- * shard, which no tracking names (SPEC: never silently).  0A000.
- */
-static void
-refuse_citus_table(Oid relid, const char *name)
-{
-	if (citus_table(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s is a Citus table: loyalty tracks only local orders tables", name),
-				 errdetail("Its rows live in shards on the worker nodes, where the tracking triggers cannot see the tracking."),
-				 errhint("Keep the orders table local on the coordinator, or call loyalty.earn() and loyalty.refund() from the application.")));
-}
-
-/*
  * The orders trigger fired on a table no tracking names: when it is the
  * shard of a Citus table (a tracked table distributed afterwards, with
  * citus.enable_unsafe_triggers on), the order would earn nothing, so the
@@ -445,25 +286,6 @@ refuse_citus_shard(Oid relid)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errdetail("The tracked table was distributed after loyalty.track_orders(); its orders would earn nothing."),
 				 errhint("Undistribute it (undistribute_table) or untrack it with loyalty.untrack_orders().")));
-}
-
-/*
- * The code of program `id` for messages ("#id" when it is gone).  The
- * tracked tables are read alone first: the event triggers also fire on a
- * Citus worker while it creates shards, where they must not read the
- * program (a reference table) from inside that command.
- */
-static char *
-program_code(int32 id)
-{
-	Datum		args[1] = {Int32GetDatum(id)};
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *code;
-
-	stmt_exec(ST_CONFIG_PROGRAM_CODE, args, NULL, true, 1, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	code = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-	return code != NULL ? code : psprintf("#%d", id);
 }
 
 /* A copy (in the current context) of relid's configuration, NULL when not tracked. */
@@ -512,57 +334,10 @@ tracked_for(Oid relid)
  * Column types
  * ------------------------------------------------------------------------ */
 
-static bool
-key_type(Oid t)
+static ColKind
+column_kind(int c)
 {
-	return t == TEXTOID || t == VARCHAROID || t == BPCHAROID ||
-		t == INT2OID || t == INT4OID || t == INT8OID;
-}
-
-static bool
-number_type(Oid t)
-{
-	return t == NUMERICOID || t == INT2OID || t == INT4OID || t == INT8OID ||
-		t == FLOAT4OID || t == FLOAT8OID;
-}
-
-static bool
-time_type(Oid t)
-{
-	return t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == DATEOID;
-}
-
-static bool
-column_type_ok(int c, Oid base)
-{
-	switch (c)
-	{
-		case C_AMOUNT:
-		case C_REFUND:
-			return number_type(base);
-		case C_AT:
-			return time_type(base);
-		default:
-			return key_type(base);
-	}
-}
-
-static const char *
-column_types_detail(int c)
-{
-	switch (c)
-	{
-		case C_AMOUNT:
-		case C_REFUND:
-			return "amount_column and refund_column must be of a built-in numeric type "
-				"(numeric, smallint, integer, bigint, real, double precision) or a domain over one.";
-		case C_AT:
-			return "at_column must be timestamptz, timestamp (read as the program's local time) "
-				"or date (local midnight), or a domain over one of them.";
-		default:
-			return "member_column, ref_column and category_column must be of a built-in text type "
-				"(text, varchar, char) or integer type (smallint, integer, bigint), or a domain over one.";
-	}
+	return c == C_AMOUNT || c == C_REFUND ? COL_NUMBER : c == C_AT ? COL_TIME : COL_KEY;
 }
 
 /*
@@ -575,130 +350,18 @@ columns_resolve(const Tracked *t, TupleDesc desc, const char *relname,
 {
 	for (int c = 0; c < NCOLS; c++)
 	{
-		int			a;
-		Oid			typid;
-
 		att[c] = InvalidAttrNumber;
 		type[c] = InvalidOid;
 		if (t->col[c] == NULL)
 			continue;
-		a = SPI_fnumber(desc, t->col[c]);
-		if (a <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" is not a column of %s", col_role[c], cut(t->col[c]), relname),
-					 errhint("Track the table again with loyalty.track_orders() naming its columns.")));
-		typid = TupleDescAttr(desc, a - 1)->atttypid;
-		if (!column_type_ok(c, getBaseType(typid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_LY_CONFIG),
-					 errmsg("%s \"%s\" of %s has type %s, which loyalty cannot read",
-							col_role[c], t->col[c], relname, format_type_be(typid)),
-					 errdetail("%s", column_types_detail(c))));
-		att[c] = (AttrNumber) a;
-		type[c] = getBaseType(typid);
+		column_resolve(desc, relname, col_role[c], t->col[c], column_kind(c), "track_orders",
+					   &att[c], &type[c]);
 	}
 }
 
 /* ------------------------------------------------------------------------
  * Values, converted in C by built-in functions (never a cast)
  * ------------------------------------------------------------------------ */
-
-static char *
-key_text(Oid base, Datum d)
-{
-	char	   *s;
-	int			n;
-
-	switch (base)
-	{
-		case INT2OID:
-			return psprintf("%d", (int) DatumGetInt16(d));
-		case INT4OID:
-			return psprintf("%d", DatumGetInt32(d));
-		case INT8OID:
-			return psprintf(INT64_FORMAT, DatumGetInt64(d));
-		case BPCHAROID:
-			/* as char(n)::text: without the padding */
-			s = TextDatumGetCString(d);
-			n = strlen(s);
-			while (n > 0 && s[n - 1] == ' ')
-				n--;
-			s[n] = '\0';
-			return s;
-		default:
-			return TextDatumGetCString(d);
-	}
-}
-
-static Numeric
-number_value(Oid base, Datum d)
-{
-	switch (base)
-	{
-		case INT2OID:
-			return DatumGetNumeric(DirectFunctionCall1(int2_numeric, d));
-		case INT4OID:
-			return DatumGetNumeric(DirectFunctionCall1(int4_numeric, d));
-		case INT8OID:
-			return DatumGetNumeric(DirectFunctionCall1(int8_numeric, d));
-		case FLOAT4OID:
-			return DatumGetNumeric(DirectFunctionCall1(float4_numeric, d));
-		case FLOAT8OID:
-			return DatumGetNumeric(DirectFunctionCall1(float8_numeric, d));
-		default:
-			return DatumGetNumericCopy(d);
-	}
-}
-
-/* timestamptz as is; timestamp as the program's local time; date as its local midnight. */
-static TimestampTz
-time_value(Program *p, Oid base, Datum d, const char *col)
-{
-	TimestampTz result;
-
-	if (base == TIMESTAMPTZOID)
-		return DatumGetTimestampTz(d);
-	if (base == DATEOID)
-	{
-		DateADT		day = DatumGetDateADT(d);
-		int			y,
-					m,
-					dd;
-
-		if (DATE_IS_NOBEGIN(day))
-			TIMESTAMP_NOBEGIN(result);
-		else if (DATE_IS_NOEND(day))
-			TIMESTAMP_NOEND(result);
-		else
-		{
-			j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
-			result = local_midnight(p->tz, y, m, dd);
-		}
-		return result;
-	}
-	else
-	{
-		Timestamp	ts = DatumGetTimestamp(d);
-		struct pg_tm tm;
-		fsec_t		fsec;
-		int			tzoff;
-
-		if (TIMESTAMP_NOT_FINITE(ts))
-			return ts;
-		if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("at_column \"%s\": timestamp out of range", col)));
-		tzoff = DetermineTimeZoneOffset(&tm, p->tz);
-		if (tm2timestamp(&tm, fsec, &tzoff, &result) != 0 || !IS_VALID_TIMESTAMP(result))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("at_column \"%s\": timestamp out of range in time zone %s",
-							col, p->timezone)));
-		return result;
-	}
-}
 
 /* v[c] / isnull[c] hold the value of each mapped column (c in C_*). */
 static void
@@ -722,19 +385,6 @@ row_convert(OrderCtx *c, Datum *v, bool *isnull, OrderRow *r)
 		r->at = time_value(c->p, c->type[C_AT], v[C_AT], c->t->col[C_AT]);
 	}
 #undef MAPPED
-}
-
-static bool
-num_finite(Numeric n)
-{
-	return !numeric_is_nan(n) && !numeric_is_inf(n);
-}
-
-/* A usable member or ref: not NULL, not empty, at most 200 characters. */
-static bool
-key_ok(const char *s)
-{
-	return s != NULL && s[0] != '\0' && pg_mbstrlen(s) <= KEY_MAX;
 }
 
 static void
@@ -799,26 +449,6 @@ row_require(OrderCtx *c, OrderRow *r)
 						TIMESTAMP_IS_NOBEGIN(r->at) ? "-infinity" : "infinity")));
 }
 
-/*
- * The ref of a refund derived from an order's ref: <ref><suffix>, or, when
- * that is longer than 200 characters, its first 183 characters, "~" and 16
- * hex digits of its hash (deterministic, so a replay finds the same ref).
- */
-static char *
-derived_ref(const char *ref, const char *suffix)
-{
-	char	   *full = psprintf("%s%s", ref, suffix);
-	int			len = strlen(full);
-	int			keep;
-	uint64		h;
-
-	if (pg_mbstrlen(full) <= KEY_MAX)
-		return full;
-	keep = pg_mbcharcliplen(full, len, KEY_MAX - 17);
-	h = hash_bytes_extended((const unsigned char *) full, len, 0);
-	return psprintf("%.*s~%016llx", keep, full, (unsigned long long) h);
-}
-
 static void
 orders_errcontext(void *arg)
 {
@@ -830,80 +460,6 @@ orders_errcontext(void *arg)
 			   c->what, c->relname,
 			   c->cur->member ? "\"" : "", cut(c->cur->member), c->cur->member ? "\"" : "",
 			   c->cur->ref ? "\"" : "", cut(c->cur->ref), c->cur->ref ? "\"" : "");
-}
-
-/* ------------------------------------------------------------------------
- * The ledger: one order's state, earn, refund (orders.h)
- * ------------------------------------------------------------------------ */
-
-void
-order_state(Program *p, const char *member, const char *ref, OrderState *st)
-{
-	Datum		args[3];
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	memset(st, 0, sizeof(OrderState));
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(ref);
-	rc = SPI_execute_plan(stmt_plan(ST_ORDER_STATE), args, NULL, false, 1);
-	MemoryContextSwitchTo(cxt);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "loyalty: reading an order failed");
-	if (SPI_processed > 0)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		st->known = true;
-		d = SPI_getbinval(tup, td, 1, &isnull);
-		st->mine = !isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(d));
-		d = SPI_getbinval(tup, td, 2, &isnull);
-		st->amount = isnull ? num_int64(0) : DatumGetNumericCopy(d);
-		d = SPI_getbinval(tup, td, 3, &isnull);
-		st->refunded = isnull ? num_int64(0) : DatumGetNumericCopy(d);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	SPI_tuptable = NULL;
-}
-
-/*
- * The operations are called directly (ops.h), with the extension's rights
- * (the trigger is SECURITY DEFINER, track_orders switches to the owner) and
- * with enable_seqscan = off like the SQL functions, so the plans they keep
- * for this backend are the index plans whichever path made them first.
- */
-static int
-ops_guc_begin(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-void
-order_earn(Program *p, const char *member, Numeric amount, const char *ref,
-		   TimestampTz at, const char *category)
-{
-	int			nest = ops_guc_begin();
-
-	(void) op_earn(p, member, amount, ref, at, category);
-	AtEOXact_GUC(true, nest);
-}
-
-void
-order_refund(Program *p, const char *member, const char *original_ref, Numeric amount,
-			 const char *ref, TimestampTz at)
-{
-	int			nest = ops_guc_begin();
-
-	(void) op_refund(p, member, original_ref, amount, ref, at);
-	AtEOXact_GUC(true, nest);
 }
 
 /* ------------------------------------------------------------------------
@@ -1176,25 +732,6 @@ slot_values(OrderCtx *c, TupleTableSlot *slot, Datum *v, bool *isnull)
 	}
 }
 
-/* Read a transition table from its start with a read pointer of our own. */
-static void
-transition_rewind(Tuplestorestate *ts)
-{
-	int			ptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-
-	tuplestore_select_read_pointer(ts, ptr);
-	tuplestore_rescan(ts);
-}
-
-static void
-no_transition_table(TriggerData *td)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("trigger \"%s\" on %s must have the transition tables of loyalty's orders triggers",
-					td->tg_trigger->tgname, rel_name(RelationGetRelid(td->tg_relation))),
-			 errhint("Let loyalty.track_orders() create the triggers.")));
-}
 
 Datum
 loyalty_orders_trigger(PG_FUNCTION_ARGS)
@@ -1272,7 +809,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
 		if (td->tg_trigger->tgnewtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "INSERT into";
 		slot_new = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		if (td->tg_newtable != NULL)	/* NULL: no rows */
@@ -1297,7 +834,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 					nnew;
 
 		if (td->tg_trigger->tgoldtable == NULL || td->tg_trigger->tgnewtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "UPDATE of";
 		nold = td->tg_oldtable ? tuplestore_tuple_count(td->tg_oldtable) : 0;
 		nnew = td->tg_newtable ? tuplestore_tuple_count(td->tg_newtable) : 0;
@@ -1341,7 +878,7 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 	{
 		if (td->tg_trigger->tgoldtable == NULL)
-			no_transition_table(td);
+			no_transition_table(td, "orders", "track_orders");
 		c.what = "DELETE from";
 		slot_old = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		if (td->tg_oldtable != NULL)	/* NULL: no rows */
@@ -1374,58 +911,6 @@ loyalty_orders_trigger(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------------------
  * track_orders / untrack_orders
  * ------------------------------------------------------------------------ */
-
-/*
- * The caller may track relid: it exists (LY007), the caller owns it and has
- * USAGE on its schema (42501).  Returns its quoted name.
- */
-static char *
-rel_access(Oid relid, const char *verb)
-{
-	HeapTuple	tup;
-	Oid			nsp;
-	char	   *name;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("table with OID %u does not exist", relid)));
-	nsp = ((Form_pg_class) GETSTRUCT(tup))->relnamespace;
-	ReleaseSysCache(tup);
-	name = rel_name(relid);
-	if (!owns_rel(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to %s it", name, verb)));
-	if (!has_schema_usage(nsp))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for schema %s",
-						quote_identifier(get_namespace_name(nsp)))));
-	return name;
-}
-
-/* The direct inheritance parents of relid (pg_inherits). */
-static List *
-rel_parents(Oid relid)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	List	   *out = NIL;
-
-	rel = table_open(InheritsRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		out = lappend_oid(out, ((Form_pg_inherits) GETSTRUCT(tup))->inhparent);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return out;
-}
 
 /* relid can be tracked as a whole table (LY007 otherwise); returns its partitions and itself. */
 static List *
@@ -1655,7 +1140,7 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	foreach(lc, tree)
 		refuse_citus_table(lfirst_oid(lc), rel_name(lfirst_oid(lc)));
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1670,11 +1155,21 @@ loyalty_track_orders(PG_FUNCTION_ARGS)
 	{
 		Oid			part = lfirst_oid(lc);
 
+		Oid			lines;
+
 		if (part != relid && tracked_get(part) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("partition %s of %s is tracked itself", rel_name(part), name),
 					 errhint("Untrack it first with loyalty.untrack_orders().")));
+		/* its orders would earn twice: once as orders, once as lines */
+		if (OidIsValid(lines = lines_tracking_of(part)))
+			ereport(ERROR,
+					(errcode(ERRCODE_LY_CONFIG),
+					 errmsg(lines == part ? "%s is tracked as order lines%s" : "%s is the orders table of tracked order lines %s",
+							rel_name(part), lines == part ? "" : rel_name(lines)),
+					 errdetail("Its orders earn through the lines already; tracking it as orders would earn them twice."),
+					 errhint("Untrack %s with loyalty.untrack_order_lines() first.", rel_name(lines))));
 	}
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = Int32GetDatum(c.p->id);
@@ -1746,7 +1241,7 @@ loyalty_untrack_orders(PG_FUNCTION_ARGS)
 	name = rel_access(relid, "untrack");
 
 	ly_spi_connect();
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	user_switch_init(&u);
 	as_owner(&u);
 	plan_run(ST_TRACK_DEL, args, NULL, SPI_OK_DELETE, "untracking");
@@ -1954,7 +1449,7 @@ loyalty_orders_ddl(PG_FUNCTION_ARGS)
 	SPI_freetuptable(SPI_tuptable);
 	SPI_tuptable = NULL;
 
-	fn = orders_trigger_fn();
+	fn = loyalty_function("_orders_trigger");
 	foreach(lc, rels)
 	{
 		Oid			relid = lfirst_oid(lc);
@@ -2007,9 +1502,9 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 {
 	List	   *tables = NIL;
 	List	   *cols = NIL;		/* pairs: relid, column name */
-	List	   *trigs = NIL;	/* pairs: schema.table, trigger name */
+	List	   *trigs = NIL;	/* pairs: relid, trigger name */
+	Dropped		dropped;
 	ListCell   *lc;
-	MemoryContext cxt;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -2020,42 +1515,16 @@ loyalty_orders_dropped(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	ly_spi_connect_nocheck();
-	cxt = CurrentMemoryContext;
 	tracked_load();
 	if (ntracked == 0)
 	{
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
-	stmt_exec(ST_DROPPED_OBJECTS, NULL, NULL, true, 0, SPI_OK_SELECT);
-	MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Oid			classid = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-		Oid			objid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-		int32		subid = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
-		char	   *type = SPI_getvalue(tup, td, 4);
-
-		if (classid == RelationRelationId && subid == 0)
-			tables = lappend_oid(tables, objid);
-		else if (classid == RelationRelationId && SPI_getvalue(tup, td, 7) != NULL)
-			cols = lappend(lappend(cols, (void *) (uintptr_t) objid), SPI_getvalue(tup, td, 7));
-		else if (type != NULL && strcmp(type, "trigger") == 0 &&
-				 SPI_getvalue(tup, td, 5) != NULL && SPI_getvalue(tup, td, 6) != NULL &&
-				 SPI_getvalue(tup, td, 7) != NULL && is_trigger_name(SPI_getvalue(tup, td, 7)))
-		{
-			Oid			nsp = get_namespace_oid(SPI_getvalue(tup, td, 5), true);
-			Oid			rel = OidIsValid(nsp) ? get_relname_relid(SPI_getvalue(tup, td, 6), nsp) : InvalidOid;
-
-			if (OidIsValid(rel))
-				trigs = lappend(lappend(trigs, (void *) (uintptr_t) rel), SPI_getvalue(tup, td, 7));
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
-	SPI_tuptable = NULL;
+	dropped_objects(&dropped, is_trigger_name);
+	tables = dropped.tables;
+	cols = dropped.cols;
+	trigs = dropped.trigs;
 
 	/* a tracked column dropped (DROP COLUMN, DROP DOMAIN ... CASCADE) from a table that stays */
 	for (int i = 0; i + 1 < list_length(cols); i += 2)

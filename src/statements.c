@@ -788,6 +788,43 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"UPDATE loyalty.rule_budget SET spent = spent + $3 "
 		"WHERE program_id = $1 AND rule = $2",
 	3, {INT4OID, TEXTOID, INT8OID}},
+
+	/* tracking.c, order_lines.c: order-lines tables (track_order_lines) */
+	[ST_LINES_TRACKING_OF] = {"lines_tracking_of",
+		"SELECT relid::pg_catalog.oid FROM loyalty.tracked_lines_table "
+		"WHERE relid = $1 OR orders_relid = $1 ORDER BY relid::pg_catalog.oid LIMIT 1",
+	1, {REGCLASSOID}},
+	[ST_ORDERS_TRACKED] = {"orders_tracked",
+		"SELECT 1 FROM loyalty.tracked_table WHERE relid = $1",
+	1, {REGCLASSOID}},
+	[ST_LINES_GET] = {"lines_get",
+		"SELECT program_id, order_column, line_column, amount_column, category_column, "
+		"       member_column, at_column, refund_column, orders_ref_column, "
+		"       orders_member_column, orders_relid::pg_catalog.oid "
+		"FROM loyalty.tracked_lines_table WHERE relid = $1",
+	1, {REGCLASSOID}},
+	[ST_LINES_PUT] = {"lines_put",
+		"INSERT INTO loyalty.tracked_lines_table (relid, program_id, order_column, line_column, "
+		"  amount_column, category_column, member_column, at_column, refund_column, "
+		"  orders_ref_column, orders_member_column, orders_relid) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+		"ON CONFLICT (relid) DO UPDATE SET program_id = EXCLUDED.program_id, "
+		"  order_column = EXCLUDED.order_column, line_column = EXCLUDED.line_column, "
+		"  amount_column = EXCLUDED.amount_column, category_column = EXCLUDED.category_column, "
+		"  member_column = EXCLUDED.member_column, at_column = EXCLUDED.at_column, "
+		"  refund_column = EXCLUDED.refund_column, orders_ref_column = EXCLUDED.orders_ref_column, "
+		"  orders_member_column = EXCLUDED.orders_member_column, orders_relid = EXCLUDED.orders_relid",
+	12, {REGCLASSOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		 TEXTOID, TEXTOID, REGCLASSOID}},
+	[ST_LINES_DEL] = {"lines_del",
+		"DELETE FROM loyalty.tracked_lines_table WHERE relid = $1",
+	1, {REGCLASSOID}},
+	[ST_LINES_ALL] = {"lines_all",
+		"SELECT relid::pg_catalog.oid, orders_relid::pg_catalog.oid, order_column, line_column, "
+		"       amount_column, category_column, member_column, at_column, refund_column, "
+		"       orders_ref_column, orders_member_column "
+		"FROM loyalty.tracked_lines_table",
+	0, {0}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

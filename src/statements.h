@@ -4,7 +4,8 @@
  * in statements.c, in one table, so that all SQL the library runs can be
  * reviewed in one place beside sql/loyalty.sql.  Statements built at run
  * time (the orders triggers' per-table queries, DDL on tracked tables) are
- * in orders.c, which builds them from catalogued identifiers only; and the
+ * in orders.c and order_lines.c, which build them from catalogued
+ * identifiers only; and the
  * queries citus_views.c sends to a Citus cluster's nodes, built from the
  * extension's own view definitions and shard names.
  */
@@ -124,6 +125,13 @@ typedef enum Stmt
 	ST_BUDGET_LOCK,
 	ST_BUDGET_ADD,
 	ST_BUDGET_SPEND,
+	/* tracking.c, order_lines.c */
+	ST_LINES_TRACKING_OF,
+	ST_ORDERS_TRACKED,
+	ST_LINES_GET,
+	ST_LINES_PUT,
+	ST_LINES_DEL,
+	ST_LINES_ALL,
 	ST_COUNT
 } Stmt;
 

@@ -427,16 +427,16 @@ layout=$(qq coord -c "SELECT string_agg(c.relname || ':' || coalesce(p.partmetho
                       FROM pg_class c LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid
                       WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'")
 want=$(qq coord -c "SELECT string_agg(relname || ':' || CASE WHEN relname IN ('program', 'tier', 'rule', 'rule_budget') THEN 'n'
-                                                           WHEN relname = 'tracked_table' THEN '*'
+                                                           WHEN relname IN ('tracked_table', 'tracked_lines_table') THEN '*'
                                                            -- codes: by code, a colocation group of their own
                                                            WHEN relname = 'code' THEN 'h:code:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.code'::regclass)
                                                            ELSE 'h:member:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.account'::regclass) END,
                                       ' ' ORDER BY relname)
                     FROM pg_class WHERE relnamespace = 'loyalty'::regnamespace AND relkind = 'r'")
 ok_layout=1
-# tracked_table may stay local or become a Citus local table: compare the rest
-[ "$(echo "$layout" | tr ' ' '\n' | grep -v '^tracked_table:' | tr '\n' ' ')" = \
-  "$(echo "$want" | tr ' ' '\n' | grep -v '^tracked_table:' | tr '\n' ' ')" ] && ok_layout=0
+# tracked_table and tracked_lines_table may stay local or become Citus local tables: compare the rest
+[ "$(echo "$layout" | tr ' ' '\n' | grep -Ev '^tracked_(lines_)?table:' | tr '\n' ' ')" = \
+  "$(echo "$want" | tr ' ' '\n' | grep -Ev '^tracked_(lines_)?table:' | tr '\n' ' ')" ] && ok_layout=0
 check "layout: $MEMBER_TABLES by member, colocated; $CONFIG_TABLES reference tables" $ok_layout "$layout"
 if [ "$MODE" = distribute ]; then
 	# the operations registered as distributed functions: by their member

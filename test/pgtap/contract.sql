@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(97);
+SELECT plan(108);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -174,6 +174,30 @@ SELECT function_privs_are('loyalty', 'distribute', ARRAY['integer'], 'public', A
 SELECT is((SELECT count(*) FROM pg_constraint
            WHERE conrelid = 'loyalty.tracked_table'::regclass AND contype = 'f'), 0::bigint,
           'tracked_table has no foreign key (it stays local on a Citus coordinator)');
+
+-- order-lines tables (README "Order lines tables")
+SELECT has_function('loyalty', 'track_order_lines',
+  ARRAY['regclass','text','name','name','name','name','name','regclass','name','name','name','name','boolean']);
+SELECT function_returns('loyalty', 'track_order_lines',
+  ARRAY['regclass','text','name','name','name','name','name','regclass','name','name','name','name','boolean'], 'void');
+SELECT function_lang_is('loyalty', 'track_order_lines',
+  ARRAY['regclass','text','name','name','name','name','name','regclass','name','name','name','name','boolean'], 'c');
+SELECT function_privs_are('loyalty', 'track_order_lines',
+  ARRAY['regclass','text','name','name','name','name','name','regclass','name','name','name','name','boolean'],
+  'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'track_order_lines',
+  ARRAY['regclass','text','name','name','name','name','name','regclass','name','name','name','name','boolean'],
+  'loyalty_writer', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'untrack_order_lines', ARRAY['regclass'], 'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'untrack_order_lines', ARRAY['regclass'], 'public', ARRAY[]::text[]);
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'loyalty._order_lines_trigger()'::regprocedure), false,
+          'the order-lines trigger is not SECURITY DEFINER: the app''s tables are read as the role that fires it');
+SELECT columns_are('loyalty', 'tracked_order_lines',
+  ARRAY['relid', 'program', 'order_column', 'line_column', 'amount_column', 'category_column', 'member_column',
+        'orders', 'orders_ref_column', 'orders_member_column', 'at_column', 'refund_column'],
+  'tracked_order_lines: one row per tracked lines table, its column mapping');
+SELECT table_privs_are('loyalty', 'tracked_order_lines', 'loyalty_admin', ARRAY['SELECT']);
+SELECT table_privs_are('loyalty', 'tracked_order_lines', 'loyalty_writer', ARRAY[]::text[]);
 
 -- append-only, and a writer can operate through the functions only
 SELECT loyalty.create_program('tap');
