@@ -18,6 +18,17 @@
  *   loyalty_order_lines_update   AFTER UPDATE  REFERENCING OLD TABLE, NEW TABLE
  *   loyalty_order_lines_delete   AFTER DELETE  REFERENCING OLD TABLE
  *   loyalty_order_lines_truncate BEFORE TRUNCATE (refuses it)
+ * and, when the member comes from an orders table, three statement triggers
+ * on it, shared by the trackings that use it (made again by each
+ * track_order_lines, dropped by the untrack of the last one):
+ *   loyalty_order_lines_orders_update   AFTER UPDATE REFERENCING OLD TABLE, NEW TABLE
+ *   loyalty_order_lines_orders_delete   AFTER DELETE REFERENCING OLD TABLE
+ *   loyalty_order_lines_orders_truncate BEFORE TRUNCATE
+ * A line's refund reads its order's member from the orders table, so an
+ * order that has earned keeps its member and number (LY005) and its row
+ * while something of it is left to refund (LY005); TRUNCATE is refused
+ * (55000).  The ledger is read only for rows whose member or number changed,
+ * or that are deleted; orders not earned yet change freely.
  *
  * One receipt per order
  * ---------------------
@@ -59,8 +70,8 @@
  * Privileges
  * ----------
  * As in orders.c: track_order_lines and untrack_order_lines run as their
- * caller, who must own the lines table and may read the orders table
- * (42501).  The trigger function is not SECURITY DEFINER: the queries on
+ * caller, who must own the lines table and the orders table (whose triggers
+ * it makes) and may read the orders table (42501).  The trigger function is not SECURITY DEFINER: the queries on
  * the app's tables (the order's lines, the member in the orders table) run
  * as the role whose statement or COMMIT fires the trigger; only loyalty's
  * own reads and writes (the configuration, the ledger) switch to the
@@ -1277,14 +1288,15 @@ orders_change_row(const LinesConf *c, Program *p, UserSwitch *u, TupleDesc desc,
 				 errmsg("%s \"%s\" of order \"%s\" of member \"%s\" in %s cannot change from %s to %s",
 						lcol_role[k], c->col[k], cut(ref), cut(member), c->ordersname,
 						cut(k == L_OREF ? ref : member), cut(after ? after : "NULL")),
-				 errdetail("The order's lines in %s earned points for this member and order number.", c->relname),
+				 errdetail("Its order lines earned points for this member and order number; their refunds read both from %s.",
+						   c->ordersname),
 				 errhint("Delete the order's lines (which refunds them) and insert the purchase again as a new order.")));
 	}
 	if (num_cmp(st.refunded, st.amount) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_REF_REUSED),
-				 errmsg("order \"%s\" of member \"%s\" cannot be deleted from %s: its lines in %s earned points",
-						cut(ref), cut(member), c->ordersname, c->relname),
+				 errmsg("order \"%s\" of member \"%s\" cannot be deleted from %s: its order lines earned points",
+						cut(ref), cut(member), c->ordersname),
 				 errdetail("Deleting the order would leave its lines without a member, and their refunds and deletes would refund nothing."),
 				 errhint("Delete the order's lines first (which refunds them), then the order.")));
 }

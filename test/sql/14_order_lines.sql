@@ -257,6 +257,20 @@ SELECT pg_temp.err($$SELECT loyalty.track_order_lines('ol_bad', 'olines', 'o', '
                      orders => 'ol_orders', orders_ref_column => 'order_no', orders_member_column => 'member')$$) AS orders_not_owned;
 RESET ROLE;
 ALTER TABLE ol_bad OWNER TO CURRENT_USER;
+-- a second lines table tracked with the same orders table shares its triggers; order 510 earns 4 x 1 = 4
+CREATE TABLE ol_fees (order_no integer NOT NULL REFERENCES ol_orders ON DELETE CASCADE, fee_no integer NOT NULL,
+                      amount numeric NOT NULL, PRIMARY KEY (order_no, fee_no));
+SELECT loyalty.track_order_lines('ol_fees', 'olines', 'order_no', 'fee_no', 'amount', orders => 'ol_orders',
+                                 orders_ref_column => 'order_no', orders_member_column => 'member');
+INSERT INTO ol_orders VALUES (510, 'ol_jo', '2026-03-08 14:00+00');
+INSERT INTO ol_fees VALUES (510, 1, 4);
+-- a DELETE cascading to the earned fee is refused like any DELETE of the order: LY005, the fee and its 4 points stay
+SELECT pg_temp.err($$DELETE FROM ol_orders WHERE order_no = 510$$) AS delete_cascading;
+SELECT count(*) AS fees, loyalty.balance('olines', 'ol_jo') AS jo FROM ol_fees;
+-- untracking one of the two keeps the orders table's triggers for the other
+SELECT loyalty.untrack_order_lines('ol_fees');
+SELECT count(*) AS orders_triggers_kept FROM pg_trigger WHERE tgrelid = 'ol_orders'::regclass AND NOT tgisinternal;
+DROP TABLE ol_fees;
 
 -- 8. untrack, drop
 SELECT loyalty.untrack_order_lines('ol_lines2');
