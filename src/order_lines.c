@@ -269,17 +269,24 @@ done_match(const void *a, const void *b, Size keysize)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-static HTAB *
-done_table(void)
+/* The per-transaction memory is forgotten at the end of each (sub)transaction that holds it. */
+static void
+callbacks_register(void)
 {
-	HASHCTL		ctl;
-
 	if (!callbacks_on)
 	{
 		RegisterXactCallback(lines_xact_cb, NULL);
 		RegisterSubXactCallback(lines_subxact_cb, NULL);
 		callbacks_on = true;
 	}
+}
+
+static HTAB *
+done_table(void)
+{
+	HASHCTL		ctl;
+
+	callbacks_register();
 	if (xact_done != NULL)
 		return xact_done;
 	memset(&ctl, 0, sizeof(ctl));
@@ -414,6 +421,7 @@ conf_for(Oid relid, TupleDesc lines, UserSwitch *u)
 	if (c != NULL)
 	{
 		conf_resolve_now(c, lines);
+		callbacks_register();	/* xact_confs lives in TopTransactionContext */
 		xact_confs = lappend(xact_confs, c);
 	}
 	MemoryContextSwitchTo(old);
@@ -563,6 +571,31 @@ order_member(const LinesConf *c, Datum order, Datum member, bool member_null)
 	return m;
 }
 
+/*
+ * An order of an orders table and a change of its row are serialized: the
+ * earn takes a share lock of (orders table, the order number's bucket)
+ * before it reads the member, a change of the member or number (or a
+ * DELETE) an exclusive one before it reads the ledger; both are held to the
+ * end of the transaction.  So under READ COMMITTED a change committed while
+ * an order is earning is checked against that earn, and an earn waiting for
+ * a change reads the member it made.  Earns do not wait for each other.
+ * The numbers share ORDER_LOCK_BUCKETS locks per orders table (a COPY of
+ * many orders holds that many at most); field 4 keeps them apart from
+ * pg_advisory_lock()'s keys (1 and 2).
+ */
+#define ORDER_LOCK_BUCKETS	128
+#define ORDER_LOCK_FIELD4	0x4C59
+
+static void
+order_lock(Oid orders, const char *ref, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	uint32		h = hash_bytes((const unsigned char *) ref, strlen(ref)) % ORDER_LOCK_BUCKETS;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) orders, h, ORDER_LOCK_FIELD4);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
 /* A value of column k of order ref that cannot earn: 22023 "<role> "<col>" of <table> <what>". */
 static void
 need(bool ok, const LinesConf *c, int k, const char *ref, const char *what)
@@ -589,6 +622,8 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 
 	memset(ol, 0, sizeof(OrderLines));
 	ol->ref = key_text(c->type[L_ORDER], order);
+	if (OidIsValid(c->orders))
+		order_lock(c->orders, ol->ref, ShareLock);
 	rc = SPI_execute_plan(lines_plan(c), args, NULL, false, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
@@ -1273,6 +1308,7 @@ orders_change_row(const LinesConf *c, Program *p, UserSwitch *u, TupleDesc desc,
 		return;
 	if (!key_ok(ref) || !key_ok(member))
 		return;					/* an order that cannot have earned */
+	order_lock(c->orders, ref, ExclusiveLock);
 	as_owner(u);
 	order_state(p, member, ref, &st);
 	as_caller(u);
