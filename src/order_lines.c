@@ -18,6 +18,17 @@
  *   loyalty_order_lines_update   AFTER UPDATE  REFERENCING OLD TABLE, NEW TABLE
  *   loyalty_order_lines_delete   AFTER DELETE  REFERENCING OLD TABLE
  *   loyalty_order_lines_truncate BEFORE TRUNCATE (refuses it)
+ * and, when the member comes from an orders table, three statement triggers
+ * on it, shared by the trackings that use it (made again by each
+ * track_order_lines, dropped by the untrack of the last one):
+ *   loyalty_order_lines_orders_update   AFTER UPDATE REFERENCING OLD TABLE, NEW TABLE
+ *   loyalty_order_lines_orders_delete   AFTER DELETE REFERENCING OLD TABLE
+ *   loyalty_order_lines_orders_truncate BEFORE TRUNCATE
+ * A line's refund reads its order's member from the orders table, so an
+ * order that has earned keeps its member and number (LY005) and its row
+ * while something of it is left to refund (LY005); TRUNCATE is refused
+ * (55000).  The ledger is read only for rows whose member or number changed,
+ * or that are deleted; orders not earned yet change freely.
  *
  * One receipt per order
  * ---------------------
@@ -59,8 +70,8 @@
  * Privileges
  * ----------
  * As in orders.c: track_order_lines and untrack_order_lines run as their
- * caller, who must own the lines table and may read the orders table
- * (42501).  The trigger function is not SECURITY DEFINER: the queries on
+ * caller, who must own the lines table and the orders table (whose triggers
+ * it makes) and may read the orders table (42501).  The trigger function is not SECURITY DEFINER: the queries on
  * the app's tables (the order's lines, the member in the orders table) run
  * as the role whose statement or COMMIT fires the trigger; only loyalty's
  * own reads and writes (the configuration, the ledger) switch to the
@@ -128,6 +139,12 @@ static const char *const lcol_role[NL] = {
 static const char *const trig_names[] = {
 	"loyalty_order_lines_earn", "loyalty_order_lines_update",
 	"loyalty_order_lines_delete", "loyalty_order_lines_truncate"
+};
+
+/* on the orders table (shared by the trackings that use it): refuse what would orphan earned lines */
+static const char *const orders_trig_names[] = {
+	"loyalty_order_lines_orders_update", "loyalty_order_lines_orders_delete",
+	"loyalty_order_lines_orders_truncate"
 };
 
 typedef struct LinesConf
@@ -252,17 +269,24 @@ done_match(const void *a, const void *b, Size keysize)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-static HTAB *
-done_table(void)
+/* The per-transaction memory is forgotten at the end of each (sub)transaction that holds it. */
+static void
+callbacks_register(void)
 {
-	HASHCTL		ctl;
-
 	if (!callbacks_on)
 	{
 		RegisterXactCallback(lines_xact_cb, NULL);
 		RegisterSubXactCallback(lines_subxact_cb, NULL);
 		callbacks_on = true;
 	}
+}
+
+static HTAB *
+done_table(void)
+{
+	HASHCTL		ctl;
+
+	callbacks_register();
 	if (xact_done != NULL)
 		return xact_done;
 	memset(&ctl, 0, sizeof(ctl));
@@ -397,6 +421,7 @@ conf_for(Oid relid, TupleDesc lines, UserSwitch *u)
 	if (c != NULL)
 	{
 		conf_resolve_now(c, lines);
+		callbacks_register();	/* xact_confs lives in TopTransactionContext */
 		xact_confs = lappend(xact_confs, c);
 	}
 	MemoryContextSwitchTo(old);
@@ -546,6 +571,31 @@ order_member(const LinesConf *c, Datum order, Datum member, bool member_null)
 	return m;
 }
 
+/*
+ * An order of an orders table and a change of its row are serialized: the
+ * earn takes a share lock of (orders table, the order number's bucket)
+ * before it reads the member, a change of the member or number (or a
+ * DELETE) an exclusive one before it reads the ledger; both are held to the
+ * end of the transaction.  So under READ COMMITTED a change committed while
+ * an order is earning is checked against that earn, and an earn waiting for
+ * a change reads the member it made.  Earns do not wait for each other.
+ * The numbers share ORDER_LOCK_BUCKETS locks per orders table (a COPY of
+ * many orders holds that many at most); field 4 keeps them apart from
+ * pg_advisory_lock()'s keys (1 and 2).
+ */
+#define ORDER_LOCK_BUCKETS	128
+#define ORDER_LOCK_FIELD4	0x4C59
+
+static void
+order_lock(Oid orders, const char *ref, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	uint32		h = hash_bytes((const unsigned char *) ref, strlen(ref)) % ORDER_LOCK_BUCKETS;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) orders, h, ORDER_LOCK_FIELD4);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
 /* A value of column k of order ref that cannot earn: 22023 "<role> "<col>" of <table> <what>". */
 static void
 need(bool ok, const LinesConf *c, int k, const char *ref, const char *what)
@@ -572,6 +622,8 @@ order_lines_read(const LinesConf *c, Program *p, Datum order, Datum member, Orde
 
 	memset(ol, 0, sizeof(OrderLines));
 	ol->ref = key_text(c->type[L_ORDER], order);
+	if (OidIsValid(c->orders))
+		order_lock(c->orders, ol->ref, ShareLock);
 	rc = SPI_execute_plan(lines_plan(c), args, NULL, false, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT)
@@ -1167,6 +1219,188 @@ statement_event(TriggerData *td, LinesConf *c, UserSwitch *u)
 		ExecDropSingleTupleTableSlot(sn);
 }
 
+static bool
+name_in(const char *name, const char *const *names, int n)
+{
+	for (int k = 0; k < n; k++)
+		if (strcmp(name, names[k]) == 0)
+			return true;
+	return false;
+}
+
+/* The lines tables tracked with orders table relid (as the owner, connected to SPI). */
+static List *
+lines_of_orders(Oid relid)
+{
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *lines = NIL;
+
+	stmt_exec(ST_LINES_OF_ORDERS, args, NULL, true, 0, SPI_OK_SELECT);
+	MemoryContextSwitchTo(cxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		lines = lappend_oid(lines, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	SPI_tuptable = NULL;
+	return lines;
+}
+
+/* Orders table relid is used by no tracking but that of lines table `except` (as the owner). */
+static bool
+orders_unshared(Oid relid, Oid except)
+{
+	List	   *lines = lines_of_orders(relid);
+
+	return lines == NIL || (list_length(lines) == 1 && linitial_oid(lines) == except);
+}
+
+/* The configurations of the trackings whose orders table is relid (connected to SPI). */
+static List *
+orders_confs(Oid relid, UserSwitch *u)
+{
+	List	   *lines;
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	as_owner(u);
+	lines = lines_of_orders(relid);
+	as_caller(u);
+	foreach(lc, lines)
+	{
+		Oid			lid = lfirst_oid(lc);
+		LinesConf  *c = conf_cached(lid);
+
+		if (c == NULL && rel_exists(lid))
+		{
+			Relation	rel = table_open(lid, AccessShareLock);
+
+			c = conf_for(lid, RelationGetDescr(rel), u);
+			table_close(rel, NoLock);
+		}
+		if (c != NULL && c->orders == relid)
+			out = lappend(out, c);
+	}
+	return out;
+}
+
+/*
+ * One old/new pair of an UPDATE (n NULL: a DELETE) of the orders table of
+ * tracking c: an order that has earned keeps its member and its number
+ * (LY005), and its row stays while anything of it is left to refund (LY005).
+ * The ledger is read only when the member or the number changed, or the row
+ * is deleted.
+ */
+static void
+orders_change_row(const LinesConf *c, Program *p, UserSwitch *u, TupleDesc desc,
+				  HeapTuple o, HeapTuple n)
+{
+	char	   *ref = attr_text(c, L_OREF, o, desc);
+	char	   *member = attr_text(c, L_OMEMBER, o, desc);
+	OrderState	st;
+
+	if (n != NULL && str_eq(ref, attr_text(c, L_OREF, n, desc)) &&
+		str_eq(member, attr_text(c, L_OMEMBER, n, desc)))
+		return;
+	if (!key_ok(ref) || !key_ok(member))
+		return;					/* an order that cannot have earned */
+	order_lock(c->orders, ref, ExclusiveLock);
+	as_owner(u);
+	order_state(p, member, ref, &st);
+	as_caller(u);
+	if (!st.known)
+		return;					/* not earned (yet): its lines earn at commit with the row as it is then */
+	if (n != NULL)
+	{
+		int			k = str_eq(member, attr_text(c, L_OMEMBER, n, desc)) ? L_OREF : L_OMEMBER;
+		char	   *after = attr_text(c, k, n, desc);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_REF_REUSED),
+				 errmsg("%s \"%s\" of order \"%s\" of member \"%s\" in %s cannot change from %s to %s",
+						lcol_role[k], c->col[k], cut(ref), cut(member), c->ordersname,
+						cut(k == L_OREF ? ref : member), cut(after ? after : "NULL")),
+				 errdetail("Its order lines earned points for this member and order number; their refunds read both from %s.",
+						   c->ordersname),
+				 errhint("Delete the order's lines (which refunds them) and insert the purchase again as a new order.")));
+	}
+	if (num_cmp(st.refunded, st.amount) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_REF_REUSED),
+				 errmsg("order \"%s\" of member \"%s\" cannot be deleted from %s: its order lines earned points",
+						cut(ref), cut(member), c->ordersname),
+				 errdetail("Deleting the order would leave its lines without a member, and their refunds and deletes would refund nothing."),
+				 errhint("Delete the order's lines first (which refunds them), then the order.")));
+}
+
+/* The statement triggers of the orders table: UPDATE, DELETE, TRUNCATE. */
+static void
+orders_event(TriggerData *td, UserSwitch *u)
+{
+	Oid			relid = RelationGetRelid(td->tg_relation);
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	bool		is_update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	List	   *confs = orders_confs(relid, u);
+	ListCell   *lc;
+	TupleTableSlot *so,
+			   *sn = NULL;
+	MemoryContext rowcxt,
+				old;
+	List	   *programs = NIL;
+
+	if (confs == NIL)
+		return;					/* untracked meanwhile, or left behind by a dropped lines table */
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("TRUNCATE of %s is not allowed: it holds the members of tracked order lines %s",
+						rel_name(relid), ((LinesConf *) linitial(confs))->relname),
+				 errdetail("TRUNCATE would leave earned order lines without a member, and their refunds and deletes would refund nothing."),
+				 errhint("Delete the order lines (which refunds them) and then the orders, or stop tracking the lines "
+						 "with loyalty.untrack_order_lines() first.")));
+	if (td->tg_trigger->tgoldtable == NULL || (is_update && td->tg_trigger->tgnewtable == NULL))
+		no_transition_table(td, "orders", "track_order_lines");
+	if (td->tg_oldtable == NULL)
+		return;
+	as_owner(u);
+	foreach(lc, confs)
+		programs = lappend(programs, program_get_by_id(((LinesConf *) lfirst(lc))->program_id));
+	as_caller(u);
+	so = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	transition_rewind(td->tg_oldtable);
+	if (is_update)
+	{
+		sn = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		transition_rewind(td->tg_newtable);
+	}
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "loyalty orders row", ALLOCSET_DEFAULT_SIZES);
+	while (tuplestore_gettupleslot(td->tg_oldtable, true, false, so))
+	{
+		bool		should_free;
+		HeapTuple	ot,
+					nt = NULL;
+
+		if (is_update && !tuplestore_gettupleslot(td->tg_newtable, true, false, sn))
+			elog(ERROR, "loyalty: the transition tables of an UPDATE of %s differ in length", rel_name(relid));
+		MemoryContextReset(rowcxt);
+		old = MemoryContextSwitchTo(rowcxt);
+		ot = ExecFetchSlotHeapTuple(so, true, &should_free);
+		if (is_update)
+			nt = ExecFetchSlotHeapTuple(sn, true, &should_free);
+		for (int i = 0; i < list_length(confs); i++)
+			orders_change_row(list_nth(confs, i), list_nth(programs, i), u, desc, ot, nt);
+		MemoryContextSwitchTo(old);
+	}
+	MemoryContextDelete(rowcxt);
+	ExecDropSingleTupleTableSlot(so);
+	if (sn)
+		ExecDropSingleTupleTableSlot(sn);
+}
+
 Datum
 loyalty_order_lines_trigger(PG_FUNCTION_ARGS)
 {
@@ -1190,9 +1424,21 @@ loyalty_order_lines_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 
+	if (!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) &&
+		(!TRIGGER_FIRED_AFTER(td->tg_event) || TRIGGER_FIRED_BY_INSERT(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("statement trigger \"%s\" of loyalty's order lines must fire AFTER UPDATE or DELETE",
+						td->tg_trigger->tgname)));
 	relid = RelationGetRelid(td->tg_relation);
 	ly_spi_connect();
 	user_switch_init(&u);
+	if (name_in(td->tg_trigger->tgname, orders_trig_names, lengthof(orders_trig_names)))
+	{
+		orders_event(td, &u);
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 	c = conf_for(relid, RelationGetDescr(td->tg_relation), &u);
 	if (c == NULL)
 	{
@@ -1206,11 +1452,6 @@ loyalty_order_lines_trigger(PG_FUNCTION_ARGS)
 				 errdetail("TRUNCATE would remove order lines without refunding their points."),
 				 errhint("DELETE the rows instead, which refunds them, or stop tracking the table "
 						 "with loyalty.untrack_order_lines() first.")));
-	if (!TRIGGER_FIRED_AFTER(td->tg_event) || TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("statement trigger \"%s\" of loyalty's order lines must fire AFTER UPDATE or DELETE",
-						td->tg_trigger->tgname)));
 	statement_event(td, c, &u);
 	SPI_finish();
 	return PointerGetDatum(NULL);
@@ -1269,9 +1510,30 @@ triggers_create(const LinesConf *c)
 					 c->relname, fn), SPI_OK_UTILITY);
 }
 
-/* The lines table can be tracked: a plain heap table, not a partition, no inheritance (LY007). */
+/* The triggers on the orders table (the same for every tracking that uses it). */
 static void
-lines_trackable(Oid relid, const char *name)
+orders_triggers_create(Oid orders)
+{
+	const char *fn = "EXECUTE FUNCTION loyalty._order_lines_trigger()";
+	char	   *name = rel_name(orders);
+
+	sql_run(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s "
+					 "REFERENCING OLD TABLE AS loyalty_old NEW TABLE AS loyalty_new FOR EACH STATEMENT %s",
+					 orders_trig_names[0], name, fn), SPI_OK_UTILITY);
+	sql_run(psprintf("CREATE TRIGGER %s AFTER DELETE ON %s "
+					 "REFERENCING OLD TABLE AS loyalty_old FOR EACH STATEMENT %s",
+					 orders_trig_names[1], name, fn), SPI_OK_UTILITY);
+	sql_run(psprintf("CREATE TRIGGER %s BEFORE TRUNCATE ON %s FOR EACH STATEMENT %s",
+					 orders_trig_names[2], name, fn), SPI_OK_UTILITY);
+}
+
+/*
+ * The lines table (or the orders table) can be tracked: a plain heap table,
+ * not a partition, no inheritance (LY007).  Statements naming a partition or
+ * a parent would change its rows without firing the table's triggers.
+ */
+static void
+lines_trackable(Oid relid, const char *name, bool orders)
 {
 	char		relkind = get_rel_relkind(relid);
 	Relation	rel;
@@ -1281,8 +1543,10 @@ lines_trackable(Oid relid, const char *name)
 	if (relkind == RELKIND_PARTITIONED_TABLE || get_rel_relispartition(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("%s is a partitioned table or a partition: order lines are tracked in plain tables only", name),
-				 errhint("Keep the order lines in a plain table, or earn from the app with loyalty.earn_order().")));
+				 errmsg(orders ? "orders %s is a partitioned table or a partition: the orders of tracked order lines are kept in plain tables only"
+						: "%s is a partitioned table or a partition: order lines are tracked in plain tables only", name),
+				 errhint(orders ? "Keep the orders in a plain table, or earn from the app with loyalty.earn_order()."
+						 : "Keep the order lines in a plain table, or earn from the app with loyalty.earn_order().")));
 	if (relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
@@ -1441,6 +1705,8 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 	UserSwitch	u;
 	Program    *p;
 	Oid			other;
+	Oid			prev_orders;
+	bool		prev_orders_unused;
 	Datum		args[12];
 	char		nulls[13] = "            ";
 	static const int argno[NL] = {2, 3, 4, 5, 6, 10, 11, 8, 9};
@@ -1480,7 +1746,7 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 	rel_access(c.relid, "track");
 	LockRelationOid(c.relid, ShareRowExclusiveLock);
 	c.relname = rel_access(c.relid, "track");
-	lines_trackable(c.relid, c.relname);
+	lines_trackable(c.relid, c.relname, false);
 	if (OidIsValid(c.orders))
 	{
 		if (!rel_exists(c.orders))
@@ -1498,12 +1764,19 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for table %s", c.ordersname),
 					 errdetail("track_order_lines reads the member of each order from it.")));
+		if (!owns_rel(c.orders))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of table %s to track order lines through it", c.ordersname),
+					 errdetail("track_order_lines puts triggers on the orders table that keep the members of earned orders.")));
 		if (get_rel_relkind(c.orders) != RELKIND_RELATION &&
 			get_rel_relkind(c.orders) != RELKIND_PARTITIONED_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("orders %s is not a table", c.ordersname)));
-		LockRelationOid(c.orders, AccessShareLock);
+		/* its triggers go on with ours: writers wait until we commit */
+		LockRelationOid(c.orders, ShareRowExclusiveLock);
+		lines_trackable(c.orders, c.ordersname, true);
 	}
 	rel = table_open(c.relid, NoLock);
 	conf_resolve_now(&c, RelationGetDescr(rel));
@@ -1560,12 +1833,28 @@ loyalty_track_order_lines(PG_FUNCTION_ARGS)
 	}
 	args[2 + NL] = ObjectIdGetDatum(c.orders);
 	nulls[2 + NL] = OidIsValid(c.orders) ? ' ' : 'n';
+	{
+		LinesConf  *was = conf_read(c.relid);
+
+		prev_orders = was ? was->orders : InvalidOid;
+	}
+	/* an orders table the lines no longer use loses its triggers with its last tracking */
+	prev_orders_unused = OidIsValid(prev_orders) && prev_orders != c.orders &&
+		orders_unshared(prev_orders, c.relid);
 	plan_run(ST_LINES_PUT, args, nulls, SPI_OK_INSERT, "recording the tracked lines table");
 	as_caller(&u);
 
 	/* the triggers, created by the table's owner (again: the columns may have changed) */
 	triggers_drop(c.relid, loyalty_function("_order_lines_trigger"));
 	triggers_create(&c);
+	if (OidIsValid(c.orders))
+	{
+		/* shared by the trackings that use the orders table: made again, once */
+		triggers_drop(c.orders, loyalty_function("_order_lines_trigger"));
+		orders_triggers_create(c.orders);
+	}
+	if (prev_orders_unused && rel_exists(prev_orders))
+		triggers_drop(prev_orders, loyalty_function("_order_lines_trigger"));
 	xact_forget();
 	if (backfill_rows)
 		backfill(&c, p, &u);
@@ -1582,6 +1871,8 @@ loyalty_untrack_order_lines(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	uint64		deleted;
 	Oid			fn;
+	Oid			orders;
+	LinesConf  *was;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1597,9 +1888,16 @@ loyalty_untrack_order_lines(PG_FUNCTION_ARGS)
 	ly_spi_connect();
 	user_switch_init(&u);
 	as_owner(&u);
+	was = conf_read(relid);
+	/* the orders table's triggers go with the last tracking that uses it */
+	orders = was && OidIsValid(was->orders) && orders_unshared(was->orders, relid)
+		? was->orders : InvalidOid;
 	plan_run(ST_LINES_DEL, args, NULL, SPI_OK_DELETE, "untracking");
 	deleted = SPI_processed;
 	as_caller(&u);
+	fn = loyalty_function("_order_lines_trigger");
+	if (OidIsValid(orders) && OidIsValid(fn) && rel_exists(orders))
+		triggers_drop(orders, fn);
 	if (!rel_exists(relid))
 	{
 		if (deleted == 0)
@@ -1611,7 +1909,6 @@ loyalty_untrack_order_lines(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	name = rel_access(relid, "untrack");
-	fn = loyalty_function("_order_lines_trigger");
 	if (deleted == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
@@ -1640,10 +1937,8 @@ dropped_name(List *tables, List *names, Oid relid)
 static bool
 is_trigger_name(const char *name)
 {
-	for (int k = 0; k < (int) lengthof(trig_names); k++)
-		if (strcmp(name, trig_names[k]) == 0)
-			return true;
-	return false;
+	return name_in(name, trig_names, lengthof(trig_names)) ||
+		name_in(name, orders_trig_names, lengthof(orders_trig_names));
 }
 
 Datum
@@ -1736,12 +2031,24 @@ loyalty_order_lines_dropped(PG_FUNCTION_ARGS)
 							 errhint("Untrack the table with loyalty.untrack_order_lines() first.")));
 		}
 		for (int i = 0; i + 1 < list_length(trigs) && !dropping_own_triggers; i += 2)
-			if ((Oid) (uintptr_t) list_nth(trigs, i) == c->relid)
+		{
+			Oid			relid = (Oid) (uintptr_t) list_nth(trigs, i);
+			char	   *trig = list_nth(trigs, i + 1);
+
+			if (relid == c->relid)
 				ereport(ERROR,
 						(errcode(ERRCODE_LY_CONFIG),
 						 errmsg("trigger \"%s\" of %s cannot be dropped: the table's order lines are tracked by loyalty",
-								(char *) list_nth(trigs, i + 1), rel_name(c->relid)),
+								trig, rel_name(c->relid)),
 						 errhint("Untrack it with loyalty.untrack_order_lines() instead.")));
+			if (OidIsValid(c->orders) && relid == c->orders &&
+				name_in(trig, orders_trig_names, lengthof(orders_trig_names)))
+				ereport(ERROR,
+						(errcode(ERRCODE_LY_CONFIG),
+						 errmsg("trigger \"%s\" of %s cannot be dropped: the table holds the members of tracked order lines %s",
+								trig, rel_name(relid), rel_name(c->relid)),
+						 errhint("Untrack %s with loyalty.untrack_order_lines() first.", rel_name(c->relid))));
+		}
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

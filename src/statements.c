@@ -825,6 +825,10 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"       orders_ref_column, orders_member_column "
 		"FROM loyalty.tracked_lines_table",
 	0, {0}},
+	[ST_LINES_OF_ORDERS] = {"lines_of_orders",
+		"SELECT relid::pg_catalog.oid FROM loyalty.tracked_lines_table "
+		"WHERE orders_relid = $1 ORDER BY relid::pg_catalog.oid",
+	1, {REGCLASSOID}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

@@ -132,6 +132,7 @@ typedef enum Stmt
 	ST_LINES_PUT,
 	ST_LINES_DEL,
 	ST_LINES_ALL,
+	ST_LINES_OF_ORDERS,
 	ST_COUNT
 } Stmt;
 

@@ -209,7 +209,70 @@ RESET ROLE;
 SELECT count(*) AS tracked_after FROM loyalty.tracked_order_lines;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ol_bad'::regclass;
 
--- 7. untrack, drop
+-- 7. the orders table: what would leave earned lines without their member is refused
+-- order 500 earns 20 x 1 + snacks 5 x 2 = 30 for ol_hal
+INSERT INTO ol_orders VALUES (500, 'ol_hal', '2026-03-08 10:00+00');
+INSERT INTO ol_items VALUES (500, 1, NULL, 20, 0), (500, 2, 'snacks', 5, 0);
+SELECT loyalty.balance('olines', 'ol_hal') AS hal;
+SELECT count(*) AS ledger_before FROM loyalty.ledger WHERE member IN ('ol_hal', 'ol_ivy');
+-- the member or the number of an earned order cannot change: LY005, nothing written
+SELECT pg_temp.err($$UPDATE ol_orders SET member = 'ol_ivy' WHERE order_no = 500$$) AS member_change;
+SELECT pg_temp.err($$UPDATE ol_orders SET order_no = 501 WHERE order_no = 500$$) AS ref_change;
+SELECT pg_temp.err($$UPDATE ol_orders SET member = CASE WHEN order_no = 500 THEN 'ol_ivy' ELSE member END
+                     WHERE order_no IN (200, 500)$$) AS one_of_two;
+SELECT order_no, member FROM ol_orders WHERE order_no IN (200, 500, 501) ORDER BY order_no;
+SELECT count(*) AS ledger_after, loyalty.balance('olines', 'ol_hal') AS hal,
+       loyalty.balance('olines', 'ol_ivy') AS ivy FROM loyalty.ledger WHERE member IN ('ol_hal', 'ol_ivy');
+-- other columns change, the member set to what it is too
+UPDATE ol_orders SET placed_at = '2026-03-08 11:00+00', member = 'ol_hal' WHERE order_no = 500;
+UPDATE ol_orders SET placed_at = placed_at;
+-- an order that has not earned yet changes freely; it earns at commit for its member then: 7 for ol_ivy
+BEGIN;
+INSERT INTO ol_orders VALUES (502, 'ol_hal', '2026-03-08 12:00+00');
+INSERT INTO ol_items VALUES (502, 1, NULL, 7, 0);
+UPDATE ol_orders SET member = 'ol_ivy' WHERE order_no = 502;
+COMMIT;
+SELECT loyalty.balance('olines', 'ol_hal') AS hal, loyalty.balance('olines', 'ol_ivy') AS ivy;
+-- an order without lines: its member and number change, it is deleted
+INSERT INTO ol_orders VALUES (503, 'ol_hal', '2026-03-08 13:00+00');
+UPDATE ol_orders SET member = 'ol_ivy', order_no = 504 WHERE order_no = 503;
+DELETE FROM ol_orders WHERE order_no = 504;
+-- an earned order's row stays while its lines are left to refund (LY005); its lines
+-- deleted first refund the 30, and then the row goes
+SELECT pg_temp.err($$DELETE FROM ol_orders WHERE order_no = 500$$) AS delete_earned;
+DELETE FROM ol_items WHERE order_no = 500;
+SELECT loyalty.balance('olines', 'ol_hal') AS hal_lines_deleted;
+DELETE FROM ol_orders WHERE order_no = 500;
+SELECT count(*) AS order_500 FROM ol_orders WHERE order_no = 500;
+-- TRUNCATE: 55000; the triggers stay while tracked; a partitioned orders table, an orders table of another owner
+SELECT pg_temp.err($$TRUNCATE ol_orders$$) AS truncate_orders;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'ol_orders'::regclass ORDER BY tgname;
+SELECT pg_temp.err($$DROP TRIGGER loyalty_order_lines_orders_update ON ol_orders$$) AS drop_orders_trigger;
+SELECT pg_temp.err($$SELECT loyalty.track_order_lines('ol_bad', 'olines', 'o', 'l', 'amt',
+                     orders => 'ol_parted', orders_ref_column => 'o', orders_member_column => 'who')$$) AS parted_orders;
+ALTER TABLE ol_bad OWNER TO ol_admin;
+GRANT SELECT ON ol_orders TO ol_admin;
+SET ROLE ol_admin;
+SELECT pg_temp.err($$SELECT loyalty.track_order_lines('ol_bad', 'olines', 'o', 'l', 'amt',
+                     orders => 'ol_orders', orders_ref_column => 'order_no', orders_member_column => 'member')$$) AS orders_not_owned;
+RESET ROLE;
+ALTER TABLE ol_bad OWNER TO CURRENT_USER;
+-- a second lines table tracked with the same orders table shares its triggers; order 510 earns 4 x 1 = 4
+CREATE TABLE ol_fees (order_no integer NOT NULL REFERENCES ol_orders ON DELETE CASCADE, fee_no integer NOT NULL,
+                      amount numeric NOT NULL, PRIMARY KEY (order_no, fee_no));
+SELECT loyalty.track_order_lines('ol_fees', 'olines', 'order_no', 'fee_no', 'amount', orders => 'ol_orders',
+                                 orders_ref_column => 'order_no', orders_member_column => 'member');
+INSERT INTO ol_orders VALUES (510, 'ol_jo', '2026-03-08 14:00+00');
+INSERT INTO ol_fees VALUES (510, 1, 4);
+-- a DELETE cascading to the earned fee is refused like any DELETE of the order: LY005, the fee and its 4 points stay
+SELECT pg_temp.err($$DELETE FROM ol_orders WHERE order_no = 510$$) AS delete_cascading;
+SELECT count(*) AS fees, loyalty.balance('olines', 'ol_jo') AS jo FROM ol_fees;
+-- untracking one of the two keeps the orders table's triggers for the other
+SELECT loyalty.untrack_order_lines('ol_fees');
+SELECT count(*) AS orders_triggers_kept FROM pg_trigger WHERE tgrelid = 'ol_orders'::regclass AND NOT tgisinternal;
+DROP TABLE ol_fees;
+
+-- 8. untrack, drop
 SELECT loyalty.untrack_order_lines('ol_lines2');
 INSERT INTO ol_lines2 VALUES ('A2', 'ol_dan', 'a', 10, '2026-03-07 09:00');
 SELECT count(*) AS dan_receipts FROM loyalty.ledger WHERE member = 'ol_dan';
@@ -219,6 +282,10 @@ SELECT pg_temp.err($$ALTER TABLE ol_items DROP COLUMN refunded$$) AS drop_column
 DROP TABLE ol_lines3;
 SELECT relid FROM loyalty.tracked_order_lines ORDER BY relid::text;
 SELECT loyalty.untrack_order_lines('ol_items');
+-- untracked, the orders table is the app's alone again: 502 moves to ol_hal, the ledger keeps ol_ivy's 7
+SELECT count(*) AS orders_triggers FROM pg_trigger WHERE tgrelid = 'ol_orders'::regclass;
+UPDATE ol_orders SET member = 'ol_hal' WHERE order_no = 502;
+SELECT loyalty.balance('olines', 'ol_hal') AS hal, loyalty.balance('olines', 'ol_ivy') AS ivy;
 DROP TABLE ol_items, ol_orders, ol_lines2, ol_bad, ol_orders_nokey, ol_orders2, ol_parted;
 DROP ROLE ol_admin, ol_clerk;
 SELECT count(*) AS tracked FROM loyalty.tracked_order_lines;
