@@ -1,5 +1,5 @@
 -- loyalty 0.4.0 -> 0.5.0: receipts, campaign limits, member offers and
--- single-use codes (issue #12; in progress).
+-- single-use codes, order-lines tables (issue #12).
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.5.0'" to load this file. \quit
 
 -- Receipts (SPEC §8): several lines, each at its category's rate and
