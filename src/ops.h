@@ -7,6 +7,7 @@
 #ifndef LOYALTY_OPS_H
 #define LOYALTY_OPS_H
 
+#include "lots.h"
 #include "receipt.h"
 
 extern int64 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
@@ -16,5 +17,11 @@ extern int64 op_earn_receipt(Program *p, const char *member, const Receipt *rc,
 							 const char *ref, TimestampTz at);
 extern int64 op_refund(Program *p, const char *member, const char *original_ref,
 					   Numeric amount, const char *ref, TimestampTz at);
+/*
+ * Spend points of a locked member first to expire first, writing the debit
+ * row r (ops_spend.c): LY001 when not enough is available at r->at.
+ */
+extern int64 op_spend(Program *p, Account *a, LedgerRow *r, int64 points, LotPiece **taken,
+					  int *ntaken);
 
 #endif
