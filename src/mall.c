@@ -43,8 +43,9 @@
  * cancel_redemption gives the member the points back as new lots with the
  * expiry and earning dates of the pieces spent (lots_give, as a transfer
  * does), which repay its debt first; a piece whose expiry passed meanwhile
- * comes back already expired (it is not spendable, repays nothing, and the
- * next expire_points writes its expiry).  The units go back to the stock
+ * comes back expiring at the cancellation's instant (it is not spendable,
+ * repays nothing, and the next expire_points writes its expiry, dated at
+ * the cancellation, so the running balance never dips).  The units go back to the stock
  * row, once: the same ref again returns the first answer; another ref for a
  * redemption cancelled already returns 0 and writes nothing; an unknown
  * redemption ref is LY004.  The cancellation is a ledger row of kind
@@ -410,9 +411,10 @@ reward_allowed(Program *p, const char *member, const Reward *w, const char *tier
 		stmt_exec(ST_REDEMPTION_HELD, args, NULL, false, 0, SPI_OK_SELECT);
 		held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		if (held + quantity > w->per_member)
-			not_allowed(member, w, psprintf("%d more time%s", quantity, quantity > 1 ? "s" : ""),
-						psprintf("At most %d per member; the member holds " INT64_FORMAT
-								 " (cancelled redemptions do not count).", w->per_member, held));
+			not_allowed(member, w, psprintf("%d more time%s: its limit is %d per member",
+											quantity, quantity > 1 ? "s" : "", w->per_member),
+						psprintf("The member redeemed " INT64_FORMAT " (cancelled redemptions do not count).",
+								 held));
 	}
 }
 
@@ -604,6 +606,10 @@ loyalty_cancel_redemption(PG_FUNCTION_ARGS)
 				 errmsg("cancellation at %s is before redemption \"%s\" at %s",
 						pstrdup(timestamptz_to_str(at)), cut(rref), pstrdup(timestamptz_to_str(red.at)))));
 
+	/* points whose expiry passed meanwhile expire at the cancellation */
+	for (int i = 0; i < red.npieces; i++)
+		if (red.pieces[i].has_expiry && red.pieces[i].expires_at < at)
+			red.pieces[i].expires_at = at;
 	check_credit_range(&a, red.points);
 	lots_give(p, &a, at, ref, "redeem", red.pieces, red.npieces);
 	r.kind = "redeem";
