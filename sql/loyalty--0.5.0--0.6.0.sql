@@ -138,26 +138,34 @@ WHERE r.at <= now();
 CREATE VIEW loyalty.redemptions AS
 SELECT s.* FROM loyalty._part_redemptions s;
 
--- Per reward: the redemptions not cancelled (as of now()), from the parts;
--- the reward and its stock are the program's, taken once.
+-- Per reward: the redemptions not cancelled (as of now()), and the stock
+-- left.  reward_stock is not member-scoped (on Citus distributed by reward),
+-- so the part is not per shard group: on Citus loyalty._citus_reward_stats
+-- runs it once, on the coordinator, as the extension owner; each table is
+-- read in a CTE of its own (Citus plans them one by one and joins their
+-- results with the reference tables), src/citus_views.c.
 CREATE VIEW loyalty._part_reward_stats AS
-SELECT s.program, s.reward, count(*) AS redemptions, sum(s.quantity)::bigint AS quantity,
-       sum(s.points)::bigint AS points, sum(s.cash) AS cash
-FROM loyalty._part_redemptions s
-WHERE s.cancelled_at IS NULL
-GROUP BY s.program, s.reward;
-CREATE VIEW loyalty.reward_stats AS
+WITH r AS MATERIALIZED (
+  SELECT e.program_id, e.reward, count(*) AS redemptions, sum(e.quantity)::bigint AS quantity,
+         sum(e.points)::bigint AS points, sum(e.cash) AS cash
+  FROM loyalty.redemption e
+  WHERE e.at <= now() AND (e.cancelled_at IS NULL OR e.cancelled_at > now())
+  GROUP BY e.program_id, e.reward
+), k AS MATERIALIZED (
+  SELECT s.program_id, s.reward, s.stock FROM loyalty.reward_stock s
+)
 SELECT p.code AS program, w.code AS reward,
-       coalesce(sum(s.redemptions), 0)::bigint AS redemptions,
-       coalesce(sum(s.quantity), 0)::bigint AS quantity,
-       coalesce(sum(s.points), 0)::bigint AS points,
-       coalesce(sum(s.cash), 0) AS cash,
+       coalesce(r.redemptions, 0)::bigint AS redemptions,
+       coalesce(r.quantity, 0)::bigint AS quantity,
+       coalesce(r.points, 0)::bigint AS points,
+       coalesce(r.cash, 0) AS cash,
        k.stock AS stock_left
 FROM loyalty.reward w
 JOIN loyalty.program p ON p.id = w.program_id
-LEFT JOIN loyalty.reward_stock k ON k.program_id = w.program_id AND k.reward = w.code
-LEFT JOIN loyalty._part_reward_stats s ON s.program = p.code AND s.reward = w.code
-GROUP BY p.code, w.code, k.stock;
+LEFT JOIN k ON k.program_id = w.program_id AND k.reward = w.code
+LEFT JOIN r ON r.program_id = w.program_id AND r.reward = w.code;
+CREATE VIEW loyalty.reward_stats AS
+SELECT s.* FROM loyalty._part_reward_stats s;
 
 REVOKE ALL ON loyalty.reward, loyalty.reward_stock, loyalty.redemption,
   loyalty._part_redemptions, loyalty._part_reward_stats FROM PUBLIC;
@@ -189,4 +197,172 @@ COMMENT ON FUNCTION loyalty.cancel_redemption(text,text,text,text,timestamp with
 COMMENT ON VIEW loyalty.redemptions IS 'Redemptions of rewards per member, with their cancellation';
 COMMENT ON VIEW loyalty.reward_stats IS 'Per reward: redemptions, quantity, points and cash (cancellations excluded), stock left';
 COMMENT ON VIEW loyalty._part_redemptions IS 'Internal: the rows of loyalty.redemptions for one set of members (one node, or one shard group on Citus)';
-COMMENT ON VIEW loyalty._part_reward_stats IS 'Internal: the redemption figures of loyalty.reward_stats for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_reward_stats IS 'Internal: the rows of loyalty.reward_stats (one node; on Citus run once over the redemption and stock shards)';
+
+-- distribute() knows the mall's tables and views: reward is configuration (a
+-- reference table), redemption member-scoped, reward_stock distributed by
+-- reward in a colocation group of its own (like code).
+CREATE OR REPLACE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
+  RETURNS TABLE(object text, distribution text)
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text;
+  i integer;
+  f regprocedure;
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget', 'reward'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer',
+                                   'redemption'];
+  -- program-wide tables that are not member-scoped, and the column each is
+  -- distributed by
+  wide CONSTANT text[] := ARRAY['code', 'reward_stock'];
+  wide_by CONSTANT text[] := ARRAY['code', 'reward'];
+  views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
+                                 'activity_daily', 'tier_distribution', 'tier_history',
+                                 'leaderboard', 'rule_stats', 'code_batches', 'member_offers',
+                                 'redemptions', 'reward_stats'];
+  def text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+    RAISE EXCEPTION 'extension citus is not installed in database "%"', current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Preload citus on every node, CREATE EXTENSION citus, add the workers, then call loyalty.distribute().';
+  END IF;
+  IF shard_count IS NOT NULL AND shard_count < 1 THEN
+    RAISE EXCEPTION 'shard_count must be at least 1, not %', shard_count USING ERRCODE = '22023';
+  END IF;
+  -- the append-only guard and the configuration trigger go to the shards
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+  -- 1. configuration: reference tables.  Their foreign keys to program are
+  -- dropped while they change kind (else Citus converts the whole foreign
+  -- key graph, extension objects included), on every node, and put back.
+  -- The restore guard stays on single-node installations only: Citus
+  -- writes the copies on other nodes through its own connections.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                 WHERE logicalrelid = 'loyalty.program'::regclass) THEN
+    ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey;
+    ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey;
+    PERFORM pg_catalog.run_command_on_workers(
+      'ALTER TABLE loyalty.tier DROP CONSTRAINT IF EXISTS tier_program_id_fkey; '
+      'ALTER TABLE loyalty.rule DROP CONSTRAINT IF EXISTS rule_program_id_fkey');
+  END IF;
+  FOREACH t IN ARRAY cfg LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'reference (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_reference_table(('loyalty.' || t)::regclass);
+      distribution := 'reference';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'tier_program_id_fkey' AND conrelid = 'loyalty.tier'::regclass) THEN
+    ALTER TABLE loyalty.tier ADD CONSTRAINT tier_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                 WHERE conname = 'rule_program_id_fkey' AND conrelid = 'loyalty.rule'::regclass) THEN
+    ALTER TABLE loyalty.rule ADD CONSTRAINT rule_program_id_fkey
+      FOREIGN KEY (program_id) REFERENCES loyalty.program(id) ON DELETE CASCADE;
+  END IF;
+
+  -- 2. member-scoped tables: distributed by member, colocated with account
+  FOREACH t IN ARRAY members LOOP
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by member (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      IF t = 'account' THEN
+        PERFORM pg_catalog.create_distributed_table('loyalty.account'::regclass, 'member',
+                                                    shard_count => shard_count);
+      ELSE
+        PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, 'member',
+                                                    colocate_with => 'loyalty.account');
+      END IF;
+      distribution := 'by member';
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
+
+  -- 2b. single-use codes and the mall's stock rows are not member-scoped:
+  -- distributed by code / by reward, each in a colocation group of its own
+  -- (not with account)
+  FOR i IN 1 .. pg_catalog.array_length(wide, 1) LOOP
+    t := wide[i];
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by ' || wide_by[i] || ' (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, wide_by[i],
+                                                  colocate_with => 'none', shard_count => shard_count);
+      distribution := 'by ' || wide_by[i];
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
+
+  -- 3. the operations on one member run on the node that holds it; those
+  -- that may touch a second member (enroll and earn with a referrer,
+  -- refund of a referee's purchase, transfer) run on the coordinator,
+  -- one member's statements at a time; so do add_codes and redeem_code (a
+  -- code's shard and a member's), and redeem_reward and cancel_redemption
+  -- (a member's shard and a stock row's)
+  FOREACH f IN ARRAY ARRAY[
+      'loyalty.quote(text, text, numeric, timestamptz, text)',
+      'loyalty.record_event(text, text, text, text, timestamptz)',
+      'loyalty.redeem(text, text, bigint, text, timestamptz)',
+      'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
+      'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
+      'loyalty.balance(text, text, timestamptz)',
+      'loyalty.tier_of(text, text, timestamptz)',
+      'loyalty.grant_offer(text, text, text, integer, timestamptz, timestamptz, text)']::regprocedure[] LOOP
+    object := f::text;
+    PERFORM pg_catalog.create_distributed_function(f, 'member', colocate_with => 'loyalty.account');
+    distribution := 'delegated by member';
+    RETURN NEXT;
+  END LOOP;
+  -- 4. the views read their parts on every shard group: each view's part is
+  -- replaced by a foreign table of the loyalty_parts wrapper with its columns
+  -- (src/citus_views.c), a member of the extension, on this node only
+  FOREACH t IN ARRAY views LOOP
+    object := 'loyalty.' || t;
+    IF to_regclass('loyalty._citus_' || t) IS NULL THEN
+      EXECUTE format('CREATE FOREIGN TABLE loyalty.%I (%s) SERVER loyalty_parts OPTIONS (part %L)',
+        '_citus_' || t,
+        (SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', '
+                           ORDER BY a.attnum)
+         FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = ('loyalty._part_' || t)::regclass AND a.attnum > 0 AND NOT a.attisdropped),
+        t);
+      EXECUTE format('ALTER EXTENSION loyalty ADD FOREIGN TABLE loyalty.%I', '_citus_' || t);
+      EXECUTE format('COMMENT ON FOREIGN TABLE loyalty.%I IS %L', '_citus_' || t,
+                     'Citus: the rows of loyalty._part_' || t || ' on every shard group (loyalty.' || t || ' reads it)');
+    END IF;
+    def := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(('loyalty.' || t)::regclass), E'; \n');
+    IF def ~ ('\mloyalty\._citus_' || t || '\M') THEN
+      distribution := 'read per shard group (already)';
+    ELSE
+      EXECUTE format('CREATE OR REPLACE VIEW loyalty.%I AS %s', t,
+        pg_catalog.regexp_replace(def, '\mloyalty\._part_' || t || '\M', 'loyalty._citus_' || t));
+      distribution := 'read per shard group';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+  -- every backend, on every node, re-reads its configuration and learns that
+  -- the tables are distributed (the configuration trigger fires on each copy)
+  UPDATE loyalty.program SET updated_at = updated_at WHERE false;
+END
+$fn$;

@@ -533,12 +533,19 @@ CREATE FUNCTION loyalty.distribute(shard_count integer DEFAULT NULL)
 AS $fn$
 DECLARE
   t text;
+  i integer;
   f regprocedure;
-  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget'];
-  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer'];
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget', 'reward'];
+  members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer',
+                                   'redemption'];
+  -- program-wide tables that are not member-scoped, and the column each is
+  -- distributed by
+  wide CONSTANT text[] := ARRAY['code', 'reward_stock'];
+  wide_by CONSTANT text[] := ARRAY['code', 'reward'];
   views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
                                  'activity_daily', 'tier_distribution', 'tier_history',
-                                 'leaderboard', 'rule_stats', 'code_batches', 'member_offers'];
+                                 'leaderboard', 'rule_stats', 'code_batches', 'member_offers',
+                                 'redemptions', 'reward_stats'];
   def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
@@ -611,28 +618,33 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 
-  -- 2b. single-use codes are not member-scoped: distributed by code, in a
-  -- colocation group of their own (not with account)
-  object := 'loyalty.code';
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
-             WHERE logicalrelid = 'loyalty.code'::regclass) THEN
-    distribution := 'by code (already)';
-  ELSE
-    DROP TRIGGER IF EXISTS code_restore_guard ON loyalty.code;
-    PERFORM pg_catalog.create_distributed_table('loyalty.code'::regclass, 'code',
-                                                colocate_with => 'none', shard_count => shard_count);
-    distribution := 'by code';
-  END IF;
-  distribution := distribution || ', ' ||
-    (SELECT count(*) FROM pg_catalog.pg_dist_shard
-     WHERE logicalrelid = 'loyalty.code'::regclass) || ' shards';
-  RETURN NEXT;
+  -- 2b. single-use codes and the mall's stock rows are not member-scoped:
+  -- distributed by code / by reward, each in a colocation group of its own
+  -- (not with account)
+  FOR i IN 1 .. pg_catalog.array_length(wide, 1) LOOP
+    t := wide[i];
+    object := 'loyalty.' || t;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid = ('loyalty.' || t)::regclass) THEN
+      distribution := 'by ' || wide_by[i] || ' (already)';
+    ELSE
+      EXECUTE format('DROP TRIGGER IF EXISTS %I ON loyalty.%I', t || '_restore_guard', t);
+      PERFORM pg_catalog.create_distributed_table(('loyalty.' || t)::regclass, wide_by[i],
+                                                  colocate_with => 'none', shard_count => shard_count);
+      distribution := 'by ' || wide_by[i];
+    END IF;
+    distribution := distribution || ', ' ||
+      (SELECT count(*) FROM pg_catalog.pg_dist_shard
+       WHERE logicalrelid = ('loyalty.' || t)::regclass) || ' shards';
+    RETURN NEXT;
+  END LOOP;
 
   -- 3. the operations on one member run on the node that holds it; those
   -- that may touch a second member (enroll and earn with a referrer,
   -- refund of a referee's purchase, transfer) run on the coordinator,
   -- one member's statements at a time; so do add_codes and redeem_code (a
-  -- code's shard and a member's)
+  -- code's shard and a member's), and redeem_reward and cancel_redemption
+  -- (a member's shard and a stock row's)
   FOREACH f IN ARRAY ARRAY[
       'loyalty.quote(text, text, numeric, timestamptz, text)',
       'loyalty.record_event(text, text, text, text, timestamptz)',
@@ -1483,26 +1495,34 @@ WHERE r.at <= now();
 CREATE VIEW loyalty.redemptions AS
 SELECT s.* FROM loyalty._part_redemptions s;
 
--- Per reward: the redemptions not cancelled (as of now()), from the parts;
--- the reward and its stock are the program's, taken once.
+-- Per reward: the redemptions not cancelled (as of now()), and the stock
+-- left.  reward_stock is not member-scoped (on Citus distributed by reward),
+-- so the part is not per shard group: on Citus loyalty._citus_reward_stats
+-- runs it once, on the coordinator, as the extension owner; each table is
+-- read in a CTE of its own (Citus plans them one by one and joins their
+-- results with the reference tables), src/citus_views.c.
 CREATE VIEW loyalty._part_reward_stats AS
-SELECT s.program, s.reward, count(*) AS redemptions, sum(s.quantity)::bigint AS quantity,
-       sum(s.points)::bigint AS points, sum(s.cash) AS cash
-FROM loyalty._part_redemptions s
-WHERE s.cancelled_at IS NULL
-GROUP BY s.program, s.reward;
-CREATE VIEW loyalty.reward_stats AS
+WITH r AS MATERIALIZED (
+  SELECT e.program_id, e.reward, count(*) AS redemptions, sum(e.quantity)::bigint AS quantity,
+         sum(e.points)::bigint AS points, sum(e.cash) AS cash
+  FROM loyalty.redemption e
+  WHERE e.at <= now() AND (e.cancelled_at IS NULL OR e.cancelled_at > now())
+  GROUP BY e.program_id, e.reward
+), k AS MATERIALIZED (
+  SELECT s.program_id, s.reward, s.stock FROM loyalty.reward_stock s
+)
 SELECT p.code AS program, w.code AS reward,
-       coalesce(sum(s.redemptions), 0)::bigint AS redemptions,
-       coalesce(sum(s.quantity), 0)::bigint AS quantity,
-       coalesce(sum(s.points), 0)::bigint AS points,
-       coalesce(sum(s.cash), 0) AS cash,
+       coalesce(r.redemptions, 0)::bigint AS redemptions,
+       coalesce(r.quantity, 0)::bigint AS quantity,
+       coalesce(r.points, 0)::bigint AS points,
+       coalesce(r.cash, 0) AS cash,
        k.stock AS stock_left
 FROM loyalty.reward w
 JOIN loyalty.program p ON p.id = w.program_id
-LEFT JOIN loyalty.reward_stock k ON k.program_id = w.program_id AND k.reward = w.code
-LEFT JOIN loyalty._part_reward_stats s ON s.program = p.code AND s.reward = w.code
-GROUP BY p.code, w.code, k.stock;
+LEFT JOIN k ON k.program_id = w.program_id AND k.reward = w.code
+LEFT JOIN r ON r.program_id = w.program_id AND r.reward = w.code;
+CREATE VIEW loyalty.reward_stats AS
+SELECT s.* FROM loyalty._part_reward_stats s;
 
 REVOKE ALL ON loyalty.reward, loyalty.reward_stock, loyalty.redemption,
   loyalty._part_redemptions, loyalty._part_reward_stats FROM PUBLIC;
@@ -1534,7 +1554,7 @@ COMMENT ON FUNCTION loyalty.cancel_redemption(text,text,text,text,timestamp with
 COMMENT ON VIEW loyalty.redemptions IS 'Redemptions of rewards per member, with their cancellation';
 COMMENT ON VIEW loyalty.reward_stats IS 'Per reward: redemptions, quantity, points and cash (cancellations excluded), stock left';
 COMMENT ON VIEW loyalty._part_redemptions IS 'Internal: the rows of loyalty.redemptions for one set of members (one node, or one shard group on Citus)';
-COMMENT ON VIEW loyalty._part_reward_stats IS 'Internal: the redemption figures of loyalty.reward_stats for one set of members (one node, or one shard group on Citus)';
+COMMENT ON VIEW loyalty._part_reward_stats IS 'Internal: the rows of loyalty.reward_stats (one node; on Citus run once over the redemption and stock shards)';
 
 -------------------------------------------------------------------------------
 -- Privileges
