@@ -211,7 +211,7 @@ SELECT table_privs_are('loyalty', 'redemption', 'loyalty_writer', ARRAY[]::text[
 -- scale-out: ids are each member's own sequence, no identity on member tables
 SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
            WHERE c.relnamespace = 'loyalty'::regnamespace
-             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change', 'offer')
+             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change', 'offer', 'redemption')
              AND a.attidentity <> ''), 0::bigint, 'member tables have no identity column');
 -- distribute(): Citus only, for its owner and superusers only
 SELECT throws_ok($$SELECT * FROM loyalty.distribute()$$, '55000', NULL,

@@ -204,6 +204,8 @@ SELECT * FROM loyalty.redemptions WHERE program = 'mall' ORDER BY member, at, re
 SELECT * FROM loyalty.reward_stats WHERE program = 'mall' ORDER BY reward;
 SELECT program, redeemed FROM loyalty.liability WHERE program = 'mall';
 SELECT member, lifetime_redeemed FROM loyalty.member_summary WHERE program = 'mall' ORDER BY member;
+-- per day: a cancellation counts on its own day (March 15 and 20: net negative)
+SELECT day, redeemed FROM loyalty.activity_daily WHERE program = 'mall' AND redeemed <> 0 ORDER BY day;
 SELECT * FROM loyalty.verify() WHERE program = 'mall';
 
 -- mall2: points expire 30 days after they are earned.  A cancellation after
