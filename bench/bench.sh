@@ -11,7 +11,8 @@
 #   views        latency of the BI / statement views
 #   receipts     earn_order with 5 lines against 5 one-line earns
 #   codes        add_codes of a million codes; redeem_code against record_event
-#   all          check earn lots maintenance receipts codes (views builds a 20M-row database
+#   mall         redeem_reward (limited and unlimited stock) against redeem of the same points
+#   all          check earn lots maintenance receipts codes mall (views builds a 20M-row database
 #                at its default size: run it by name)
 #
 # Needs the extension installed (make && make install; PG_CONFIG picks the
@@ -39,9 +40,9 @@ suites=("$@")
 run=()
 for s in "${suites[@]}"; do
 	case "$s" in
-	all) run+=(check earn lots maintenance receipts codes) ;;
-	check | earn | lots | maintenance | views | receipts | codes) run+=("$s") ;;
-	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, receipts, codes, all)" ;;
+	all) run+=(check earn lots maintenance receipts codes mall) ;;
+	check | earn | lots | maintenance | views | receipts | codes | mall) run+=("$s") ;;
+	*) die "unknown suite '$s' (check, earn, lots, maintenance, views, receipts, codes, mall, all)" ;;
 	esac
 done
 

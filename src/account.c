@@ -321,6 +321,16 @@ op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call
 	return false;				/* not reached */
 }
 
+/* Whether the (locked) member used `ref` for any operation. */
+bool
+op_ref_used(Program *p, const char *member, const char *ref)
+{
+	PriorOp		prior;
+
+	prior_op(p, member, ref, &prior);
+	return prior.found;
+}
+
 /* The end of an operation's SQL work: its result, read after SPI_finish. */
 int64
 op_end(int64 result)

@@ -90,6 +90,7 @@ extern bool account_is_latest(const Account *a, TimestampTz at);
 extern Program *op_begin(const char *prog);
 extern bool op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call,
 						int same, const char *what, PriorOp *prior);
+extern bool op_ref_used(Program *p, const char *member, const char *ref);
 extern int64 op_end(int64 result);
 
 #endif

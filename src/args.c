@@ -146,3 +146,27 @@ arg_at(FunctionCallInfo fcinfo, int n)
 	check_at(at, "at");
 	return at;
 }
+
+/*
+ * The optional validity window of configuration arguments from_arg and
+ * from_arg + 1 (valid_from, valid_until): each a finite instant (22023),
+ * valid_until after valid_from (LY007 naming the `what` "code").
+ */
+void
+check_window(FunctionCallInfo fcinfo, int from_arg, const char *what, const char *code)
+{
+	int			until_arg = from_arg + 1;
+
+	if (!PG_ARGISNULL(from_arg))
+		check_at(PG_GETARG_TIMESTAMPTZ(from_arg), "valid_from");
+	if (!PG_ARGISNULL(until_arg))
+		check_at(PG_GETARG_TIMESTAMPTZ(until_arg), "valid_until");
+	if (!PG_ARGISNULL(from_arg) && !PG_ARGISNULL(until_arg) &&
+		PG_GETARG_TIMESTAMPTZ(until_arg) <= PG_GETARG_TIMESTAMPTZ(from_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_LY_CONFIG),
+				 errmsg("%s \"%s\": valid_until %s is not after valid_from %s", what, cut(code),
+						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(until_arg))),
+						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(from_arg)))),
+				 errdetail("A %s is in force on [valid_from, valid_until).", what)));
+}

@@ -15,6 +15,7 @@ extern const char *cut(const char *s);
 extern Numeric arg_amount(FunctionCallInfo fcinfo, int n, const char *name);
 extern int64 arg_points(FunctionCallInfo fcinfo, int n, const char *name);
 extern TimestampTz arg_at(FunctionCallInfo fcinfo, int n);
+extern void check_window(FunctionCallInfo fcinfo, int from_arg, const char *what, const char *code);
 
 /*
  * The arguments every operation on a member has: program (argument 0), the

@@ -58,16 +58,18 @@ PG_FUNCTION_INFO_V1(loyalty_parts_validator);
 /* the views with a part (sql/loyalty.sql: loyalty._part_<view>) */
 static const char *const part_views[] = {
 	"member_summary", "statement", "expiring_points", "liability", "activity_daily",
-	"tier_distribution", "tier_history", "leaderboard", "rule_stats", "member_offers", NULL
+	"tier_distribution", "tier_history", "leaderboard", "rule_stats", "member_offers",
+	"redemptions", NULL
 };
 
 /*
  * The views whose part reads tables that are not member-scoped (loyalty.code,
- * distributed by code, not colocated with account): there are no shard
+ * distributed by code, and loyalty.reward_stock, by reward: not colocated
+ * with account): there are no shard
  * groups to split them by, so the part runs once, on the coordinator, as
  * the owner, and Citus spreads that query over the tables' shards itself.
  */
-static const char *const whole_views[] = {"code_batches", NULL};
+static const char *const whole_views[] = {"code_batches", "reward_stats", NULL};
 
 static bool
 in_list(const char *const *list, const char *name)

@@ -353,18 +353,7 @@ loyalty_add_rule(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(3))
 		CONFIG_ERROR("rule \"%s\": params must not be NULL", code);
 	params = PG_GETARG_JSONB_P(3);
-	if (!PG_ARGISNULL(4))
-		check_at(PG_GETARG_TIMESTAMPTZ(4), "valid_from");
-	if (!PG_ARGISNULL(5))
-		check_at(PG_GETARG_TIMESTAMPTZ(5), "valid_until");
-	if (!PG_ARGISNULL(4) && !PG_ARGISNULL(5) &&
-		PG_GETARG_TIMESTAMPTZ(5) <= PG_GETARG_TIMESTAMPTZ(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_CONFIG),
-				 errmsg("rule \"%s\": valid_until %s is not after valid_from %s", code,
-						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(5))),
-						pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(4)))),
-				 errdetail("A rule is in force on [valid_from, valid_until).")));
+	check_window(fcinfo, 4, "rule", code);
 
 	ly_spi_connect();
 	p = program_get(prog);

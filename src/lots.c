@@ -592,17 +592,6 @@ lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 }
 
 /*
- * Spend exactly `points` from lots usable at `at`; the caller has checked
- * that enough is available.
- */
-void
-lots_consume(Program *p, Account *a, TimestampTz at, int64 points)
-{
-	if (lots_take(p, a, at, points, 0, NULL, NULL) != points)
-		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", a->member);
-}
-
-/*
  * Repay the member's debt (a->debt) from what it holds at `at`: first the
  * lots usable then (first to expire first: a debt owed again when a
  * pending purchase was refunded), then the lots still pending then, in the
@@ -804,4 +793,59 @@ rules_json(int n, const char *const *codes, const int64 *points)
 	}
 	appendStringInfoString(&b, "}}");
 	return b.data;
+}
+
+/*
+ * Give the (locked) member new lots of the pieces at `at`: each keeps its
+ * points, expiry and earning dates and is available at once, and they repay
+ * the member's debt first, soonest-expiring first (those not expired at
+ * `at`; transfer: the sender's
+ * pieces; cancel_redemption: the pieces the redemption spent).  `source` is
+ * the lots' source, `ref` their ref.  Updates a->debt, a->held and
+ * a->credited; the caller writes the ledger row (ledger_write), which
+ * writes the account's debt and held, and has checked the credit's range.
+ */
+void
+lots_give(Program *p, Account *a, TimestampTz at, const char *ref, const char *source,
+		  const LotPiece *pieces, int n)
+{
+	int64	   *takes = palloc(sizeof(int64) * (n + 1));
+	int64	   *rems = palloc(sizeof(int64) * (n + 1));
+	int64	   *repaids = palloc(sizeof(int64) * (n + 1));
+	TimestampTz *expires = palloc(sizeof(TimestampTz) * (n + 1));
+	TimestampTz *earned = palloc(sizeof(TimestampTz) * (n + 1));
+	bool	   *exp_nulls = palloc(sizeof(bool) * (n + 1));
+	int64		points = 0;
+	Datum		args[11];
+
+	for (int i = 0; i < n; i++)
+	{
+		/* a piece that expired by `at` (a cancellation's) repays nothing */
+		bool		alive = !pieces[i].has_expiry || pieces[i].expires_at > at;
+		int64		repay = alive ? Min(pieces[i].take, a->debt) : 0;
+
+		a->debt -= repay;
+		takes[i] = pieces[i].take;
+		rems[i] = pieces[i].take - repay;
+		repaids[i] = repay;
+		expires[i] = pieces[i].expires_at;
+		exp_nulls[i] = !pieces[i].has_expiry;
+		earned[i] = pieces[i].earned_at;
+		points += pieces[i].take;
+	}
+	args[0] = Int32GetDatum(p->id);
+	args[1] = CStringGetTextDatum(a->member);
+	args[2] = TimestampTzGetDatum(at);
+	args[3] = CStringGetTextDatum(ref);
+	args[4] = int8_array(takes, n);
+	args[5] = ts_array(expires, exp_nulls, n);
+	args[6] = ts_array(earned, NULL, n);
+	args[7] = int8_array(rems, n);
+	args[8] = int8_array(repaids, n);
+	args[9] = Int64GetDatum(points);
+	args[10] = CStringGetTextDatum(source);
+	stmt_exec(ST_LOTS_TRANSFER_IN, args, NULL, false, 0, SPI_OK_UPDATE);
+	a->credited += points;
+	for (int i = 0; i < n; i++)
+		a->held += rems[i];
 }

@@ -74,7 +74,8 @@ extern void credit_write(Program *p, Account *a, Credit *c);
 extern void ledger_write(Program *p, Account *a, const LedgerRow *r);
 extern int64 lots_take(Program *p, Account *a, TimestampTz at, int64 points, int64 exclude,
 					   LotPiece **out, int *nout);
-extern void lots_consume(Program *p, Account *a, TimestampTz at, int64 points);
+extern void lots_give(Program *p, Account *a, TimestampTz at, const char *ref, const char *source,
+					  const LotPiece *pieces, int n);
 extern void debt_settle(Program *p, Account *a, TimestampTz at);
 extern void lot_expire_now(Program *p, const char *member, int64 lot_id,
 						   TimestampTz expires_at, int64 points);

@@ -7,6 +7,7 @@
 #ifndef LOYALTY_OPS_H
 #define LOYALTY_OPS_H
 
+#include "lots.h"
 #include "receipt.h"
 
 extern int64 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
@@ -19,5 +20,11 @@ extern int64 op_refund(Program *p, const char *member, const char *original_ref,
 /* A refund of the lines named (refund_lines): each line's amount, checked like refund_lines'. */
 extern int64 op_refund_lines(Program *p, const char *member, const char *original_ref,
 							 const ReceiptLine *lines, int n, const char *ref, TimestampTz at);
+/*
+ * Spend points of a locked member first to expire first, writing the debit
+ * row r (ops_spend.c): LY001 when not enough is available at r->at.
+ */
+extern int64 op_spend(Program *p, Account *a, LedgerRow *r, int64 points, LotPiece **taken,
+					  int *ntaken);
 
 #endif

@@ -607,13 +607,6 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	Balance		b;
 	LotPiece   *taken;
 	int			n;
-	int64	   *takes,
-			   *rems,
-			   *repaids;
-	TimestampTz *expires,
-			   *earned;
-	bool	   *exp_nulls;
-	Datum		args[10];
 	LedgerRow	r = {0};
 
 	if (strcmp(o.member, to) == 0)
@@ -656,38 +649,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 	 * The recipient's lots keep the expiry dates (and ages) of the sender's;
 	 * they repay the recipient's debt first, soonest-expiring first.
 	 */
-	takes = palloc(sizeof(int64) * n);
-	rems = palloc(sizeof(int64) * n);
-	repaids = palloc(sizeof(int64) * n);
-	expires = palloc(sizeof(TimestampTz) * n);
-	earned = palloc(sizeof(TimestampTz) * n);
-	exp_nulls = palloc(sizeof(bool) * n);
-	for (int i = 0; i < n; i++)
-	{
-		int64		repay = Min(taken[i].take, at_.debt);
-
-		at_.debt -= repay;
-		takes[i] = taken[i].take;
-		rems[i] = taken[i].take - repay;
-		repaids[i] = repay;
-		expires[i] = taken[i].expires_at;
-		exp_nulls[i] = !taken[i].has_expiry;
-		earned[i] = taken[i].earned_at;
-	}
-	args[0] = Int32GetDatum(p->id);
-	args[1] = CStringGetTextDatum(to);
-	args[2] = TimestampTzGetDatum(o.at);
-	args[3] = CStringGetTextDatum(o.ref);
-	args[4] = int8_array(takes, n);
-	args[5] = ts_array(expires, exp_nulls, n);
-	args[6] = ts_array(earned, NULL, n);
-	args[7] = int8_array(rems, n);
-	args[8] = int8_array(repaids, n);
-	args[9] = Int64GetDatum(points);
-	stmt_exec(ST_LOTS_TRANSFER_IN, args, NULL, false, 0, SPI_OK_UPDATE);
-	at_.credited += points;
-	for (int i = 0; i < n; i++)
-		at_.held += rems[i];
+	lots_give(p, &at_, o.at, o.ref, "transfer_in", taken, n);
 
 	r.kind = "transfer_out";
 	r.points = -points;

@@ -9,6 +9,7 @@
 #include "lots.h"
 #include "args.h"
 #include "numutil.h"
+#include "ops.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -43,30 +44,41 @@ balance_before(Program *p, Account *a, TimestampTz at, const Balance *projected)
 }
 
 /*
- * Spend `points` of a locked member at `at` (redeem, negative adjust):
- * lots first to expire first, one debit row.  Returns the balance at `at`
- * after it.
+ * Spend `points` of a locked member at r->at (redeem, negative adjust,
+ * redeem_reward): lots first to expire first, one debit row, the row `r`
+ * describes (kind, at, ref and the rest; its points and result are set
+ * here).  Returns the balance at r->at after it; the pieces of lots taken
+ * through taken / ntaken when asked.
  */
+int64
+op_spend(Program *p, Account *a, LedgerRow *r, int64 points, LotPiece **taken, int *ntaken)
+{
+	Balance		b;
+
+	balance_projected(p, a, r->at, &b);
+	if (points > b.available)
+		not_enough(p, a->member, b.available, points, r->at);
+	r->result = balance_before(p, a, r->at, &b) - points;
+	if (lots_take(p, a, r->at, points, 0, taken, ntaken) != points)
+		elog(ERROR, "loyalty: lots of member \"%s\" hold less than the balance said", a->member);
+	r->points = -points;
+	ledger_write(p, a, r);
+	return r->result;
+}
+
+/* op_spend of a debit row of kind, ref, reason and value. */
 static int64
 spend(Program *p, Account *a, const char *kind, int64 points, TimestampTz at,
 	  const char *ref, const char *reason, Numeric value)
 {
-	Balance		b;
 	LedgerRow	r = {0};
 
-	balance_projected(p, a, at, &b);
-	if (points > b.available)
-		not_enough(p, a->member, b.available, points, at);
-	r.result = balance_before(p, a, at, &b) - points;
-	lots_consume(p, a, at, points);
 	r.kind = kind;
-	r.points = -points;
 	r.at = at;
 	r.ref = ref;
 	r.reason = reason;
 	r.amount = value;
-	ledger_write(p, a, &r);
-	return r.result;
+	return op_spend(p, a, &r, points, NULL, NULL);
 }
 
 Datum

@@ -579,13 +579,13 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"WITH l AS (INSERT INTO loyalty.lot (id, program_id, member, earned_at, available_at, "
 		"             expires_at, points, remaining, repaid, source, ref) "
 		"           SELECT n.id + t.ord - 1, $1, $2, t.earned, $3, t.expires, t.take, t.rem, "
-		"                  t.repaid, 'transfer_in', $4 "
+		"                  t.repaid, $11, $4 "
 		"           FROM unnest($5::int8[], $6::timestamptz[], $7::timestamptz[], "
 		"                       $8::int8[], $9::int8[]) WITH ORDINALITY "
 		"                AS t(take, expires, earned, rem, repaid, ord), " NEXT_ID("lot") ") "
 		"UPDATE loyalty.account SET credited = credited + $10 "
 		"WHERE program_id = $1 AND member = $2",
-	10, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID}},
+	11, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID, TEXTOID}},
 
 	/* orders.c */
 	[ST_TRACKED_ALL] = {"tracked_all",
@@ -829,6 +829,73 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"SELECT relid::pg_catalog.oid FROM loyalty.tracked_lines_table "
 		"WHERE orders_relid = $1 ORDER BY relid::pg_catalog.oid",
 	1, {REGCLASSOID}},
+	/*
+	 * mall.c: the points mall (SPEC §9).  A reward is configuration, read by
+	 * (program_id, code); its stock row (program-wide, on Citus distributed
+	 * by reward) is named by (program_id, reward) in every statement, and
+	 * taken or given back by one UPDATE each: under READ COMMITTED the
+	 * UPDATE waits for a concurrent redemption of the same reward and checks
+	 * stock >= quantity again on the row it committed, so stock is never
+	 * oversold.  Redemptions are the member's rows ($1 program, $2 member).
+	 */
+	[ST_REWARD_UPSERT] = {"reward_upsert",
+		"INSERT INTO loyalty.reward (program_id, code, points, cash, per_member, tiers, "
+		"                            tier_points, valid_from, valid_until, name, merchant) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		"ON CONFLICT (program_id, code) DO UPDATE SET points = EXCLUDED.points, "
+		"  cash = EXCLUDED.cash, per_member = EXCLUDED.per_member, tiers = EXCLUDED.tiers, "
+		"  tier_points = EXCLUDED.tier_points, valid_from = EXCLUDED.valid_from, "
+		"  valid_until = EXCLUDED.valid_until, name = EXCLUDED.name, merchant = EXCLUDED.merchant",
+	11, {INT4OID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTARRAYOID, JSONBOID, TIMESTAMPTZOID,
+		 TIMESTAMPTZOID, TEXTOID, TEXTOID}},
+	/* $3: the member's tier code at the redemption (NULL: none) */
+	[ST_REWARD_GET] = {"reward_get",
+		"SELECT coalesce((tier_points ->> $3)::bigint, points), cash, per_member, "
+		"       tiers IS NULL OR $3 = ANY (tiers), valid_from, valid_until, "
+		"       pg_catalog.array_to_string(tiers, ', ') "
+		"FROM loyalty.reward WHERE program_id = $1 AND code = $2",
+	3, {INT4OID, TEXTOID, TEXTOID}},
+	[ST_STOCK_SET] = {"stock_set",
+		"INSERT INTO loyalty.reward_stock (program_id, reward, stock) VALUES ($1, $2, $3) "
+		"ON CONFLICT (program_id, reward) DO UPDATE SET stock = EXCLUDED.stock",
+	3, {INT4OID, TEXTOID, INT8OID}},
+	[ST_STOCK_DROP] = {"stock_drop",
+		"DELETE FROM loyalty.reward_stock WHERE program_id = $1 AND reward = $2",
+	2, {INT4OID, TEXTOID}},
+	[ST_STOCK_PEEK] = {"stock_peek",
+		"SELECT stock FROM loyalty.reward_stock WHERE program_id = $1 AND reward = $2",
+	2, {INT4OID, TEXTOID}},
+	[ST_STOCK_TAKE] = {"stock_take",
+		"UPDATE loyalty.reward_stock SET stock = stock - $3 "
+		"WHERE program_id = $1 AND reward = $2 AND stock >= $3 RETURNING stock",
+	3, {INT4OID, TEXTOID, INT8OID}},
+	[ST_STOCK_ADD] = {"stock_add",
+		"UPDATE loyalty.reward_stock SET stock = stock + $3 "
+		"WHERE program_id = $1 AND reward = $2 RETURNING stock",
+	3, {INT4OID, TEXTOID, INT8OID}},
+	[ST_REDEMPTION_GET] = {"redemption_get",
+		"SELECT reward, quantity, points, cash, merchant, at, cancel_ref, "
+		"       lot_points, lot_expires, lot_earned "
+		"FROM loyalty.redemption WHERE program_id = $1 AND member = $2 AND ref = $3",
+	3, {INT4OID, TEXTOID, TEXTOID}},
+	[ST_REDEMPTION_HELD] = {"redemption_held",
+		"SELECT coalesce(sum(quantity), 0)::bigint FROM loyalty.redemption "
+		"WHERE program_id = $1 AND member = $2 AND reward = $3 AND cancel_ref IS NULL",
+	3, {INT4OID, TEXTOID, TEXTOID}},
+	[ST_REDEMPTION_INSERT] = {"redemption_insert",
+		"INSERT INTO loyalty.redemption (program_id, member, ref, reward, quantity, points, cash, "
+		"                                merchant, at, lot_points, lot_expires, lot_earned) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+	12, {INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID,
+		 INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID}},
+	[ST_REDEMPTION_CANCEL] = {"redemption_cancel",
+		"UPDATE loyalty.redemption SET cancelled_at = $4, cancel_ref = $5 "
+		"WHERE program_id = $1 AND member = $2 AND ref = $3",
+	5, {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}},
+	/* the id the member's next ledger row gets (under its lock) */
+	[ST_LEDGER_NEXT_ID] = {"ledger_next_id",
+		"SELECT n.id FROM " NEXT_ID("ledger"),
+	2, {INT4OID, TEXTOID}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

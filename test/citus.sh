@@ -340,8 +340,8 @@ upgrade_state() {
 }
 
 # ---- 3. distribution
-MEMBER_TABLES="account lot ledger streak tier_change offer"
-CONFIG_TABLES="program tier rule rule_budget"
+MEMBER_TABLES="account lot ledger streak tier_change offer redemption"
+CONFIG_TABLES="program tier rule rule_budget reward"
 has=$(qq coord -c "SELECT to_regprocedure('loyalty.distribute(integer)') IS NOT NULL")
 if [ "${CITUS_SKIP_DISTRIBUTE:-0}" = 1 ]; then
 	say "CITUS_SKIP_DISTRIBUTE=1: loyalty stays local on the coordinator (a self-test of this harness)"
@@ -426,10 +426,12 @@ layout=$(qq coord -c "SELECT string_agg(c.relname || ':' || coalesce(p.partmetho
                                 || coalesce(':colocation' || CASE WHEN p.partmethod = 'h' THEN p.colocationid END, ''), ' ' ORDER BY c.relname)
                       FROM pg_class c LEFT JOIN pg_dist_partition p ON p.logicalrelid = c.oid
                       WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind = 'r'")
-want=$(qq coord -c "SELECT string_agg(relname || ':' || CASE WHEN relname IN ('program', 'tier', 'rule', 'rule_budget') THEN 'n'
+want=$(qq coord -c "SELECT string_agg(relname || ':' || CASE WHEN relname IN ('program', 'tier', 'rule', 'rule_budget', 'reward') THEN 'n'
                                                            WHEN relname IN ('tracked_table', 'tracked_lines_table') THEN '*'
                                                            -- codes: by code, a colocation group of their own
                                                            WHEN relname = 'code' THEN 'h:code:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.code'::regclass)
+                                                           -- the mall's stock rows: by reward, a colocation group of their own
+                                                           WHEN relname = 'reward_stock' THEN 'h:reward:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.reward_stock'::regclass)
                                                            ELSE 'h:member:colocation' || (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'loyalty.account'::regclass) END,
                                       ' ' ORDER BY relname)
                     FROM pg_class WHERE relnamespace = 'loyalty'::regnamespace AND relkind = 'r'")
@@ -575,8 +577,9 @@ views_fdw=$(qq coord -c "SELECT count(*) FILTER (WHERE pg_get_viewdef(v.oid) ~ (
                      FROM pg_class v WHERE v.relnamespace = 'loyalty'::regnamespace AND v.relkind = 'v'
                        AND v.relname IN ('member_summary', 'statement', 'expiring_points', 'liability',
                                          'activity_daily', 'tier_distribution', 'tier_history',
-                                         'leaderboard', 'rule_stats', 'member_offers', 'code_batches')")
-[ "$views_fdw" = "11 of 11 views read their foreign table, 11 foreign tables in the extension" ]
+                                         'leaderboard', 'rule_stats', 'member_offers', 'code_batches',
+                                         'redemptions', 'reward_stats')")
+[ "$views_fdw" = "13 of 13 views read their foreign table, 13 foreign tables in the extension" ]
 check "views on Citus: $views_fdw" $? "$views_fdw"
 reader=$(for sql in "SELECT count(*) FROM loyalty._citus_statement" "SELECT count(*) FROM loyalty._part_statement" \
                     "SELECT count(*) FROM loyalty.ledger"; do
@@ -590,8 +593,8 @@ bad=$(qq coord -c "CREATE FOREIGN TABLE public.bad_part (x int) SERVER loyalty_p
 echo "$bad" | grep -q 'unknown part "ledger"'
 check "the loyalty_parts wrapper refuses a part that is not a view's" $? "$bad"
 again=$(qq coord -c "SELECT count(*) FROM loyalty.distribute() WHERE distribution LIKE '%(already)%'")
-[ "$again" = 22 ]
-check "loyalty.distribute() again: every table and view already done (22 'already')" $? "$again"
+[ "$again" = 27 ]
+check "loyalty.distribute() again: every table and view already done (27 'already')" $? "$again"
 
 # ---- 4. track_orders on an orders table distributed by member
 orders_run() {  # node -> the outputs of the three phases in $OUT/orders.<node>.*

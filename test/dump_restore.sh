@@ -8,7 +8,7 @@ set -euo pipefail
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 src=loyalty_dump_src; dst=loyalty_dump_dst; dump=$(mktemp)
 trap 'rm -f "$dump"' EXIT
-echo "1..10"
+echo "1..11"
 q -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" \
   -c "CREATE DATABASE $src" -c "CREATE DATABASE $dst"
 q -d $src >/dev/null <<'SQL'
@@ -31,6 +31,10 @@ SELECT loyalty.redeem_code('p', 'm' || g, 'C' || g, timestamptz '2026-03-05' + g
 FROM generate_series(1, 10) g;
 SELECT loyalty.earn_order('p', 'm6', '[{"line": "a", "amount": 120}, {"line": "b", "amount": 80}]', 'rc1', '2026-03-06');
 SELECT loyalty.refund_lines('p', 'm6', 'rc1', '[{"line": "b", "amount": 30}]', 'rc1-r', '2026-03-07');
+SELECT loyalty.add_reward('p', 'mug', 10, cash => 2.5, stock => 5);
+SELECT loyalty.redeem_reward('p', 'm' || g, 'mug', 1, 'mug' || g, timestamptz '2026-03-08' + g * interval '1 hour')
+FROM generate_series(1, 3) g;
+SELECT loyalty.cancel_redemption('p', 'm2', 'mug2', 'mug2-back', '2026-03-09');
 CREATE TABLE orders (c int, t numeric, n text);
 SELECT loyalty.track_orders('orders', 'p', 'c', 't', 'n');
 INSERT INTO orders VALUES (9, 10, 'z');
@@ -99,6 +103,18 @@ if [ "$bad" = 0 ] && q -d $other -c "SELECT loyalty.earn('other', 'm1', 10, 'aft
    && [ "$(q -d $other -c "SELECT count(*) FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id WHERE p.code = 'other' AND l.member = 'm1' AND l.ref = 'after' AND l.id = (SELECT max(id) FROM loyalty.ledger x WHERE x.program_id = l.program_id AND x.member = 'm1')")" = 1 ]; then
   echo "ok 10 - after the refused restore verify() is empty and the next row takes the member's next id"
 else echo "not ok 10 - verify() said $bad rows, or the next earning failed"; fail=1; fi
+# 11. the mall survives: stock, redemptions and their cancellation; a replay
+# gives the first answer, a cancellation after the restore gives points back
+mall="SELECT (SELECT string_agg(format('%s:%s:%s:%s:%s', reward, redemptions, quantity, points, stock_left), ',') FROM loyalty.reward_stats) || ' ' || (SELECT string_agg(format('%s:%s:%s', member, ref, cancelled_at IS NOT NULL), ',' ORDER BY member) FROM loyalty.redemptions)"
+mall_src=$(q -d $src -c "$mall")
+mall_dst=$(q -d $dst -c "$mall")
+replay=$(q -d $dst -c "SELECT loyalty.redeem_reward('p', 'm1', 'mug', 1, 'mug1', '2026-04-05')")
+back=$(q -d $dst -c "SELECT loyalty.cancel_redemption('p', 'm3', 'mug3', 'mug3-back', '2026-04-05')")
+stock=$(q -d $dst -c "SELECT stock_left FROM loyalty.reward_stats WHERE reward = 'mug'")
+if [ "$mall_src" = "$mall_dst" ] && [ "$replay" = 10 ] && [ "$back" = 10 ] && [ "$stock" = 4 ] \
+   && [ "$(q -d $dst -c "SELECT count(*) FROM loyalty.verify()")" = 0 ]; then
+  echo "ok 11 - the mall restored ($mall_dst): a replay gives the first answer, a cancellation gives points and stock back"
+else echo "not ok 11 - mall: '$mall_src' vs '$mall_dst', replay '$replay', back '$back', stock '$stock'"; fail=1; fi
 rm -f "$err"
 q -c "DROP DATABASE $src" -c "DROP DATABASE $dst" -c "DROP DATABASE $other"
 exit $fail

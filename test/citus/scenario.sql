@@ -335,6 +335,33 @@ SELECT member, sum(points) AS code_points, count(*) AS credits FROM loyalty.stat
 WHERE program = 'camp' AND ref LIKE 'code:%' GROUP BY member ORDER BY member;
 SELECT * FROM loyalty.code_batches WHERE program = 'camp' ORDER BY batch;
 
+\echo '#### step mall'
+-- the points mall: reward is a reference table, redemption member-scoped,
+-- reward_stock distributed by reward (its own colocation group);
+-- redeem_reward and cancel_redemption run on the coordinator
+RESET ROLE;
+SET ROLE app_admin;
+SELECT loyalty.add_reward('camp', 'mug', 40, stock => 5);
+SELECT loyalty.add_reward('camp', 'tea', 15, cash => 3.50, per_member => 2);
+SELECT loyalty.add_stock('camp', 'mug', 2) AS mug_stock;
+RESET ROLE;
+SET ROLE app_writer;
+SELECT g, loyalty.redeem_reward('camp', 'c' || (g % 6 + 1), 'mug', 1, 'mug' || g,
+                                timestamptz '2022-05-10 08:00Z' + g * interval '5 hours') AS points
+FROM generate_series(1, 7) g ORDER BY g;
+SELECT pg_temp.err($$SELECT loyalty.redeem_reward('camp', 'c1', 'mug', 1, 'mug8', '2022-05-12 10:00Z')$$) AS out_of_stock;
+SELECT loyalty.redeem_reward('camp', 'c2', 'mug', 1, 'mug1', '2022-05-12 10:00Z') AS replay;
+SELECT loyalty.redeem_reward('camp', 'c3', 'tea', 2, 'tea1', '2022-05-12 11:00Z') AS teas;
+SELECT pg_temp.err($$SELECT loyalty.redeem_reward('camp', 'c3', 'tea', 1, 'tea2', '2022-05-12 12:00Z')$$) AS over_limit;
+SELECT loyalty.cancel_redemption('camp', 'c2', 'mug1', 'mug1-back', '2022-05-13 10:00Z') AS mug_back;
+SELECT loyalty.cancel_redemption('camp', 'c2', 'mug1', 'mug1-back', '2022-05-13 11:00Z') AS cancel_replay;
+SELECT loyalty.redeem_reward('camp', 'c1', 'mug', 1, 'mug8', '2022-05-14 10:00Z') AS after_cancel;
+SELECT * FROM loyalty.reward_stats WHERE program = 'camp' ORDER BY reward;
+SELECT member, ref, reward, quantity, points, cash, at, cancelled_at FROM loyalty.redemptions
+WHERE program = 'camp' ORDER BY member, ref;
+SELECT member, at, kind, points, balance_after, ref, detail FROM loyalty.statement
+WHERE program = 'camp' AND member = 'c2' AND kind = 'redeem' ORDER BY at, id;
+
 \echo '#### step balance_tier'
 SELECT * FROM pg_temp.balances('shop', 50, '2021-04-01');
 SELECT * FROM pg_temp.balances('shop', 50, '2022-01-20');  -- the first lots expired

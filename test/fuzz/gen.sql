@@ -52,6 +52,8 @@ INSERT INTO fg.vocab (op, grp, weight, needs, txn) VALUES
   ('add_codes',      'config',  1, 'add_codes',     true),
   ('adjust',         'api',     5, 'adjust',        true),
   ('transfer',       'api',     5, 'transfer',      true),
+  ('redeem_reward',  'api',    10, 'redeem_reward', true),
+  ('cancel_redemption', 'api',  5, 'cancel_redemption', true),
   ('balance',        'api',     5, 'balance',       true),
   ('tier_of',        'api',     3, 'tier_of',       true),
   ('replay',         'api',     7, NULL,            true),
@@ -450,6 +452,35 @@ BEGIN
   PERFORM fg.api('transfer', m, ref, NULL,
                  format('SELECT loyalty.transfer(%s, %s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
                         quote_nullable(m2), fg.num(fg.points_raw()), quote_nullable(ref)),
+                 fg.at_arg());
+END $$;
+
+-- the points mall (0.6.0): rewards made at set-up (a limited mug, a tea
+-- with a per-member limit and a cash part, an unlimited pin), some unknown
+CREATE FUNCTION fg.op_redeem_reward() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m text := fg.member_raw(); ref text := fg.ref_raw('rw');
+BEGIN
+  PERFORM fg.api('redeem_reward', m, ref, NULL,
+                 format('SELECT loyalty.redeem_reward(%s, %s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
+                        quote_nullable(fg.wpick(ARRAY['mug', 'tea', 'pin', 'nope', NULL], ARRAY[4, 3, 3, 1, 1])),
+                        fg.wpick(ARRAY['1', '2', '3', '0', 'NULL'], ARRAY[6, 2, 1, 1, 1]), quote_nullable(ref)),
+                 fg.at_arg());
+END $$;
+
+-- a redemption made before (or an unknown one), cancelled with a new ref
+CREATE FUNCTION fg.op_cancel_redemption() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE h record; cnt int; ref text := fg.ref_raw('cx'); m text; rref text;
+BEGIN
+  SELECT count(*) INTO cnt FROM fg.hist WHERE op = 'redeem_reward';
+  IF cnt = 0 OR fg.chance(0.1) THEN
+    m := fg.member_raw(); rref := fg.ref_raw('rw');
+  ELSE
+    SELECT * INTO h FROM fg.hist WHERE op = 'redeem_reward' ORDER BY i OFFSET fg.ri(0, cnt - 1) LIMIT 1;
+    m := h.member; rref := h.ref;
+  END IF;
+  PERFORM fg.api('cancel_redemption', m, ref, NULL,
+                 format('SELECT loyalty.cancel_redemption(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
+                        quote_nullable(rref), quote_nullable(ref)),
                  fg.at_arg());
 END $$;
 
@@ -1220,6 +1251,17 @@ BEGIN
   -- bottle caps K1..K12 from the start (0.5.0 on), so that members race for them
   IF fg.has('add_codes') THEN
     PERFORM fg.emit('setup', 'SELECT loyalty.add_codes(''fz'', ''caps'', ARRAY(SELECT ''K'' || g FROM generate_series(1, 12) g), 10) > 0');
+  END IF;
+  IF fg.has('add_reward') THEN
+    PERFORM fg.emit('setup', format('SELECT loyalty.add_reward(''fz'', ''mug'', %s, stock => %s%s)',
+                                    fg.pick(ARRAY[5, 20, 60]), fg.pick(ARRAY[0, 3, 20]),
+                                    CASE WHEN ntiers >= 1 AND fg.chance(0.5)
+                                         THEN ', tier_points => ''{"silver": 3}''' ELSE '' END));
+    PERFORM fg.emit('setup', format('SELECT loyalty.add_reward(''fz'', ''tea'', %s, cash => 1.5, per_member => 2%s)',
+                                    fg.pick(ARRAY[3, 10]),
+                                    CASE WHEN ntiers >= 1 AND fg.chance(0.3)
+                                         THEN ', tiers => ARRAY[''silver'']' ELSE '' END));
+    PERFORM fg.emit('setup', 'SELECT loyalty.add_reward(''fz'', ''pin'', 1)');
   END IF;
 END $$;
 

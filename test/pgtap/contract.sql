@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(108);
+SELECT plan(137);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -82,8 +82,8 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
            WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p')
              AND has_table_privilege('loyalty_reader', c.oid, 'SELECT')),
           ARRAY['activity_daily', 'code_batches', 'expiring_points', 'leaderboard', 'liability', 'member_offers', 'member_summary',
-                'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
-          'loyalty_reader reads the eleven views and nothing else');
+                'redemptions', 'reward_stats', 'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
+          'loyalty_reader reads the thirteen views and nothing else');
 SELECT function_privs_are('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'],
                           'loyalty_writer', ARRAY['EXECUTE']);
 
@@ -159,10 +159,59 @@ SELECT table_privs_are('loyalty', 'code', 'loyalty_reader', ARRAY[]::text[],
 SELECT is((SELECT count(*) FROM pg_index WHERE indrelid = 'loyalty.code'::regclass), 1::bigint,
           'loyalty.code has one index (a million codes load in seconds)');
 
+-- SPEC §9: the points mall (admin sets rewards and stock, the app redeems and cancels)
+SELECT has_function('loyalty', 'add_reward', ARRAY['text','text','bigint','numeric','bigint','integer','text[]','jsonb',
+                    'timestamp with time zone','timestamp with time zone','text','text']);
+SELECT function_returns('loyalty', 'add_reward', ARRAY['text','text','bigint','numeric','bigint','integer','text[]','jsonb',
+                        'timestamp with time zone','timestamp with time zone','text','text'], 'void');
+SELECT function_lang_is('loyalty', 'add_reward', ARRAY['text','text','bigint','numeric','bigint','integer','text[]','jsonb',
+                        'timestamp with time zone','timestamp with time zone','text','text'], 'c');
+SELECT function_privs_are('loyalty', 'add_reward', ARRAY['text','text','bigint','numeric','bigint','integer','text[]','jsonb',
+                          'timestamp with time zone','timestamp with time zone','text','text'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'add_reward', ARRAY['text','text','bigint','numeric','bigint','integer','text[]','jsonb',
+                          'timestamp with time zone','timestamp with time zone','text','text'],
+                          'loyalty_writer', ARRAY[]::text[], 'writers cannot price rewards');
+SELECT has_function('loyalty', 'add_stock', ARRAY['text','text','bigint']);
+SELECT function_returns('loyalty', 'add_stock', ARRAY['text','text','bigint'], 'bigint');
+SELECT function_lang_is('loyalty', 'add_stock', ARRAY['text','text','bigint'], 'c');
+SELECT function_privs_are('loyalty', 'add_stock', ARRAY['text','text','bigint'], 'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'add_stock', ARRAY['text','text','bigint'], 'loyalty_writer', ARRAY[]::text[],
+                          'writers cannot add stock');
+SELECT has_function('loyalty', 'redeem_reward', ARRAY['text','text','text','integer','text','timestamp with time zone','text']);
+SELECT function_returns('loyalty', 'redeem_reward', ARRAY['text','text','text','integer','text','timestamp with time zone','text'], 'bigint');
+SELECT function_lang_is('loyalty', 'redeem_reward', ARRAY['text','text','text','integer','text','timestamp with time zone','text'], 'c');
+SELECT function_privs_are('loyalty', 'redeem_reward', ARRAY['text','text','text','integer','text','timestamp with time zone','text'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'redeem_reward', ARRAY['text','text','text','integer','text','timestamp with time zone','text'],
+                          'public', ARRAY[]::text[]);
+SELECT has_function('loyalty', 'cancel_redemption', ARRAY['text','text','text','text','timestamp with time zone']);
+SELECT function_returns('loyalty', 'cancel_redemption', ARRAY['text','text','text','text','timestamp with time zone'], 'bigint');
+SELECT function_lang_is('loyalty', 'cancel_redemption', ARRAY['text','text','text','text','timestamp with time zone'], 'c');
+SELECT function_privs_are('loyalty', 'cancel_redemption', ARRAY['text','text','text','text','timestamp with time zone'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'cancel_redemption', ARRAY['text','text','text','text','timestamp with time zone'],
+                          'public', ARRAY[]::text[]);
+SELECT has_view('loyalty', 'reward_stats', 'view loyalty.reward_stats');
+SELECT columns_are('loyalty', 'reward_stats',
+                   ARRAY['program', 'reward', 'redemptions', 'quantity', 'points', 'cash', 'stock_left'],
+                   'reward_stats: program, reward, redemptions, quantity, points, cash, stock_left');
+SELECT has_view('loyalty', 'redemptions', 'view loyalty.redemptions');
+SELECT columns_are('loyalty', 'redemptions',
+                   ARRAY['program', 'member', 'ref', 'reward', 'quantity', 'points', 'cash', 'merchant', 'at', 'cancelled_at'],
+                   'redemptions: program, member, ref, reward, quantity, points, cash, merchant, at, cancelled_at');
+SELECT col_is_pk('loyalty', 'redemption', ARRAY['program_id', 'member', 'ref'], 'redemptions keyed by program, member, ref');
+SELECT col_is_pk('loyalty', 'reward_stock', ARRAY['program_id', 'reward'], 'one stock row per reward of a program');
+SELECT col_is_pk('loyalty', 'reward', ARRAY['program_id', 'code'], 'a reward is unique in its program');
+SELECT table_privs_are('loyalty', 'reward_stock', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot change stock directly');
+SELECT table_privs_are('loyalty', 'redemption', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot change redemptions directly');
+
 -- scale-out: ids are each member's own sequence, no identity on member tables
 SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
            WHERE c.relnamespace = 'loyalty'::regnamespace
-             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change', 'offer')
+             AND c.relname IN ('account', 'ledger', 'lot', 'streak', 'tier_change', 'offer', 'redemption')
              AND a.attidentity <> ''), 0::bigint, 'member tables have no identity column');
 -- distribute(): Citus only, for its owner and superusers only
 SELECT throws_ok($$SELECT * FROM loyalty.distribute()$$, '55000', NULL,
