@@ -2,7 +2,9 @@
 -- (daily milk, yogurt, gift boxes), refunds, events and redemptions; points
 -- expire three years after they are earned.  Marketing grants each member a
 -- double-points birthday coupon for their birthday month, runs a Spring
--- Festival campaign with a budget, and prints a code in every milk case.
+-- Festival campaign with a budget, and prints a code in every milk case;
+-- members spend their points in a small catalogue (a latte, a yogurt maker, a
+-- gift box for points + cash, an estate tour for gold members, five places).
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
@@ -80,14 +82,24 @@ FROM (SELECT d.member, d.joined_at + random() * (timestamptz '2026-11-28 20:00+0
       FROM demo_member d,
            generate_series(1, greatest(1, round(d.per_year * extract(epoch FROM timestamptz '2026-11-28 20:00+08' - d.joined_at)
                                                 / (365.25 * 86400))::int)) AS k) r;
+-- the points mall: a latte (300, 250 for platinum), a yogurt maker (900), a gift
+-- box for 2000 points + 20 yuan; the estate tour (gold and platinum only, 8000
+-- points, five places) is redeemed below
+SELECT loyalty.add_reward('telunsu', 'latte', 300, tier_points => '{"platinum": 250}', name => 'Latte'),
+       loyalty.add_reward('telunsu', 'yogurt_maker', 900, stock => 400, name => 'Yogurt maker'),
+       loyalty.add_reward('telunsu', 'gift_box', 2000, cash => 20, per_member => 3, name => 'Gift box, points + 20 yuan'),
+       loyalty.add_reward('telunsu', 'estate_tour', 8000, stock => 5, per_member => 1,
+                          tiers => ARRAY['gold', 'platinum'], name => 'Pasture estate tour') \g /dev/null
 -- redemptions through the years: now and then a member with enough points takes a
--- latte (300), a yogurt maker (900) or a gift box (2000)
+-- latte, a yogurt maker or a gift box
 CREATE TEMP TABLE demo_redeem AS
 SELECT row_number() OVER () AS n, d.member,
        d.joined_at + random() * (timestamptz '2026-11-28 20:00+08' - d.joined_at) AS at,
-       (ARRAY[300, 300, 300, 900, 2000])[1 + floor(random() * 5)::int] AS points
+       (ARRAY['latte', 'latte', 'latte', 'yogurt_maker', 'gift_box'])[1 + floor(random() * 5)::int] AS reward
 FROM demo_member d, generate_series(1, 1 + (d.per_year / 4)::int) AS k
 WHERE random() < 0.6;
+ALTER TABLE demo_redeem ADD COLUMN points int;
+UPDATE demo_redeem SET points = CASE reward WHEN 'latte' THEN 300 WHEN 'yogurt_maker' THEN 900 ELSE 2000 END;
 -- the caps scanned: a third of the 2026 receipts with milk bring one in (the rest
 -- go out with the recycling), a few days after the purchase
 CREATE TEMP TABLE demo_cap AS
@@ -101,12 +113,14 @@ SELECT count(*) FROM (
   SELECT CASE WHEN x.kind = 'receipt' THEN loyalty.earn_order('telunsu', x.member, x.lines, 'o' || x.n, x.at)
               WHEN x.kind = 'cap' THEN loyalty.redeem_code('telunsu', x.member, x.code, x.at)
               WHEN loyalty.balance('telunsu', x.member, x.at) >= x.points
-              THEN loyalty.redeem('telunsu', x.member, x.points, 'r' || x.n, x.at) END
-  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points, NULL AS code FROM demo_receipt
+                   AND (x.reward <> 'gift_box' OR (SELECT count(*) FROM demo_redeem g WHERE g.member = x.member
+                                                     AND g.reward = 'gift_box' AND g.at < x.at) < 3)
+              THEN loyalty.redeem_reward('telunsu', x.member, x.reward, ref => 'r' || x.n, at => x.at) END
+  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points, NULL AS code, NULL AS reward FROM demo_receipt
         UNION ALL
-        SELECT 'redeem', n, member, at, NULL, points, NULL FROM demo_redeem
+        SELECT 'redeem', n, member, at, NULL, points, NULL, reward FROM demo_redeem
         UNION ALL
-        SELECT 'cap', NULL, member, at, NULL, NULL, code FROM demo_cap WHERE at < timestamptz '2026-11-30 00:00+08'
+        SELECT 'cap', NULL, member, at, NULL, NULL, code, NULL FROM demo_cap WHERE at < timestamptz '2026-11-30 00:00+08'
         ORDER BY at) x) s \g /dev/null
 SELECT count(*) FROM (
   SELECT loyalty.record_event('telunsu', g.member, g.event, 'e' || g.n, g.at)
@@ -115,6 +129,28 @@ SELECT count(*) FROM (
                d.joined_at + random() * (timestamptz '2026-11-28 20:00+08' - d.joined_at) AS at
         FROM demo_member d, generate_series(1, 1 + (random() * 6)::int) AS k
         ORDER BY at) g) s \g /dev/null
+-- the estate tour in October 2026: the gold and platinum members who can pay ask
+-- for it in turn; five get a place, the rest hear it is sold out (LY010); two
+-- gift boxes come back unopened and are cancelled
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT s.member, row_number() OVER (ORDER BY s.member) AS k FROM loyalty.member_summary s
+           WHERE s.program = 'telunsu' AND s.tier IN ('gold', 'platinum') AND s.available >= 8000 LOOP
+    BEGIN
+      PERFORM loyalty.redeem_reward('telunsu', r.member, 'estate_tour', ref => 'tour-' || r.member,
+                                    at => timestamptz '2026-10-08 10:00+08' + r.k * interval '7 minutes');
+    EXCEPTION WHEN SQLSTATE 'LY010' OR SQLSTATE 'LY011' OR SQLSTATE 'LY001' THEN
+      NULL;   -- sold out, or not gold (or not enough points) on the day
+
+    END;
+  END LOOP;
+END $$;
+SELECT count(*) FROM (
+  SELECT loyalty.cancel_redemption('telunsu', x.member, 'r' || x.n, 'cancel-r' || x.n, x.at + interval '2 days')
+  FROM (SELECT r.n, r.member, r.at FROM demo_redeem r
+        JOIN loyalty.redemptions m ON m.program = 'telunsu' AND m.member = r.member AND m.ref = 'r' || r.n
+        WHERE r.reward = 'gift_box' AND r.at < timestamptz '2026-11-20' ORDER BY r.n LIMIT 2) x) s \g /dev/null
 -- returns: one receipt in twenty-five, within a week; a gift box line alone when
 -- there is one, else part of the whole receipt
 SELECT count(*) FROM (
@@ -155,6 +191,14 @@ SELECT extract(year FROM valid_from)::int AS year, count(*) AS granted, sum(uses
        count(*) FILTER (WHERE uses_left = 0) AS used_up,
        count(*) FILTER (WHERE uses_left > 0 AND valid_until <= now()) AS expired_with_uses_left
 FROM loyalty.member_offers WHERE program = 'telunsu' AND rule = 'bday_coupon' GROUP BY 1 ORDER BY 1;
+\echo '== The points mall: what was redeemed (cancellations netted), what is left'
+SELECT reward, redemptions, quantity, points, cash, stock_left FROM loyalty.reward_stats
+WHERE program = 'telunsu' ORDER BY points DESC;
+\echo '== Redemptions by quarter'
+SELECT to_char(date_trunc('quarter', at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-"Q"Q') AS quarter,
+       count(*) FILTER (WHERE cancelled_at IS NULL) AS redemptions, sum(points) FILTER (WHERE cancelled_at IS NULL) AS points,
+       count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS cancelled
+FROM loyalty.redemptions WHERE program = 'telunsu' AND at >= '2025-01-01' GROUP BY 1 ORDER BY 1;
 \echo '== Bottle-cap codes'
 SELECT batch, codes, used, points_credited, round(100.0 * used / codes, 1) AS "scanned %"
 FROM loyalty.code_batches WHERE program = 'telunsu';
