@@ -100,6 +100,22 @@ arg_count_opt(FunctionCallInfo fcinfo, int n, bool int4, const char *name, int64
 	return true;
 }
 
+/*
+ * A reward's units are at most MAX_STOCK (10^12), so that adding to a stock
+ * never comes near bigint's range: 22023 for a stock or a quantity above it,
+ * 22003 for an add_stock that would take the stock past it.
+ */
+#define MAX_STOCK INT64CONST(1000000000000)
+
+static void
+check_stock_max(const char *name, int64 v)
+{
+	if (v > MAX_STOCK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most " INT64_FORMAT ", not " INT64_FORMAT, name, MAX_STOCK, v)));
+}
+
 /* tiers: NULL, or a non-empty list of tiers of the program (LY007). */
 static void
 check_tiers(Program *p, const char *code, FunctionCallInfo fcinfo, int n)
@@ -191,6 +207,8 @@ loyalty_add_reward(PG_FUNCTION_ARGS)
 	Datum		values[11];
 	char		nulls[11];
 
+	if (has_stock)
+		check_stock_max("stock", stock);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -284,7 +302,9 @@ loyalty_add_stock(PG_FUNCTION_ARGS)
 	Reward		w;
 	Datum		args[3];
 	bool		isnull;
+	int64		after;
 
+	check_stock_max("quantity", quantity);
 	p = op_begin(prog);
 	args[0] = Int32GetDatum(p->id);
 	args[1] = CStringGetTextDatum(code);
@@ -298,8 +318,13 @@ loyalty_add_stock(PG_FUNCTION_ARGS)
 				 errmsg("reward \"%s\" of program \"%s\" has unlimited stock", cut(code), cut(p->code)),
 				 errhint("Give the reward a stock with add_reward(..., stock => ...) first.")));
 	}
-	PG_RETURN_INT64(op_end(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull))));
+	after = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (after > MAX_STOCK)		/* the update is undone with the transaction */
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("stock of reward \"%s\" would be " INT64_FORMAT ", more than " INT64_FORMAT,
+						cut(code), after, MAX_STOCK)));
+	PG_RETURN_INT64(op_end(after));
 }
 
 /* A redemption's row (ST_REDEMPTION_GET), NULL-free except merchant and cancel_ref. */

@@ -87,6 +87,11 @@ SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'tea', 1)$$);
 SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'mug', 0)$$);
 SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'mug', NULL)$$);
 SELECT pg_temp.fails($$SELECT loyalty.add_stock('nope', 'mug', 1)$$);
+-- at most 10^12 units: a quantity above it (22023), a stock taken past it (22003)
+SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'mug', 1000000000001)$$);
+SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'mug', 1000000000000)$$);
+SELECT pg_temp.fails($$SELECT loyalty.add_stock('mall', 'mug', 9223372036854775807)$$);
+SELECT pg_temp.fails($$SELECT loyalty.add_reward('mall', 'big', 5, stock => 1000000000001)$$);
 
 -- members: ann has 1000 points in two lots (earned in January and March),
 -- bob 600, cat 150
