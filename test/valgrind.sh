@@ -42,6 +42,9 @@
 #   VALGRIND_STRICT      1 also fails (exit 1) on errors outside loyalty's code
 #   VALGRIND_NUM_CALLERS stack depth (default 30)
 #   VALGRIND_OPTS        more valgrind options (e.g. --track-origins=no)
+#   VALGRIND_REGRESS     the pg_regress tests to run (default all: test/sql/*),
+#   VALGRIND_ISOLATION   and the isolation specs (default all; empty: none),
+#                        e.g. VALGRIND_REGRESS="14_order_lines 15_mall"
 #   VALGRIND_TIMEOUT     seconds allowed for each of installcheck and pgTAP
 #                        (default 7200)
 #   VALGRIND_SERVER_USER OS user running the server when run as root
@@ -171,7 +174,10 @@ run_suite() {
 	export PGISOLATIONTIMEOUT=$SUITE_TIMEOUT PG_TEST_TIMEOUT_DEFAULT=$SUITE_TIMEOUT
 	t=$SECONDS
 	say "make installcheck (pg_regress test/sql, isolation test/specs)"
-	if ! timeout "$SUITE_TIMEOUT" make -s PG_CONFIG="$PG_CONFIG" installcheck; then
+	local only=()
+	[ -n "${VALGRIND_REGRESS+x}" ] && only+=("REGRESS=$VALGRIND_REGRESS")
+	[ -n "${VALGRIND_ISOLATION+x}" ] && only+=("ISOLATION=$VALGRIND_ISOLATION")
+	if ! timeout "$SUITE_TIMEOUT" make -s PG_CONFIG="$PG_CONFIG" installcheck "${only[@]}"; then
 		suite_failed=1
 		for f in test/regression.diffs test/output_iso/regression.diffs; do
 			[ -s "$f" ] && { say "$f (first 100 lines)"; head -100 "$f"; }
