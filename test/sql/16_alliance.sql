@@ -160,6 +160,7 @@ SELECT pg_temp.fails($$SELECT loyalty.grant_merchant(NULL, 'ally', 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_tea', NULL, 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_tea', 'ally', NULL)$$);
 
+SELECT loyalty.add_codes('ally', 'caps', ARRAY['CAP1'], 10);
 SET ROLE ly_cinema;
 SELECT current_user;
 -- its own merchant, given or by default (NULL)
@@ -185,6 +186,10 @@ SELECT pg_temp.err($$SELECT loyalty.adjust('ally', 'cat', 1000, 'free points', '
 SELECT pg_temp.err($$SELECT loyalty.transfer('ally', 'ann', 'cat', 10, 'k9')$$);
 SELECT pg_temp.err($$SELECT loyalty.enroll('ally2', 'dan')$$);
 SELECT pg_temp.err($$SELECT loyalty.balance('ally2', 'dan')$$);
+SELECT pg_temp.err($$SELECT loyalty.tier_of('ally2', 'dan')$$);
+SELECT pg_temp.err($$SELECT * FROM loyalty.quote('ally', 'cat', 10, merchant => 'tea')$$);
+SELECT pg_temp.err($$SELECT loyalty.redeem_code('ally', 'cat', 'CAP1')$$);
+SELECT pg_temp.err($$SELECT loyalty.grant_merchant('ly_tea', 'ally', 'cinema')$$);
 -- it cannot grant itself another merchant, nor add one, nor read the tables
 SELECT pg_temp.err($$SELECT loyalty.grant_merchant('ly_cinema', 'ally', 'tea')$$);
 SELECT pg_temp.err($$SELECT loyalty.add_merchant('ally', 'mine')$$);
@@ -199,22 +204,23 @@ SELECT program, member, ref, reward, merchant FROM loyalty.redemptions ORDER BY 
 SELECT program, reward, redemptions, merchant FROM loyalty.reward_stats ORDER BY reward;
 RESET ROLE;
 
-SET ROLE ly_tea;
-SELECT current_user;
+-- the same as a session user (SET SESSION AUTHORIZATION), not only SET ROLE
+SET SESSION AUTHORIZATION ly_tea;
+SELECT session_user, current_user;
 SELECT loyalty.earn('ally', 'cat', 10, 't2', '2026-03-26 10:00') AS tea_doubled_by_default;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT pg_temp.written() AS before_refusals \gset
-SET ROLE ly_tea;
+SET SESSION AUTHORIZATION ly_tea;
 SELECT pg_temp.err($$SELECT loyalty.earn('ally', 'cat', 40, 't9', '2026-03-26 10:00', merchant => 'cinema')$$);
 SELECT pg_temp.err($$SELECT loyalty.cancel_redemption('ally', 'ann', 'x3', 't9')$$);
 SELECT pg_temp.err($$SELECT loyalty.refund('ally', 'cat', 'k1', 5, 't9')$$);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT pg_temp.written() = :'before_refusals' AS nothing_written;
-SET ROLE ly_tea;
+SET SESSION AUTHORIZATION ly_tea;
 SELECT * FROM loyalty.merchant_settlement ORDER BY program, month;
 SELECT program, member, ref, reward, merchant FROM loyalty.redemptions ORDER BY ref;
 SELECT program, reward, redemptions, merchant FROM loyalty.reward_stats ORDER BY reward;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- the administrator sees everything again; the merchant roles' work is in it
 SELECT * FROM loyalty.merchant_settlement WHERE program = 'ally' AND month = '2026-03-01'
