@@ -9,7 +9,9 @@
  *    loyalty.merchant_grant (granting again replaces it).  The statement
  *    trigger of configuration tables fires on it too, so the grant of the
  *    calling role is cached per backend by configuration generation and
- *    role, and an operation reads no table for it either.
+ *    role (and dropped when role memberships change), and an operation
+ *    reads no table for it either.  A role is restricted by its own grant,
+ *    else by that of a merchant role it is a member of.
  *  - The calling role is the outer user (GetOuterUserId: SET ROLE and SET
  *    SESSION AUTHORIZATION change it, SECURITY DEFINER does not): the
  *    operations run as the extension's owner, the role is who called them.
@@ -27,25 +29,41 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(loyalty_grant_merchant);
 PG_FUNCTION_INFO_V1(loyalty_merchant_visible);
 
-/* The calling role's grant, cached by configuration generation and role. */
+/*
+ * The calling role's grant, cached by configuration generation and role
+ * (and dropped when role memberships change).  A role is restricted by its
+ * own grant, else by the grant of the merchant role it is a member of (a
+ * login user in the cinema's role is the cinema's); a member of several
+ * merchant roles with different grants is ambiguous and may do nothing.  A
+ * superuser is never restricted.
+ */
 typedef struct RoleGrant
 {
 	bool		valid;
 	uint64		generation;
 	Oid			role;
 	bool		is_merchant;
+	bool		ambiguous;		/* a member of several merchants' roles */
 	int32		program_id;
 	char	   *merchant;		/* in TopMemoryContext */
 	char	   *program;		/* the program's code, in TopMemoryContext */
 } RoleGrant;
 
 static RoleGrant cached;
+static bool callback_registered = false;
+
+static void
+memberships_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cached.valid = false;
+}
 
 /* Whether the cached grant is the calling role's, as of the configuration now. */
 static bool
@@ -55,35 +73,65 @@ cache_current(void)
 		cached.role == GetOuterUserId();
 }
 
-/* The calling role's grant (is_merchant false: not a merchant role); connected to SPI. */
+static void
+grant_take(HeapTuple t, TupleDesc td)
+{
+	bool		isnull;
+
+	cached.is_merchant = true;
+	cached.program_id = DatumGetInt32(SPI_getbinval(t, td, 2, &isnull));
+	cached.merchant = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(t, td, 3));
+	cached.program = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(t, td, 4));
+}
+
+/* The calling role's grant (is_merchant false: not restricted); connected to SPI. */
 static const RoleGrant *
 role_grant(void)
 {
 	uint64		gen = config_current_generation();
 	Oid			role = GetOuterUserId();
-	Datum		args[1];
+	bool		super = superuser_arg(role);
+	int			own = -1,
+				via = -1;
 
 	if (cache_current())
 		return &cached;
+	if (!callback_registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, memberships_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, memberships_changed, (Datum) 0);
+		callback_registered = true;
+	}
 	if (cached.merchant != NULL)
 		pfree(cached.merchant);
 	if (cached.program != NULL)
 		pfree(cached.program);
 	memset(&cached, 0, sizeof(cached));
-	args[0] = CStringGetTextDatum(GetUserNameFromId(role, false));
-	stmt_exec(ST_MERCHANT_ROLE, args, NULL, false, 1, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	/* every grant (one row per merchant role: a small table), its own first */
+	stmt_exec(ST_MERCHANT_GRANTS, NULL, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed && !super; i++)
 	{
-		bool		isnull;
-		char	   *m = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		HeapTuple	t = SPI_tuptable->vals[i];
+		Oid			granted = get_role_oid(SPI_getvalue(t, SPI_tuptable->tupdesc, 1), true);
 
-		cached.is_merchant = true;
-		cached.program_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		cached.merchant = MemoryContextStrdup(TopMemoryContext, m);
-		cached.program = MemoryContextStrdup(TopMemoryContext,
-											 SPI_getvalue(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 3));
+		if (granted == role)
+			own = (int) i;
+		else if (OidIsValid(granted) && is_member_of_role(role, granted))
+		{
+			HeapTuple	v = via >= 0 ? SPI_tuptable->vals[via] : NULL;
+
+			if (v != NULL &&
+				(strcmp(SPI_getvalue(v, SPI_tuptable->tupdesc, 2), SPI_getvalue(t, SPI_tuptable->tupdesc, 2)) != 0 ||
+				 strcmp(SPI_getvalue(v, SPI_tuptable->tupdesc, 3), SPI_getvalue(t, SPI_tuptable->tupdesc, 3)) != 0))
+				cached.ambiguous = true;
+			via = (int) i;
+		}
+	}
+	if (own >= 0 || via >= 0)
+	{
+		grant_take(SPI_tuptable->vals[own >= 0 ? own : via], SPI_tuptable->tupdesc);
+		if (own >= 0)
+			cached.ambiguous = false;
 	}
 	cached.generation = gen;
 	cached.role = role;
@@ -91,9 +139,22 @@ role_grant(void)
 	return &cached;
 }
 
+/* 42501 for a member of several merchants' roles: which merchant it acts for is unknown. */
+static void
+not_ambiguous(const RoleGrant *g)
+{
+	if (g->ambiguous)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is a member of the roles of several merchants",
+						cut(GetUserNameFromId(g->role, false))),
+				 errhint("Give each merchant's users the role of one merchant only, or grant_merchant() the role itself.")));
+}
+
 static void
 not_its_program(Program *p, const RoleGrant *g)
 {
+	not_ambiguous(g);
 	if (g->program_id != p->id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -188,10 +249,11 @@ loyalty_grant_merchant(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("role \"%s\" is not a member of loyalty_writer", cut(role)),
 				 errhint("GRANT loyalty_writer TO %s first.", quote_identifier(role))));
-	if (superuser_arg(roleid) || is_member_of_role(roleid, get_role_oid("loyalty_admin", false)))
+	if (superuser_arg(roleid) || is_member_of_role(roleid, get_role_oid("loyalty_admin", false)) ||
+		strcmp(role, "loyalty_writer") == 0 || strcmp(role, "loyalty_reader") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("role \"%s\" is a superuser or a member of loyalty_admin", cut(role)),
+				 errmsg("role \"%s\" is a superuser, loyalty_writer or a member of loyalty_admin", cut(role)),
 				 errdetail("A merchant's role must not be able to change configuration or grants.")));
 	ly_spi_connect();
 	p = program_get(prog);
@@ -225,7 +287,7 @@ loyalty_merchant_visible(PG_FUNCTION_ARGS)
 	}
 	if (!cached.is_merchant)
 		PG_RETURN_BOOL(true);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (cached.ambiguous || PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(strcmp(text_to_cstring(PG_GETARG_TEXT_PP(0)), cached.program) == 0 &&
 				   strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), cached.merchant) == 0);

@@ -916,10 +916,10 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"ON CONFLICT (role) DO UPDATE SET program_id = EXCLUDED.program_id, "
 		"  merchant = EXCLUDED.merchant",
 	3, {TEXTOID, INT4OID, TEXTOID}},
-	[ST_MERCHANT_ROLE] = {"merchant_role",
-		"SELECT g.program_id, g.merchant, p.code FROM loyalty.merchant_grant g "
-		"JOIN loyalty.program p ON p.id = g.program_id WHERE g.role = $1",
-	1, {TEXTOID}},
+	[ST_MERCHANT_GRANTS] = {"merchant_grants",
+		"SELECT g.role, g.program_id, g.merchant, p.code FROM loyalty.merchant_grant g "
+		"JOIN loyalty.program p ON p.id = g.program_id ORDER BY g.role",
+	0, {InvalidOid}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

@@ -141,6 +141,8 @@ SELECT pg_temp.fails($$SELECT loyalty.earn('ally2', 'cat', 10, 'z1', merchant =>
 DROP ROLE IF EXISTS ly_cinema;
 DROP ROLE IF EXISTS ly_tea;
 DROP ROLE IF EXISTS ly_plain;
+DROP ROLE IF EXISTS ly_cinema_till;
+DROP ROLE IF EXISTS ly_both;
 CREATE ROLE ly_cinema NOLOGIN IN ROLE loyalty_writer;
 CREATE ROLE ly_tea NOLOGIN IN ROLE loyalty_writer;
 CREATE ROLE ly_plain NOLOGIN;
@@ -153,6 +155,7 @@ SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_nobody', 'ally', 'tea')
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_plain', 'ally', 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('loyalty_admin', 'ally', 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant(current_user, 'ally', 'tea')$$);
+SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('loyalty_writer', 'ally', 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_tea', 'nope', 'tea')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_tea', 'ally', 'nowhere')$$);
 SELECT pg_temp.fails($$SELECT loyalty.grant_merchant('ly_tea', 'ally2', 'tea')$$);
@@ -222,6 +225,26 @@ SELECT program, member, ref, reward, merchant FROM loyalty.redemptions ORDER BY 
 SELECT program, reward, redemptions, merchant FROM loyalty.reward_stats ORDER BY reward;
 RESET SESSION AUTHORIZATION;
 
+-- a member of a merchant's role (a till's login) is that merchant's; a member
+-- of two merchants' roles may do nothing and sees nothing
+CREATE ROLE ly_cinema_till NOLOGIN IN ROLE ly_cinema;
+CREATE ROLE ly_both NOLOGIN IN ROLE ly_cinema, ly_tea;
+SET ROLE ly_cinema_till;
+SELECT loyalty.earn('ally', 'dot', 10, 'd1', '2026-03-28 10:00') AS at_the_cinema_by_default;
+SELECT pg_temp.err($$SELECT loyalty.earn('ally', 'dot', 10, 'd2', '2026-03-28 11:00', merchant => 'tea')$$);
+SELECT program, merchant, month FROM loyalty.merchant_settlement ORDER BY program, month, merchant;
+RESET ROLE;
+SET ROLE ly_both;
+SELECT pg_temp.err($$SELECT loyalty.earn('ally', 'dot', 10, 'd3', '2026-03-28 12:00', merchant => 'tea')$$);
+SELECT pg_temp.err($$SELECT loyalty.balance('ally', 'dot')$$);
+SELECT count(*) AS sees_nothing FROM loyalty.merchant_settlement;
+RESET ROLE;
+-- membership changes apply at once (the cached grant is dropped)
+REVOKE ly_tea FROM ly_both;
+SET ROLE ly_both;
+SELECT loyalty.earn('ally', 'dot', 10, 'd4', '2026-03-28 13:00') AS the_cinema_again;
+RESET ROLE;
+
 -- the administrator sees everything again; the merchant roles' work is in it
 SELECT * FROM loyalty.merchant_settlement WHERE program = 'ally' AND month = '2026-03-01'
 ORDER BY merchant NULLS LAST;
@@ -230,3 +253,5 @@ DELETE FROM loyalty.merchant_grant WHERE role IN ('ly_cinema', 'ly_tea');
 DROP ROLE ly_cinema;
 DROP ROLE ly_tea;
 DROP ROLE ly_plain;
+DROP ROLE ly_cinema_till;
+DROP ROLE ly_both;
