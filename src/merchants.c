@@ -90,12 +90,13 @@ role_grant(void)
 {
 	uint64		gen = config_current_generation();
 	Oid			role = GetOuterUserId();
-	bool		super = superuser_arg(role);
+	bool		super;
 	int			own = -1,
 				via = -1;
 
 	if (cache_current())
 		return &cached;
+	super = superuser_arg(role);
 	if (!callback_registered)
 	{
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, memberships_changed, (Datum) 0);
@@ -107,7 +108,7 @@ role_grant(void)
 	if (cached.program != NULL)
 		pfree(cached.program);
 	memset(&cached, 0, sizeof(cached));
-	/* every grant (one row per merchant role: a small table), its own first */
+	/* every grant (one row per merchant role: a small table); its own wins */
 	stmt_exec(ST_MERCHANT_GRANTS, NULL, NULL, false, 0, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed && !super; i++)
 	{
