@@ -1,7 +1,74 @@
--- loyalty 0.5.0 -> 0.6.0: the points mall (issue #13; in progress).
+-- loyalty 0.5.0 -> 0.6.0: the points mall and alliances (issue #13; in progress).
 -- Self-contained: every object 0.6.0 adds or changes is declared here, so
 -- that the frozen 0.5.0 it starts from can be replaced by the final one.
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.6.0'" to load this file. \quit
+
+-- Alliances: every ledger row records its merchant (NULL: the program).
+ALTER TABLE loyalty.ledger ADD COLUMN merchant text;
+
+-- earn, quote, record_event, redeem and redeem_value take a merchant, their
+-- last parameter (SPEC §9): the old signatures go, calls without it work on.
+DROP FUNCTION loyalty.earn(text, text, numeric, text, timestamptz, text);
+DROP FUNCTION loyalty.quote(text, text, numeric, timestamptz, text);
+DROP FUNCTION loyalty.record_event(text, text, text, text, timestamptz);
+DROP FUNCTION loyalty.redeem(text, text, bigint, text, timestamptz);
+DROP FUNCTION loyalty.redeem_value(text, text, numeric, text, timestamptz);
+CREATE FUNCTION loyalty.earn(program text, member text, amount numeric, ref text,
+                             at timestamptz DEFAULT pg_catalog.now(), category text DEFAULT NULL,
+                             merchant text DEFAULT NULL) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_earn'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.quote(program text, member text, amount numeric,
+                              at timestamptz DEFAULT pg_catalog.now(), category text DEFAULT NULL,
+                              merchant text DEFAULT NULL)
+  RETURNS TABLE(source text, points bigint)
+  AS 'MODULE_PATHNAME', 'loyalty_quote'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.record_event(program text, member text, event text, ref text,
+                                     at timestamptz DEFAULT pg_catalog.now(),
+                                     merchant text DEFAULT NULL) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_record_event'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.redeem(program text, member text, points bigint, ref text,
+                               at timestamptz DEFAULT pg_catalog.now(),
+                               merchant text DEFAULT NULL) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_redeem'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+CREATE FUNCTION loyalty.redeem_value(program text, member text, value numeric, ref text,
+                                     at timestamptz DEFAULT pg_catalog.now(),
+                                     merchant text DEFAULT NULL) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'loyalty_redeem_value'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET enable_seqscan = off;
+
+REVOKE ALL ON FUNCTION
+  loyalty.earn(text, text, numeric, text, timestamptz, text, text),
+  loyalty.quote(text, text, numeric, timestamptz, text, text),
+  loyalty.record_event(text, text, text, text, timestamptz, text),
+  loyalty.redeem(text, text, bigint, text, timestamptz, text),
+  loyalty.redeem_value(text, text, numeric, text, timestamptz, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  loyalty.earn(text, text, numeric, text, timestamptz, text, text),
+  loyalty.quote(text, text, numeric, timestamptz, text, text),
+  loyalty.record_event(text, text, text, text, timestamptz, text),
+  loyalty.redeem(text, text, bigint, text, timestamptz, text),
+  loyalty.redeem_value(text, text, numeric, text, timestamptz, text)
+  TO loyalty_writer;
+COMMENT ON FUNCTION loyalty.earn(text,text,numeric,text,timestamp with time zone,text,text) IS 'Credit a purchase; returns the points earned (idempotent by ref)';
+COMMENT ON FUNCTION loyalty.quote(text,text,numeric,timestamp with time zone,text,text) IS 'What a purchase would earn, line by line, writing nothing';
+COMMENT ON FUNCTION loyalty.record_event(text,text,text,text,timestamp with time zone,text) IS 'Credit an event rule (survey, check-in...); returns the points';
+COMMENT ON FUNCTION loyalty.redeem(text,text,bigint,text,timestamp with time zone,text) IS 'Spend points; returns the balance after';
+COMMENT ON FUNCTION loyalty.redeem_value(text,text,numeric,text,timestamp with time zone,text) IS 'Spend points worth a money value at the member''s tier rate; returns the points spent';
+
 
 -- The statement shows a redemption's reward (detail -> 'reward') instead of
 -- its detail as lines.
@@ -12,7 +79,8 @@ SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
        jsonb_strip_nulls(jsonb_build_object(
          'amount', e.amount, 'category', e.category, 'event', e.event,
          'original_ref', e.original_ref, 'counterparty', e.counterparty,
-         'reason', e.reason, 'lines', CASE WHEN e.kind <> 'redeem' THEN e.detail END,
+         'reason', e.reason, 'merchant', e.merchant,
+         'lines', CASE WHEN e.kind <> 'redeem' THEN e.detail END,
          -- a redemption of a reward (redeem_reward) or its cancellation
          'reward', e.detail -> 'reward',
          -- a receipt's lines (earn_order), and what a refund took of each
@@ -20,6 +88,114 @@ SELECT p.code AS program, e.member, e.id, e.at, e.kind, e.points,
 FROM loyalty.ledger e
 JOIN loyalty.program p ON p.id = e.program_id
 WHERE e.at <= now();
+
+-------------------------------------------------------------------------------
+-- Alliances (issue #13, SPEC §9; README "Alliances", src/merchants.c).
+--
+-- Several merchants issue and accept one program's points and settle with
+-- each other.  Design:
+--  - loyalty.merchant is configuration (an upsert by add_merchant; cached with
+--    the program; on Citus a reference table like rule).
+--  - every ledger row records its merchant (loyalty.ledger.merchant, NULL:
+--    the program itself): credits and debits the merchant given to the
+--    operation; a refund the merchant of the purchase it refunds; a
+--    cancellation the merchant of the redemption it cancels.
+--  - loyalty.merchant_grant: one row per merchant role (grant_merchant; on
+--    Citus a reference table, read by the operations delegated to workers).
+--    The operations check the calling role against it (src/merchants.c); the
+--    public views merchant_settlement, redemptions and reward_stats keep a
+--    merchant role's rows only, by loyalty._merchant_visible(program,
+--    merchant) (the parts, run as the owner on every shard group, do not).
+-------------------------------------------------------------------------------
+CREATE TABLE loyalty.merchant (
+  program_id       integer NOT NULL,        -- no foreign key: a reference table on Citus
+  code             text    NOT NULL,
+  name             text,
+  settlement_value numeric,                 -- currency value of one point between merchants
+                                            -- (NULL: 1 / points_per_value of the program)
+  PRIMARY KEY (program_id, code),
+  CONSTRAINT merchant_settlement_value_check CHECK (settlement_value >= 0)
+);
+CREATE TRIGGER merchant_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.merchant
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+CREATE TRIGGER merchant_restore_guard BEFORE INSERT ON loyalty.merchant
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+
+CREATE TABLE loyalty.merchant_grant (
+  role        name    NOT NULL,             -- a role (by name: dumps restore by name)
+  program_id  integer NOT NULL,
+  merchant    text    NOT NULL,
+  PRIMARY KEY (role)
+);
+CREATE TRIGGER merchant_grant_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON loyalty.merchant_grant
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._config_changed();
+CREATE TRIGGER merchant_grant_restore_guard BEFORE INSERT ON loyalty.merchant_grant
+  FOR EACH STATEMENT EXECUTE FUNCTION loyalty._restore_guard();
+SELECT pg_catalog.pg_extension_config_dump('loyalty.merchant', '');
+SELECT pg_catalog.pg_extension_config_dump('loyalty.merchant_grant', '');
+
+CREATE FUNCTION loyalty.add_merchant(program text, code text, name text DEFAULT NULL,
+                                     settlement_value numeric DEFAULT NULL) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_add_merchant'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION loyalty.grant_merchant(role name, program text, merchant text) RETURNS void
+  AS 'MODULE_PATHNAME', 'loyalty_grant_merchant'
+  LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- Whether the calling role may see a row of (program, merchant): any row
+-- unless it is a merchant role; then its program's and merchant's only.
+CREATE FUNCTION loyalty._merchant_visible(program text, merchant text) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'loyalty_merchant_visible'
+  LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Per program, merchant (NULL: the program itself) and program-local month:
+-- points issued there (earn and event credits, less the clawbacks of the
+-- refunds of its purchases) and redeemed there (redeem, redeem_value,
+-- redeem_reward, less cancellations).  Referral payouts, adjustments,
+-- transfers and expiry are the program's and not settled.
+CREATE VIEW loyalty._part_merchant_settlement AS
+SELECT p.code AS program, e.merchant,
+       date_trunc('month', e.at AT TIME ZONE p.timezone)::date AS month,
+       coalesce(sum(e.points) FILTER (WHERE e.kind <> 'redeem'), 0)::bigint AS issued,
+       coalesce(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0)::bigint AS redeemed,
+       max(m.settlement_value) AS settlement_value,
+       max(p.points_per_value) AS points_per_value
+FROM loyalty.ledger e
+JOIN loyalty.program p ON p.id = e.program_id
+LEFT JOIN loyalty.merchant m ON m.program_id = e.program_id AND m.code = e.merchant
+WHERE e.at <= now()
+  AND (e.kind IN ('earn', 'event', 'redeem') OR (e.kind = 'refund' AND e.counterparty IS NULL))
+GROUP BY p.code, e.merchant, date_trunc('month', e.at AT TIME ZONE p.timezone)::date;
+CREATE VIEW loyalty.merchant_settlement AS
+SELECT s.program, s.merchant, s.month,
+       sum(s.issued)::bigint AS issued,
+       sum(s.redeemed)::bigint AS redeemed,
+       (sum(s.issued) - sum(s.redeemed))::bigint AS net_points,
+       CASE WHEN max(s.settlement_value) IS NOT NULL
+            THEN (sum(s.issued) - sum(s.redeemed)) * max(s.settlement_value)
+            ELSE trim_scale((sum(s.issued) - sum(s.redeemed)) / max(s.points_per_value)) END AS net_value
+FROM loyalty._part_merchant_settlement s
+WHERE loyalty._merchant_visible(s.program, s.merchant)
+GROUP BY s.program, s.merchant, s.month;
+
+REVOKE ALL ON loyalty.merchant, loyalty.merchant_grant, loyalty._part_merchant_settlement FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  loyalty.add_merchant(text, text, text, numeric),
+  loyalty.grant_merchant(name, text, text),
+  loyalty._merchant_visible(text, text)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loyalty.add_merchant(text, text, text, numeric),
+  loyalty.grant_merchant(name, text, text) TO loyalty_admin;
+-- the public views call it as their reader
+GRANT EXECUTE ON FUNCTION loyalty._merchant_visible(text, text) TO loyalty_reader;
+GRANT SELECT ON loyalty.merchant_settlement TO loyalty_reader;
+
+COMMENT ON TABLE loyalty.merchant IS 'Alliance merchants of a program: where points are issued and spent, and the value of a point between them';
+COMMENT ON TABLE loyalty.merchant_grant IS 'Merchant roles: each runs operations of one program with one merchant and reads that merchant''s rows only';
+COMMENT ON FUNCTION loyalty.add_merchant(text,text,text,numeric) IS 'Add or change an alliance merchant (settlement_value NULL: 1 / points_per_value)';
+COMMENT ON FUNCTION loyalty.grant_merchant(name,text,text) IS 'Make a loyalty_writer role the role of one merchant of one program (replaces its grant)';
+COMMENT ON FUNCTION loyalty._merchant_visible(text,text) IS 'Internal: whether the calling role sees rows of that program and merchant (merchant roles: their own only)';
+COMMENT ON VIEW loyalty.merchant_settlement IS 'Per program, merchant and month: points issued and redeemed there, net points and their value (positive: the merchant owes the alliance)';
+COMMENT ON VIEW loyalty._part_merchant_settlement IS 'Internal: the rows of loyalty.merchant_settlement for one set of members (one node, or one shard group on Citus)';
 
 -------------------------------------------------------------------------------
 -- Points mall (issue #13; README "Points mall", src/mall.c).
@@ -60,7 +236,7 @@ CREATE TABLE loyalty.reward (
   tier_points jsonb,                        -- price of one unit by tier: {"gold": 800}
   valid_from  timestamptz,                  -- redeemable at [valid_from, valid_until)
   valid_until timestamptz,
-  merchant    text,                         -- the merchant offering it (alliances, later)
+  merchant    text,                         -- the merchant offering it (loyalty.merchant)
   PRIMARY KEY (program_id, code),
   CONSTRAINT reward_points_check CHECK (points > 0 AND cash >= 0),
   CONSTRAINT reward_per_member_check CHECK (per_member > 0),
@@ -136,7 +312,8 @@ FROM loyalty.redemption r
 JOIN loyalty.program p ON p.id = r.program_id
 WHERE r.at <= now();
 CREATE VIEW loyalty.redemptions AS
-SELECT s.* FROM loyalty._part_redemptions s;
+SELECT s.* FROM loyalty._part_redemptions s
+WHERE loyalty._merchant_visible(s.program, s.merchant);
 
 -- Per reward: the redemptions not cancelled (as of now()), and the stock
 -- left.  reward_stock is not member-scoped (on Citus distributed by reward),
@@ -159,13 +336,15 @@ SELECT p.code AS program, w.code AS reward,
        coalesce(r.quantity, 0)::bigint AS quantity,
        coalesce(r.points, 0)::bigint AS points,
        coalesce(r.cash, 0) AS cash,
-       k.stock AS stock_left
+       k.stock AS stock_left,
+       w.merchant
 FROM loyalty.reward w
 JOIN loyalty.program p ON p.id = w.program_id
 LEFT JOIN k ON k.program_id = w.program_id AND k.reward = w.code
 LEFT JOIN r ON r.program_id = w.program_id AND r.reward = w.code;
 CREATE VIEW loyalty.reward_stats AS
-SELECT s.* FROM loyalty._part_reward_stats s;
+SELECT s.* FROM loyalty._part_reward_stats s
+WHERE loyalty._merchant_visible(s.program, s.merchant);
 
 REVOKE ALL ON loyalty.reward, loyalty.reward_stock, loyalty.redemption,
   loyalty._part_redemptions, loyalty._part_reward_stats FROM PUBLIC;
@@ -210,7 +389,8 @@ DECLARE
   t text;
   i integer;
   f regprocedure;
-  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget', 'reward'];
+  cfg CONSTANT text[] := ARRAY['program', 'tier', 'rule', 'rule_budget', 'reward', 'merchant',
+                               'merchant_grant'];
   members CONSTANT text[] := ARRAY['account', 'ledger', 'lot', 'streak', 'tier_change', 'offer',
                                    'redemption'];
   -- program-wide tables that are not member-scoped, and the column each is
@@ -220,7 +400,7 @@ DECLARE
   views CONSTANT text[] := ARRAY['member_summary', 'statement', 'expiring_points', 'liability',
                                  'activity_daily', 'tier_distribution', 'tier_history',
                                  'leaderboard', 'rule_stats', 'code_batches', 'member_offers',
-                                 'redemptions', 'reward_stats'];
+                                 'redemptions', 'reward_stats', 'merchant_settlement'];
   def text;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
@@ -326,10 +506,10 @@ BEGIN
   -- code's shard and a member's), and redeem_reward and cancel_redemption
   -- (a member's shard and a stock row's)
   FOREACH f IN ARRAY ARRAY[
-      'loyalty.quote(text, text, numeric, timestamptz, text)',
-      'loyalty.record_event(text, text, text, text, timestamptz)',
-      'loyalty.redeem(text, text, bigint, text, timestamptz)',
-      'loyalty.redeem_value(text, text, numeric, text, timestamptz)',
+      'loyalty.quote(text, text, numeric, timestamptz, text, text)',
+      'loyalty.record_event(text, text, text, text, timestamptz, text)',
+      'loyalty.redeem(text, text, bigint, text, timestamptz, text)',
+      'loyalty.redeem_value(text, text, numeric, text, timestamptz, text)',
       'loyalty.adjust(text, text, bigint, text, text, timestamptz)',
       'loyalty.balance(text, text, timestamptz)',
       'loyalty.tier_of(text, text, timestamptz)',

@@ -262,6 +262,7 @@ prior_op(Program *p, const char *member, const char *ref, PriorOp *op)
 	op->counterparty = SPI_getvalue(t, td, 8);
 	op->reason = SPI_getvalue(t, td, 9);
 	op->lines = SPI_getvalue(t, td, 10);
+	op->merchant = SPI_getvalue(t, td, 11);
 }
 
 static void
@@ -315,10 +316,21 @@ op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call
 		(!(same & SAME_ORIGINAL_REF) || same_text(prior->original_ref, call->original_ref)) &&
 		(!(same & SAME_COUNTERPARTY) || same_text(prior->counterparty, call->counterparty)) &&
 		(!(same & SAME_REASON) || same_text(prior->reason, call->reason)) &&
-		(!(same & SAME_LINES) || same_text(prior->lines, call->lines)))
+		(!(same & SAME_LINES) || same_text(prior->lines, call->lines)) &&
+		(!(same & SAME_MERCHANT) || same_text(prior->merchant, call->merchant)))
 		return true;
 	ref_reused(ref, member, prior, what);
 	return false;				/* not reached */
+}
+
+/* The merchant of the member's row with `ref` (NULL: the program's, or no such row). */
+const char *
+op_merchant_of(Program *p, const char *member, const char *ref)
+{
+	PriorOp		prior;
+
+	prior_op(p, member, ref, &prior);
+	return prior.merchant;
 }
 
 /* Whether the (locked) member used `ref` for any operation. */

@@ -51,6 +51,7 @@ typedef struct PriorOp
 	const char *counterparty;
 	const char *reason;
 	const char *lines;			/* a receipt's lines (receipt_canonical), NULL when none */
+	const char *merchant;		/* NULL: the program */
 } PriorOp;
 
 extern bool account_lock(Program *p, const char *member, Account *a, Account *referrer);
@@ -86,10 +87,12 @@ extern bool account_is_latest(const Account *a, TimestampTz at);
 #define SAME_COUNTERPARTY	0x20
 #define SAME_REASON			0x40
 #define SAME_LINES			0x80	/* a receipt's lines; NULL matches only NULL */
+#define SAME_MERCHANT		0x100	/* NULL matches only NULL */
 
 extern Program *op_begin(const char *prog);
 extern bool op_replayed(Program *p, const char *member, const char *ref, const PriorOp *call,
 						int same, const char *what, PriorOp *prior);
+extern const char *op_merchant_of(Program *p, const char *member, const char *ref);
 extern bool op_ref_used(Program *p, const char *member, const char *ref);
 extern int64 op_end(int64 result);
 

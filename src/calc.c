@@ -79,6 +79,9 @@ conditions_hold(const Program *p, const Rule *r, int ri, const EarnFacts *f)
 	if (r->ntiers > 0 &&
 		(f->tier < 0 || !str_in(p->tiers[f->tier].code, r->tiers, r->ntiers)))
 		return false;
+	if (r->nmerchants > 0 &&
+		(f->merchant == NULL || !str_in(f->merchant, r->merchants, r->nmerchants)))
+		return false;
 	if (r->birthday_month && f->birthday_month != f->local.month)
 		return false;
 	if (r->min_amount != NULL)

@@ -30,6 +30,7 @@ typedef struct EarnFacts
 	int32	   *orders_before;	/* per rule: purchases in its window; may be NULL */
 	const bool *rule_off;		/* per rule: kept from applying (campaigns.c); may be NULL */
 	const bool *offer_held;		/* per rule: the member holds a grant of the offer; NULL: none */
+	const char *merchant;		/* where the purchase was made; NULL: the program */
 } EarnFacts;
 
 typedef struct EarnLine

@@ -59,7 +59,7 @@ PG_FUNCTION_INFO_V1(loyalty_parts_validator);
 static const char *const part_views[] = {
 	"member_summary", "statement", "expiring_points", "liability", "activity_daily",
 	"tier_distribution", "tier_history", "leaderboard", "rule_stats", "member_offers",
-	"redemptions", NULL
+	"redemptions", "merchant_settlement", NULL
 };
 
 /*

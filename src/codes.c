@@ -36,6 +36,7 @@
  */
 #include "enroll.h"
 #include "args.h"
+#include "merchants.h"
 #include "statements.h"
 #include "timeutil.h"
 
@@ -272,6 +273,7 @@ loyalty_redeem_code(PG_FUNCTION_ARGS)
 	Datum		args[4];
 
 	p = op_begin(prog);
+	merchant_role_only(p, NULL, "redeem codes");	/* a code's points are the program's */
 	/* a failing call fails here, before it enrols or locks the member */
 	code_check(ST_CODE_PEEK, p, code, member, at, &k);
 	member_get_or_enroll(p, member, at, &a, NULL);

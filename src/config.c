@@ -5,7 +5,7 @@
  *  - A program is loaded on first use by code, with its tiers and rules
  *    parsed into structs (rule_parse), into ConfigCacheContext, a child of
  *    CacheMemoryContext.
- *  - Any write to loyalty.program / loyalty.tier / loyalty.rule fires the
+ *  - Any write to loyalty.program / tier / rule / merchant / merchant_grant fires the
  *    statement trigger loyalty._config_changed(), which registers a relcache
  *    invalidation of loyalty.program.  PostgreSQL delivers it to every
  *    backend (this one at the next command, others at their next
@@ -196,6 +196,15 @@ load_program(HeapTuple tup, TupleDesc td, MemoryContext old_cxt)
 		if (tier->points_per_value == NULL)
 			tier->points_per_value = p->points_per_value;
 	}
+
+	/* alliance merchants, by code (before the rules, whose conditions name them) */
+	MemoryContextSwitchTo(old_cxt);
+	stmt_exec(ST_CONFIG_MERCHANTS, args, NULL, false, 0, SPI_OK_SELECT);
+	MemoryContextSwitchTo(ConfigCacheContext);
+	p->nmerchants = (int) SPI_processed;
+	p->merchants = palloc0(sizeof(char *) * Max(p->nmerchants, 1));
+	for (int i = 0; i < p->nmerchants; i++)
+		p->merchants[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
 	/* rules, in creation order */
 	MemoryContextSwitchTo(old_cxt);

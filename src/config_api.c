@@ -1,5 +1,6 @@
 /*
- * config_api.c — create_program, add_tier, add_rule, set_rule_active.
+ * config_api.c — create_program, add_tier, add_rule, set_rule_active,
+ * add_merchant.
  *
  * Each value is checked when given (LY007 naming it); the writes are
  * upserts keyed by code, so running a setup script again updates the
@@ -27,6 +28,7 @@ PG_FUNCTION_INFO_V1(loyalty_create_program);
 PG_FUNCTION_INFO_V1(loyalty_add_tier);
 PG_FUNCTION_INFO_V1(loyalty_add_rule);
 PG_FUNCTION_INFO_V1(loyalty_set_rule_active);
+PG_FUNCTION_INFO_V1(loyalty_add_merchant);
 
 #define CONFIG_ERROR(...) \
 	ereport(ERROR, (errcode(ERRCODE_LY_CONFIG), errmsg(__VA_ARGS__)))
@@ -395,6 +397,36 @@ loyalty_set_rule_active(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_CONFIG),
 				 errmsg("unknown rule \"%s\" in program \"%s\"", cut(code), cut(prog))));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * add_merchant(program, code, name, settlement_value): an upsert of an
+ * alliance merchant (SPEC §9).  settlement_value is the currency value of
+ * one point between merchants, 0 or more (NULL: 1 / points_per_value of the
+ * program, read by merchant_settlement when it is computed).
+ */
+Datum
+loyalty_add_merchant(PG_FUNCTION_ARGS)
+{
+	char	   *prog = arg_text(fcinfo, 0, "program");
+	char	   *code = config_key(fcinfo, 1, "merchant code");
+	Numeric		value = check_num(fcinfo, 3, "settlement_value", true, 0, RATE_MAX);
+	Program    *p;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	check_key(code, "merchant code");
+	ly_spi_connect();
+	p = program_get(prog);
+	values[0] = Int32GetDatum(p->id);
+	values[1] = CStringGetTextDatum(code);
+	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[3] = value == NULL ? 'n' : ' ';
+	values[3] = value == NULL ? (Datum) 0 : NumericGetDatum(value);
+	stmt_exec(ST_MERCHANT_UPSERT, values, nulls, false, 0, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -177,6 +177,21 @@ get_array(JsonbIterator **it, JsonbIteratorToken tok, JsonbValue *first,
 	return n;
 }
 
+/* An array of non-empty strings (categories, tiers, merchants); *n its length. */
+static char **
+get_strings(JsonbIterator **it, JsonbIteratorToken tok, JsonbValue *first,
+			const char *rule, const char *key, int *n)
+{
+	JsonbValue *a;
+	char	  **out;
+
+	*n = get_array(it, tok, first, &a, rule, key);
+	out = palloc(sizeof(char *) * *n);
+	for (int i = 0; i < *n; i++)
+		out[i] = get_string(rule, key, &a[i]);
+	return out;
+}
+
 static bool
 is_condition_kind(RuleKind k)
 {
@@ -224,7 +239,8 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 		if (vtok != WJB_VALUE && !(cond && (strcmp(key, "weekdays") == 0 ||
 											strcmp(key, "categories") == 0 ||
 											strcmp(key, "categories_all") == 0 ||
-											strcmp(key, "tiers") == 0)))
+											strcmp(key, "tiers") == 0 ||
+											strcmp(key, "merchants") == 0)))
 			val.type = jbvArray;	/* the getters reject it; unknown keys still say so */
 
 		if (cond && strcmp(key, "weekdays") == 0)
@@ -236,41 +252,28 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 				r->weekdays |= (uint8) (1 << get_int(code, "weekdays", &a[i], 1, 7));
 		}
 		else if (cond && strcmp(key, "categories") == 0)
-		{
-			JsonbValue *a;
-			int			n = get_array(&it, vtok, &val, &a, code, key);
-
-			r->ncategories = n;
-			r->categories = palloc(sizeof(char *) * n);
-			for (int i = 0; i < n; i++)
-				r->categories[i] = get_string(code, "categories", &a[i]);
-		}
+			r->categories = get_strings(&it, vtok, &val, code, key, &r->ncategories);
 		else if (cond && strcmp(key, "categories_all") == 0)
-		{
-			JsonbValue *a;
-			int			n = get_array(&it, vtok, &val, &a, code, key);
-
-			r->ncategories_all = n;
-			r->categories_all = palloc(sizeof(char *) * n);
-			for (int i = 0; i < n; i++)
-				r->categories_all[i] = get_string(code, "categories_all", &a[i]);
-		}
+			r->categories_all = get_strings(&it, vtok, &val, code, key, &r->ncategories_all);
 		else if (cond && strcmp(key, "tiers") == 0)
 		{
-			JsonbValue *a;
-			int			n = get_array(&it, vtok, &val, &a, code, key);
-
-			r->ntiers = n;
-			r->tiers = palloc(sizeof(char *) * n);
-			for (int i = 0; i < n; i++)
-			{
-				r->tiers[i] = get_string(code, "tiers", &a[i]);
+			r->tiers = get_strings(&it, vtok, &val, code, key, &r->ntiers);
+			for (int i = 0; i < r->ntiers; i++)
 				if (p != NULL && tier_index(p, r->tiers[i]) < 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_LY_CONFIG),
 							 errmsg("rule \"%s\": unknown tier \"%s\"", code, cut(r->tiers[i])),
 							 errhint("Add the tier with loyalty.add_tier() first.")));
-			}
+		}
+		else if (cond && strcmp(key, "merchants") == 0)
+		{
+			r->merchants = get_strings(&it, vtok, &val, code, key, &r->nmerchants);
+			for (int i = 0; i < r->nmerchants; i++)
+				if (p != NULL && merchant_index(p, r->merchants[i]) < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_LY_CONFIG),
+							 errmsg("rule \"%s\": unknown merchant \"%s\"", code, cut(r->merchants[i])),
+							 errhint("Add the merchant with loyalty.add_merchant() first.")));
 		}
 		else if (cond && strcmp(key, "birthday_month") == 0)
 			r->birthday_month = get_bool(code, key, &val);
@@ -350,8 +353,8 @@ rule_parse(Program *p, const char *code, const char *kind, Jsonb *params, Rule *
 					(errcode(ERRCODE_LY_CONFIG),
 					 errmsg("rule \"%s\": unknown param \"%s\" for a rule of kind %s", code, cut(key), kind),
 					 errhint("%s",
-							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
-							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, categories_all, tiers, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
+							 r->kind == RULE_MULTIPLIER ? "A multiplier rule takes factor and the conditions weekdays, categories, categories_all, tiers, merchants, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
+							 r->kind == RULE_BONUS ? "A bonus rule takes points, group and the conditions weekdays, categories, categories_all, tiers, merchants, birthday_month, min_amount, first_purchase, min_orders, orders_window, and the limits max_per_member, budget, offer." :
 							 r->kind == RULE_CATEGORY_RATE ? "A category_rate rule takes category, points_per_unit and unit." :
 							 r->kind == RULE_EVENT ? "An event rule takes event, points, max_per_day and max_total." :
 							 r->kind == RULE_STREAK ? "A streak rule takes event, days and points." :

@@ -45,3 +45,15 @@ tier_index(Program *p, const char *code)
 			return i;
 	return -1;
 }
+
+/* The alliance merchant's index in p->merchants; -1 when unknown (or NULL). */
+int
+merchant_index(const Program *p, const char *code)
+{
+	if (code == NULL)
+		return -1;
+	for (int i = 0; i < p->nmerchants; i++)
+		if (strcmp(p->merchants[i], code) == 0)
+			return i;
+	return -1;
+}

@@ -29,6 +29,7 @@ extern int	word_index(const char *val, const char *const *words, int n);
 #define POINTS_MAX	INT64CONST(1000000000000)	/* points of a rule */
 
 extern int	tier_index(Program *p, const char *code);	/* -1 when unknown; NULL -> 0 */
+extern int	merchant_index(const Program *p, const char *code);	/* -1 when unknown */
 
 extern bool interval_negative(const Interval *iv);
 extern bool interval_positive(const Interval *iv);

@@ -12,6 +12,7 @@
 #include "enroll.h"
 #include "args.h"
 #include "calc.h"
+#include "merchants.h"
 #include "timeutil.h"
 #include "statements.h"
 
@@ -94,6 +95,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 {
 	OpArgs		o = op_args(fcinfo, "member", 3);
 	char	   *event = arg_text(fcinfo, 2, "event");
+	const char *merchant = arg_text_opt(fcinfo, 5);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "event", .event = event},
@@ -112,6 +114,8 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				 errmsg("event \"signup\" cannot be recorded"),
 				 errdetail("Signup points are credited once, when the member is enrolled.")));
 	p = op_begin(o.prog);
+	merchant = merchant_resolve(p, merchant);
+	call.merchant = merchant;
 	for (int i = 0; i < p->nrules && !known; i++)
 	{
 		Rule	   *r = &p->rules[i];
@@ -126,7 +130,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 				 errhint("Add an event or streak rule for it with loyalty.add_rule().")));
 
 	member_get_or_enroll(p, o.member, o.at, &a, NULL);
-	if (op_replayed(p, o.member, o.ref, &call, SAME_EVENT, "event", &prior))
+	if (op_replayed(p, o.member, o.ref, &call, SAME_EVENT | SAME_MERCHANT, "event", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
 
 	codes = palloc(sizeof(char *) * Max(p->nrules, 1));
@@ -172,6 +176,7 @@ loyalty_record_event(PG_FUNCTION_ARGS)
 
 	c.kind = "event";
 	c.event = event;
+	c.merchant = merchant;
 	c.points = total;
 	c.result = total;
 	c.at = o.at;

@@ -153,7 +153,7 @@ rolling_advance(Program *p, Account *a, TimestampTz at, TimestampTz expires)
 void
 credit_write(Program *p, Account *a, Credit *c)
 {
-#define NCREDIT 34
+#define NCREDIT 35
 	Datum		args[NCREDIT];
 	char		nulls[NCREDIT];
 	int64		repay = Min(c->points, a->debt);
@@ -258,6 +258,7 @@ credit_write(Program *p, Account *a, Credit *c)
 		if (c->points > 0 || c->is_purchase)
 			a->held += c->points - repay;
 		args[33] = Int64GetDatum(a->held);
+		SET_TEXT(34, c->merchant);
 		stmt_exec(ST_CREDIT, args, nulls, false, 0, SPI_OK_UPDATE);
 		if (roll_moves)
 		{
@@ -306,8 +307,8 @@ credit_write(Program *p, Account *a, Credit *c)
 void
 ledger_write(Program *p, Account *a, const LedgerRow *r)
 {
-	Datum		args[20];
-	char		nulls[20];
+	Datum		args[21];
+	char		nulls[21];
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int32GetDatum(p->id);
@@ -315,6 +316,7 @@ ledger_write(Program *p, Account *a, const LedgerRow *r)
 	args[2] = TimestampTzGetDatum(r->at);
 	SET_TEXT(3, r->kind);
 	SET_TEXT(19, r->detail);
+	SET_TEXT(20, r->merchant);
 	args[4] = Int64GetDatum(r->points);
 	SET_TEXT(5, r->ref);
 	args[6] = Int64GetDatum(r->result);

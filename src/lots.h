@@ -21,6 +21,7 @@ typedef struct Credit
 	const char *counterparty;
 	const char *reason;
 	const char *detail;			/* JSON text or NULL */
+	const char *merchant;		/* where it was issued; NULL: the program */
 	bool		is_purchase;	/* counts in purchases / orders / spend */
 	bool		qualifies;		/* counts in qualifying points */
 	bool		is_earning;		/* pending_for applies; pushes rolling expiry */
@@ -46,6 +47,7 @@ typedef struct LedgerRow
 	int64		pending_points; /* part of points that counts from pending_until */
 	TimestampTz pending_until;
 	const char *detail;			/* jsonb text, NULL when none */
+	const char *merchant;		/* where it was spent / the original's; NULL: the program */
 } LedgerRow;
 
 /* Points taken from one lot. */

@@ -72,6 +72,8 @@ typedef struct Rule
 	char	  **categories_all;
 	int			ntiers;
 	char	  **tiers;
+	int			nmerchants;		/* the purchase was made at one of them */
+	char	  **merchants;
 	bool		birthday_month;
 	Numeric		min_amount;		/* NULL: no condition */
 	bool		first_purchase;
@@ -125,6 +127,8 @@ typedef struct Program
 	Tier	   *tiers;
 	int			nrules;			/* in creation order */
 	Rule	   *rules;
+	int			nmerchants;		/* alliance merchants (merchants.c), by code */
+	char	  **merchants;
 	bool		any_min_orders; /* some rule needs an order count */
 	bool		any_referral;
 } Program;

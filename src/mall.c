@@ -11,8 +11,8 @@
  * member's rows (loyalty.redemption), keyed by their ref.
  *
  * redeem_reward, in this order:
- *   1. the arguments (22023), a merchant (LY009: merchants come with the
- *      alliance);
+ *   1. the arguments (22023), the merchant (merchant_resolve: a merchant
+ *      role's own, 42501 another's, LY009 an unknown one);
  *   2. the member, locked (LY003 when unknown, as redeem);
  *   3. the ref: a redemption of the member with that ref and the same
  *      reward, quantity and merchant is a retry: its points, nothing
@@ -55,6 +55,7 @@
 #include "mall.h"
 #include "args.h"
 #include "arrays.h"
+#include "merchants.h"
 #include "numutil.h"
 #include "statements.h"
 #include "timeutil.h"
@@ -72,19 +73,6 @@ PG_FUNCTION_INFO_V1(loyalty_cancel_redemption);
 
 #define CONFIG_ERROR(...) \
 	ereport(ERROR, (errcode(ERRCODE_LY_CONFIG), errmsg(__VA_ARGS__)))
-
-/* merchants come with the alliance (SPEC §9): until then any is unknown */
-static void
-no_merchant(FunctionCallInfo fcinfo, int n)
-{
-	char	   *merchant = arg_text_opt(fcinfo, n);
-
-	if (merchant != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN),
-				 errmsg("unknown merchant \"%s\"", cut(merchant)),
-				 errdetail("Merchants come with alliances; until then pass merchant => NULL.")));
-}
 
 /* An optional count (integer when int4, else bigint): 22023 below `min`. */
 static bool
@@ -221,9 +209,10 @@ loyalty_add_reward(PG_FUNCTION_ARGS)
 				 errmsg("cash must be a finite number of at least 0, not %s",
 						cut(num_to_cstring(cash)))));
 	check_window(fcinfo, 8, "reward", code);
-	no_merchant(fcinfo, 11);
 
 	p = op_begin(prog);
+	if (!PG_ARGISNULL(11))
+		merchant_resolve(p, arg_text_opt(fcinfo, 11));	/* LY009 when unknown */
 	check_tiers(p, code, fcinfo, 6);
 	check_tier_points(p, code, fcinfo, 7);
 
@@ -497,6 +486,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 	char	   *ref = PG_ARGISNULL(4) ? NULL : arg_key(fcinfo, 4, "ref");
 	TimestampTz at = arg_at(fcinfo, 5);
 	Program    *p;
+	const char *merchant;
 	Account		a;
 	Redemption	prev;
 	PriorOp		prior;
@@ -521,15 +511,16 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("quantity must not be NULL")));
 	quantity = (int32) q;
-	no_merchant(fcinfo, 6);
 
 	p = op_begin(prog);
+	merchant = merchant_resolve(p, arg_text_opt(fcinfo, 6));
 	require_member(p, member, &a);
 	if (ref != NULL)
 	{
 		redemption_get(p, member, ref, &prev);
 		if (prev.found && strcmp(prev.reward, code) == 0 && prev.quantity == quantity &&
-			prev.merchant == NULL)
+			(prev.merchant == NULL ? merchant == NULL
+			 : merchant != NULL && strcmp(prev.merchant, merchant) == 0))
 			PG_RETURN_INT64(op_end(prev.points));	/* a retry: nothing written */
 		if (prev.found)
 			ereport(ERROR,
@@ -559,6 +550,7 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 	r.kind = "redeem";
 	r.at = at;
 	r.ref = ref;
+	r.merchant = merchant;
 	r.detail = redemption_detail(code, quantity, w.points, cash);
 	op_spend(p, &a, &r, price, &taken, &n);
 	stock_take(p, code, quantity);
@@ -582,8 +574,8 @@ loyalty_redeem_reward(PG_FUNCTION_ARGS)
 	args[4] = Int32GetDatum(quantity);
 	args[5] = Int64GetDatum(price);
 	args[6] = NumericGetDatum(cash);
-	args[7] = (Datum) 0;
-	nulls[7] = 'n';				/* merchant: with the alliance */
+	args[7] = merchant ? CStringGetTextDatum(merchant) : (Datum) 0;
+	nulls[7] = merchant ? ' ' : 'n';
 	args[8] = TimestampTzGetDatum(at);
 	args[9] = int8_array(pts, n);
 	args[10] = ts_array(exp, exp_nulls, n);
@@ -615,9 +607,11 @@ loyalty_cancel_redemption(PG_FUNCTION_ARGS)
 
 	p = op_begin(prog);
 	require_member(p, member, &a);
+	redemption_get(p, member, rref, &red);
+	/* a cancellation is the redemption's merchant's (SPEC §9, settlement) */
+	merchant_role_only(p, red.found ? red.merchant : NULL, "cancel redemptions");
 	if (op_replayed(p, member, ref, &call, SAME_ORIGINAL_REF, "cancel_redemption", &prior))
 		PG_RETURN_INT64(op_end(prior.points));
-	redemption_get(p, member, rref, &red);
 	if (!red.found)
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_ORIGINAL),
@@ -643,6 +637,7 @@ loyalty_cancel_redemption(PG_FUNCTION_ARGS)
 	r.at = at;
 	r.ref = ref;
 	r.original_ref = rref;
+	r.merchant = red.merchant;
 	r.detail = redemption_detail(red.reward, red.quantity,
 								 red.points / red.quantity, red.cash);
 	ledger_write(p, &a, &r);

@@ -10,11 +10,12 @@
 #include "lots.h"
 #include "receipt.h"
 
+/* merchant: where the purchase was made (checked by merchant_resolve), NULL: the program */
 extern int64 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
-					 TimestampTz at, const char *category);
+					 TimestampTz at, const char *category, const char *merchant);
 /* A receipt of lines (earn_order): rc->is_receipt true, rc->total their sum. */
 extern int64 op_earn_receipt(Program *p, const char *member, const Receipt *rc,
-							 const char *ref, TimestampTz at);
+							 const char *ref, TimestampTz at, const char *merchant);
 extern int64 op_refund(Program *p, const char *member, const char *original_ref,
 					   Numeric amount, const char *ref, TimestampTz at);
 /* A refund of the lines named (refund_lines): each line's amount, checked like refund_lines'. */

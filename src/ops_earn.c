@@ -22,6 +22,7 @@
 #include "utils/datetime.h"
 #include "utils/json.h"
 
+#include "merchants.h"
 #include "ops.h"
 #include "receipt.h"
 #include "srf.h"
@@ -41,6 +42,8 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 	bool		has_birthday = !PG_ARGISNULL(3);
 	DateADT		birthday = has_birthday ? PG_GETARG_DATEADT(3) : 0;
 	char	   *referred_by = arg_text_opt(fcinfo, 4);
+	Program    *p;
+
 	if (has_birthday && DATE_NOT_FINITE(birthday))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -49,7 +52,9 @@ loyalty_enroll(PG_FUNCTION_ARGS)
 		referred_by = NULL;
 	if (referred_by != NULL)
 		check_key(referred_by, "referred_by");
-	member_enroll(op_begin(prog), member, at, has_birthday, birthday, referred_by);
+	p = op_begin(prog);
+	merchant_role_program(p);
+	member_enroll(p, member, at, has_birthday, birthday, referred_by);
 	op_end(0);
 	PG_RETURN_VOID();
 }
@@ -88,12 +93,14 @@ orders_before(Program *p, const char *member, TimestampTz at)
  * birthday month, whether this is its first purchase, its recent orders.
  */
 static void
-facts_fill(Program *p, Account *a, const Receipt *rc, TimestampTz at, EarnFacts *f)
+facts_fill(Program *p, Account *a, const Receipt *rc, TimestampTz at, const char *merchant,
+		   EarnFacts *f)
 {
 	TierState	st;
 	TierStep   *steps;
 
 	memset(f, 0, sizeof(EarnFacts));
+	f->merchant = merchant;
 	f->amount = rc->total;
 	f->category = rc->n == 1 ? rc->lines[0].category : NULL;
 	f->nitems = rc->n;
@@ -194,13 +201,15 @@ lines_json(Program *p, EarnResult *r, const Receipt *rc)
  * to SPI.  Returns the points credited (a replay returns the first call's).
  */
 int64
-op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *ref, TimestampTz at)
+op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *ref, TimestampTz at,
+				const char *merchant)
 {
 	Account		a,
 				referrer;
 	PriorOp		call = {.kind = "earn", .amount = rc->total,
 						.category = rc->n == 1 ? rc->lines[0].category : NULL,
-						.lines = rc->is_receipt ? receipt_canonical(rc->lines, rc->n) : NULL},
+						.lines = rc->is_receipt ? receipt_canonical(rc->lines, rc->n) : NULL,
+						.merchant = merchant},
 				prior;
 	EarnFacts	f;
 	EarnResult	res;
@@ -209,11 +218,11 @@ op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *r
 
 	member_get_or_enroll(p, member, at, &a, &referrer);
 
-	if (op_replayed(p, member, ref, &call, SAME_AMOUNT | SAME_CATEGORY | SAME_LINES,
+	if (op_replayed(p, member, ref, &call, SAME_AMOUNT | SAME_CATEGORY | SAME_LINES | SAME_MERCHANT,
 					rc->is_receipt ? "earn_order" : "earn", &prior))
 		return prior.result;
 
-	facts_fill(p, &a, rc, at, &f);
+	facts_fill(p, &a, rc, at, merchant, &f);
 	calc_earn(p, &f, &res);
 	campaign_apply(p, &a, &f, &res, true);
 	first_purchase = a.purchases == 0;
@@ -225,6 +234,7 @@ op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *r
 	c.ref = ref;
 	c.amount = rc->total;
 	c.category = call.category;
+	c.merchant = merchant;
 	c.detail = lines_json(p, &res, rc);
 	c.is_purchase = true;
 	c.qualifies = true;
@@ -240,12 +250,12 @@ op_earn_receipt(Program *p, const char *member, const Receipt *rc, const char *r
 /* A purchase of one line: earn(), and the orders trigger. */
 int64
 op_earn(Program *p, const char *member, Numeric amount, const char *ref,
-		TimestampTz at, const char *category)
+		TimestampTz at, const char *category, const char *merchant)
 {
 	ReceiptLine line = {.key = "1", .category = category, .amount = amount};
 	Receipt		rc = {.n = 1, .lines = &line, .total = amount, .is_receipt = false};
 
-	return op_earn_receipt(p, member, &rc, ref, at);
+	return op_earn_receipt(p, member, &rc, ref, at, merchant);
 }
 
 /* The lines argument of earn_order / quote_order, and their total. */
@@ -261,23 +271,6 @@ receipt_arg(FunctionCallInfo fcinfo, int n, Receipt *rc)
 	for (int i = 0; i < rc->n; i++)
 		rc->total = num_add(rc->total, rc->lines[i].amount);
 	rc->is_receipt = true;
-}
-
-/*
- * The merchant argument (SPEC §9): merchants are registered by the
- * alliance functions, which this version does not have yet, so a merchant
- * given is unknown (LY009); NULL is the program itself.
- */
-static void
-merchant_arg(FunctionCallInfo fcinfo, int n, const char *prog)
-{
-	char	   *merchant = arg_text_opt(fcinfo, n);
-
-	if (merchant != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LY_UNKNOWN),
-				 errmsg("unknown merchant \"%s\" in program \"%s\"", cut(merchant), cut(prog)),
-				 errhint("Pass merchant => NULL: this version has no alliance merchants yet.")));
 }
 
 /* quote()'s rows: one per line of the explanation, summing to the points. */
@@ -301,7 +294,11 @@ loyalty_earn(PG_FUNCTION_ARGS)
 	OpArgs		o = op_args(fcinfo, "member", 3);
 	Numeric		amount = arg_amount(fcinfo, 2, "amount");
 	char	   *category = arg_text_opt(fcinfo, 5);
-	PG_RETURN_INT64(op_end(op_earn(op_begin(o.prog), o.member, amount, o.ref, o.at, category)));
+	const char *merchant = arg_text_opt(fcinfo, 6);
+	Program    *p = op_begin(o.prog);
+
+	merchant = merchant_resolve(p, merchant);
+	PG_RETURN_INT64(op_end(op_earn(p, o.member, amount, o.ref, o.at, category, merchant)));
 }
 
 Datum
@@ -312,6 +309,7 @@ loyalty_quote(PG_FUNCTION_ARGS)
 	Numeric		amount = arg_amount(fcinfo, 2, "amount");
 	TimestampTz at = arg_at(fcinfo, 3);
 	char	   *category = arg_text_opt(fcinfo, 4);
+	const char *merchant = arg_text_opt(fcinfo, 5);
 	Program    *p;
 	Account		a;
 	EarnFacts	f;
@@ -324,8 +322,9 @@ loyalty_quote(PG_FUNCTION_ARGS)
 
 	ts = srf_begin(fcinfo, &td);
 	p = op_begin(prog);
+	merchant = merchant_resolve(p, merchant);
 	account_peek(p, member, &a);
-	facts_fill(p, &a, &rc, at, &f);
+	facts_fill(p, &a, &rc, at, merchant, &f);
 	calc_earn(p, &f, &res);
 	campaign_apply(p, &a, &f, &res, false);
 	quote_rows(ts, td, &res);
@@ -339,9 +338,13 @@ loyalty_earn_order(PG_FUNCTION_ARGS)
 	OpArgs		o = op_args(fcinfo, "member", 3);
 	Receipt		rc;
 
+	const char *merchant = arg_text_opt(fcinfo, 5);
+	Program    *p;
+
 	receipt_arg(fcinfo, 2, &rc);
-	merchant_arg(fcinfo, 5, o.prog);
-	PG_RETURN_INT64(op_end(op_earn_receipt(op_begin(o.prog), o.member, &rc, o.ref, o.at)));
+	p = op_begin(o.prog);
+	merchant = merchant_resolve(p, merchant);
+	PG_RETURN_INT64(op_end(op_earn_receipt(p, o.member, &rc, o.ref, o.at, merchant)));
 }
 
 Datum
@@ -358,12 +361,14 @@ loyalty_quote_order(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	Tuplestorestate *ts;
 
+	const char *merchant = arg_text_opt(fcinfo, 4);
+
 	receipt_arg(fcinfo, 2, &rc);
-	merchant_arg(fcinfo, 4, prog);
 	ts = srf_begin(fcinfo, &td);
 	p = op_begin(prog);
+	merchant = merchant_resolve(p, merchant);
 	account_peek(p, member, &a);
-	facts_fill(p, &a, &rc, at, &f);
+	facts_fill(p, &a, &rc, at, merchant, &f);
 	calc_earn(p, &f, &res);
 	campaign_apply(p, &a, &f, &res, false);
 	quote_rows(ts, td, &res);

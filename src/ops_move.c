@@ -38,6 +38,7 @@
 #include "common/int.h"
 #include "utils/builtins.h"
 
+#include "merchants.h"
 #include "ops.h"
 #include "receipt.h"
 
@@ -415,6 +416,9 @@ refund_common(Program *p, const char *member, const char *original_ref, Numeric 
 			}
 		}
 	}
+	/* a refund is the original purchase's merchant's (SPEC §9, settlement) */
+	r.merchant = op_merchant_of(p, member, original_ref);
+	merchant_role_only(p, r.merchant, "refund purchases");
 	if (op_replayed(p, member, ref, &call,
 					SAME_ORIGINAL_REF | SAME_AMOUNT | (named ? SAME_LINES : 0),
 					named ? "refund_lines" : "refund", &prior))
@@ -615,6 +619,7 @@ loyalty_transfer(PG_FUNCTION_ARGS)
 				 errmsg("member \"%s\" cannot transfer points to itself", cut(o.member))));
 
 	p = op_begin(o.prog);
+	merchant_role_only(p, NULL, "transfer points");
 	if (!account_peek(p, o.member, &af))
 		ereport(ERROR,
 				(errcode(ERRCODE_LY_NO_MEMBER),

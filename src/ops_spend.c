@@ -8,6 +8,7 @@
  */
 #include "lots.h"
 #include "args.h"
+#include "merchants.h"
 #include "numutil.h"
 #include "ops.h"
 
@@ -66,13 +67,14 @@ op_spend(Program *p, Account *a, LedgerRow *r, int64 points, LotPiece **taken, i
 	return r->result;
 }
 
-/* op_spend of a debit row of kind, ref, reason and value. */
+/* op_spend of a debit row of kind, ref, reason, value and merchant. */
 static int64
 spend(Program *p, Account *a, const char *kind, int64 points, TimestampTz at,
-	  const char *ref, const char *reason, Numeric value)
+	  const char *ref, const char *reason, Numeric value, const char *merchant)
 {
 	LedgerRow	r = {0};
 
+	r.merchant = merchant;
 	r.kind = kind;
 	r.at = at;
 	r.ref = ref;
@@ -86,16 +88,19 @@ loyalty_redeem(PG_FUNCTION_ARGS)
 {
 	OpArgs		o = op_args(fcinfo, "member", 3);
 	int64		points = arg_points(fcinfo, 2, "points");
+	const char *merchant = arg_text_opt(fcinfo, 5);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "redeem", .points = -points},
 				prior;
 
 	p = op_begin(o.prog);
+	call.merchant = merchant = merchant_resolve(p, merchant);
 	require_member(p, o.member, &a);
-	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_AMOUNT, "redeem", &prior))
+	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_AMOUNT | SAME_MERCHANT,
+					"redeem", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
-	PG_RETURN_INT64(op_end(spend(p, &a, "redeem", points, o.at, o.ref, NULL, NULL)));
+	PG_RETURN_INT64(op_end(spend(p, &a, "redeem", points, o.at, o.ref, NULL, NULL, merchant)));
 }
 
 Datum
@@ -103,6 +108,7 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 {
 	OpArgs		o = op_args(fcinfo, "member", 3);
 	Numeric		value = arg_amount(fcinfo, 2, "value");
+	const char *merchant = arg_text_opt(fcinfo, 5);
 	Program    *p;
 	Account		a;
 	PriorOp		call = {.kind = "redeem", .amount = value},
@@ -113,8 +119,9 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 	TierStep   *steps;
 
 	p = op_begin(o.prog);
+	call.merchant = merchant = merchant_resolve(p, merchant);
 	require_member(p, o.member, &a);
-	if (op_replayed(p, o.member, o.ref, &call, SAME_AMOUNT, "redeem_value", &prior))
+	if (op_replayed(p, o.member, o.ref, &call, SAME_AMOUNT | SAME_MERCHANT, "redeem_value", &prior))
 		PG_RETURN_INT64(op_end(-prior.points));
 	/* the rate of the tier in force at the redemption's time */
 	tier_at(p, &a, o.at, &st, &steps);
@@ -124,7 +131,7 @@ loyalty_redeem_value(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("value %s is worth no points", cut(num_to_cstring(value)))));
-	spend(p, &a, "redeem", points, o.at, o.ref, NULL, value);
+	spend(p, &a, "redeem", points, o.at, o.ref, NULL, value, merchant);
 	PG_RETURN_INT64(op_end(points));
 }
 
@@ -152,11 +159,12 @@ loyalty_adjust(PG_FUNCTION_ARGS)
 
 	call.points = points;
 	p = op_begin(o.prog);
+	merchant_role_only(p, NULL, "adjust points");
 	require_member(p, o.member, &a);
 	if (op_replayed(p, o.member, o.ref, &call, SAME_POINTS | SAME_REASON, "adjust", &prior))
 		PG_RETURN_INT64(op_end(prior.result));
 	if (points < 0)
-		result = spend(p, &a, "adjust", -points, o.at, o.ref, reason, NULL);
+		result = spend(p, &a, "adjust", -points, o.at, o.ref, reason, NULL, NULL);
 	else
 	{
 		Credit		c = {0};
@@ -194,6 +202,7 @@ loyalty_balance(PG_FUNCTION_ARGS)
 	Account		a;
 
 	p = op_begin(prog);
+	merchant_role_program(p);
 	account_peek(p, member, &a);
 	PG_RETURN_INT64(op_end(balance_at(p, &a, at)));
 }
@@ -212,6 +221,7 @@ loyalty_tier_of(PG_FUNCTION_ARGS)
 	int			tier = -1;
 
 	p = op_begin(prog);
+	merchant_role_program(p);
 	if (account_peek(p, member, &a))
 	{
 		tier_at(p, &a, at, &st, &steps);

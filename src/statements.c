@@ -23,7 +23,7 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 
-#define STMT_MAX_ARGS 34
+#define STMT_MAX_ARGS 35
 
 typedef struct StmtDef
 {
@@ -122,7 +122,8 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"                   pg_catalog.trim_scale((x.v ->> 'amount')::pg_catalog.numeric)::pg_catalog.text), "
 		"                 pg_catalog.chr(30) ORDER BY x.o) "
 		"        FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(detail -> 'lines') = 'array' "
-		"                                                 THEN detail -> 'lines' END) WITH ORDINALITY x(v, o)) "
+		"                                                 THEN detail -> 'lines' END) WITH ORDINALITY x(v, o)), "
+		"       merchant "
 		"FROM loyalty.ledger WHERE program_id = $1 AND member = $2 AND ref = $3 "
 		"ORDER BY id LIMIT 1",
 	3, {INT4OID, TEXTOID, TEXTOID}},
@@ -258,9 +259,9 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"led AS ("
 		"  INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, ref, result, "
 		"    amount, category, event, counterparty, reason, lot_id, qual_at, qual_points, "
-		"    qual_spend, qual_orders, detail, pending_points, pending_until) "
+		"    qual_spend, qual_orders, detail, pending_points, pending_until, merchant) "
 		"  SELECT n.id, $1, $2, $3, $8, $6, $9, $11, $10, $12, $13, $14, $15, lot.id, "
-		"         $3, $16, $17, $18, $19::jsonb, $28, $29 "
+		"         $3, $16, $17, $18, $19::jsonb, $28, $29, $35 "
 		"  FROM " NEXT_ID("ledger") " LEFT JOIN lot ON true) "
 		"UPDATE loyalty.account SET debt = $20, purchases = purchases + $21, "
 		"  credited = credited + $6, held = $34, "
@@ -272,18 +273,18 @@ static const StmtDef catalogue[ST_COUNT] = {
 		"  tier_until = CASE WHEN $24 THEN $25 ELSE tier_until END, "
 		"  roll_until = CASE WHEN $33 THEN $5 ELSE roll_until END "
 		"WHERE program_id = $1 AND member = $2",
-	34, {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTOID, INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, BOOLOID, INT8OID}},
+	35, {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID, TEXTOID, NUMERICOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, INT4OID, TEXTOID, INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, BOOLOID, INT8OID, TEXTOID}},
 	[ST_LEDGER_WRITE] = {"ledger_write",
 		"WITH acc AS (UPDATE loyalty.account SET debt = $18, held = $19, "
 		"               last_activity_at = greatest(coalesce(last_activity_at, $3), $3) "
 		"             WHERE program_id = $1 AND member = $2) "
 		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, ref, result, "
 		"  amount, original_ref, counterparty, reason, qual_at, qual_points, qual_spend, "
-		"  qual_orders, pending_points, pending_until, detail) "
+		"  qual_orders, pending_points, pending_until, detail, merchant) "
 		"SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-		"       $20::pg_catalog.jsonb "
+		"       $20::pg_catalog.jsonb, $21 "
 		"FROM " NEXT_ID("ledger"),
-	20, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID}},
+	21, {INT4OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, NUMERICOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID, TEXTOID}},
 	[ST_LEDGER_CORRECTIONS] = {"ledger_corrections",
 		"INSERT INTO loyalty.ledger (id, program_id, member, at, kind, points, lot_id, reason) "
 		"SELECT n.id + c.ord - 1, $1, $2, c.at, 'expire', c.points, c.lot, $6 "
@@ -896,6 +897,29 @@ static const StmtDef catalogue[ST_COUNT] = {
 	[ST_LEDGER_NEXT_ID] = {"ledger_next_id",
 		"SELECT n.id FROM " NEXT_ID("ledger"),
 	2, {INT4OID, TEXTOID}},
+
+	/*
+	 * Alliance merchants (SPEC §9): configuration, cached with the program
+	 * (config.c); a merchant role's grant, one row per role (merchants.c).
+	 */
+	[ST_CONFIG_MERCHANTS] = {"config_merchants",
+		"SELECT code FROM loyalty.merchant WHERE program_id = $1 ORDER BY code",
+	1, {INT4OID}},
+	[ST_MERCHANT_UPSERT] = {"merchant_upsert",
+		"INSERT INTO loyalty.merchant (program_id, code, name, settlement_value) "
+		"VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (program_id, code) DO UPDATE SET name = EXCLUDED.name, "
+		"  settlement_value = EXCLUDED.settlement_value",
+	4, {INT4OID, TEXTOID, TEXTOID, NUMERICOID}},
+	[ST_MERCHANT_GRANT] = {"merchant_grant",
+		"INSERT INTO loyalty.merchant_grant (role, program_id, merchant) VALUES ($1, $2, $3) "
+		"ON CONFLICT (role) DO UPDATE SET program_id = EXCLUDED.program_id, "
+		"  merchant = EXCLUDED.merchant",
+	3, {TEXTOID, INT4OID, TEXTOID}},
+	[ST_MERCHANT_GRANTS] = {"merchant_grants",
+		"SELECT g.role, g.program_id, g.merchant, p.code FROM loyalty.merchant_grant g "
+		"JOIN loyalty.program p ON p.id = g.program_id ORDER BY g.role",
+	0, {InvalidOid}},
 };
 
 static SPIPlanPtr plans[ST_COUNT];

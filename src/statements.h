@@ -146,6 +146,11 @@ typedef enum Stmt
 	ST_REDEMPTION_INSERT,
 	ST_REDEMPTION_CANCEL,
 	ST_LEDGER_NEXT_ID,
+	/* merchants.c, config_api.c (add_merchant), config.c */
+	ST_CONFIG_MERCHANTS,
+	ST_MERCHANT_UPSERT,
+	ST_MERCHANT_GRANT,
+	ST_MERCHANT_GRANTS,
 	ST_COUNT
 } Stmt;
 

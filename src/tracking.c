@@ -399,7 +399,7 @@ order_earn(Program *p, const char *member, Numeric amount, const char *ref,
 {
 	int			nest = ops_guc_begin();
 
-	(void) op_earn(p, member, amount, ref, at, category);
+	(void) op_earn(p, member, amount, ref, at, category, NULL);
 	AtEOXact_GUC(true, nest);
 }
 
@@ -481,7 +481,7 @@ order_earn_receipt(Program *p, const char *member, const Receipt *rc, const char
 {
 	int			nest = ops_guc_begin();
 
-	(void) op_earn_receipt(p, member, rc, ref, at);
+	(void) op_earn_receipt(p, member, rc, ref, at, NULL);
 	AtEOXact_GUC(true, nest);
 }
 

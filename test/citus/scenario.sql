@@ -362,6 +362,57 @@ WHERE program = 'camp' ORDER BY member, ref;
 SELECT member, at, kind, points, balance_after, ref, detail FROM loyalty.statement
 WHERE program = 'camp' AND member = 'c2' AND kind = 'redeem' ORDER BY at, id;
 
+\echo '#### step alliance'
+-- alliances: merchant and merchant_grant are reference tables; the merchant
+-- argument of operations delegated to the workers (redeem, record_event) and
+-- of those on the coordinator; merchant_settlement read per shard group and
+-- filtered for a merchant role on the coordinator
+RESET ROLE;
+SET ROLE app_admin;
+SELECT loyalty.create_program('ally', 'Alliance', timezone => 'Asia/Shanghai') > 0 AS ok;
+SELECT loyalty.add_merchant('ally', 'store', 'Corner Store');
+SELECT loyalty.add_merchant('ally', 'cinema', 'Cinema', 0.008);
+SELECT loyalty.add_rule('ally', 'cinema_double', 'multiplier', '{"factor": 2, "merchants": ["cinema"]}');
+SELECT loyalty.add_rule('ally', 'visit', 'event', '{"event": "visit", "points": 5}');
+SELECT loyalty.add_reward('ally', 'popcorn', 30, merchant => 'cinema');
+RESET ROLE;
+SET ROLE app_writer;
+SELECT g, loyalty.earn('ally', 'a' || g, 100 + g, 'e' || g, timestamptz '2022-06-01 10:00Z' + g * interval '1 hour',
+                       merchant => CASE WHEN g % 3 = 0 THEN 'cinema' WHEN g % 3 = 1 THEN 'store' END) AS points
+FROM generate_series(1, 12) g ORDER BY g;
+SELECT g, loyalty.record_event('ally', 'a' || g, 'visit', 'v' || g, timestamptz '2022-06-02 10:00Z' + g * interval '1 hour',
+                               'cinema') AS points
+FROM generate_series(1, 12, 4) g ORDER BY g;
+SELECT g, loyalty.redeem('ally', 'a' || g, 20, 'r' || g, timestamptz '2022-06-03 10:00Z' + g * interval '1 hour',
+                         CASE WHEN g % 2 = 0 THEN 'cinema' ELSE 'store' END) AS balance
+FROM generate_series(1, 12) g ORDER BY g;
+SELECT loyalty.refund('ally', 'a3', 'e3', 51.5, 'rf3', '2022-06-04 10:00Z') AS cinema_clawback;
+SELECT loyalty.redeem_reward('ally', 'a6', 'popcorn', 1, 'p6', '2022-06-05 10:00Z', 'cinema') AS popcorn;
+SELECT loyalty.cancel_redemption('ally', 'a6', 'p6', 'p6-back', '2022-06-06 10:00Z') AS popcorn_back;
+SELECT loyalty.redeem_value('ally', 'a9', 0.1, 'rv9', '2022-07-01 10:00Z', 'cinema') AS spent;
+SELECT pg_temp.err($$SELECT loyalty.redeem('ally', 'a1', 1, 'x1', '2022-07-02 10:00Z', 'nowhere')$$) AS unknown_merchant;
+SELECT pg_temp.err($$SELECT loyalty.redeem('ally', 'a1', 20, 'r1', '2022-07-02 10:00Z', 'cinema')$$) AS replay_other_merchant;
+SELECT * FROM loyalty.merchant_settlement WHERE program = 'ally' ORDER BY month, merchant NULLS LAST;
+RESET ROLE;
+DROP ROLE IF EXISTS app_cinema;
+CREATE ROLE app_cinema LOGIN IN ROLE loyalty_writer;
+SET ROLE app_admin;
+SELECT loyalty.grant_merchant('app_cinema', 'ally', 'cinema');
+RESET ROLE;
+SET ROLE app_cinema;
+SELECT loyalty.redeem('ally', 'a12', 10, 'k12', '2022-07-03 10:00Z') AS at_the_cinema;
+SELECT loyalty.record_event('ally', 'a11', 'visit', 'k11', '2022-07-03 11:00Z') AS cinema_visit;
+SELECT pg_temp.err($$SELECT loyalty.redeem('ally', 'a10', 10, 'k10', '2022-07-03 12:00Z', 'store')$$) AS other_merchant;
+SELECT pg_temp.err($$SELECT loyalty.redeem('shop', 'm1', 1, 'k1', '2022-07-03 12:00Z')$$) AS other_program;
+SELECT * FROM loyalty.merchant_settlement ORDER BY program, month, merchant;
+SELECT program, member, ref, reward, merchant FROM loyalty.redemptions ORDER BY program, member, ref;
+SELECT program, reward, redemptions, merchant FROM loyalty.reward_stats ORDER BY program, reward;
+RESET ROLE;
+SET ROLE app_admin;
+SELECT member, kind, points, ref, detail ->> 'merchant' AS merchant FROM loyalty.statement
+WHERE program = 'ally' ORDER BY member, at, id;
+RESET ROLE;
+
 \echo '#### step balance_tier'
 SELECT * FROM pg_temp.balances('shop', 50, '2021-04-01');
 SELECT * FROM pg_temp.balances('shop', 50, '2022-01-20');  -- the first lots expired
@@ -499,6 +550,9 @@ ORDER BY program, member, rule, valid_until;
 \echo '#### step view_code_batches'
 SELECT * FROM loyalty.code_batches ORDER BY program, batch;
 
+\echo '#### step view_merchant_settlement'
+SELECT * FROM loyalty.merchant_settlement ORDER BY program, month, merchant;
+
 \echo '#### step view_filters'
 -- what a member's app and a dashboard ask: one member, one month, a range of
 -- days (on Citus the filters are applied to the rows of every shard group)
@@ -531,6 +585,7 @@ SELECT 'tier_distribution' AS view, count(*) AS rows, md5(coalesce(string_agg(v:
 SELECT 'tier_history' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.tier_history v;
 SELECT 'leaderboard' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.leaderboard v;
 SELECT 'rule_stats' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.rule_stats v;
+SELECT 'merchant_settlement' AS view, count(*) AS rows, md5(coalesce(string_agg(v::text, '|' ORDER BY v::text), '')) AS digest FROM loyalty.merchant_settlement v;
 SELECT 'member_offers' AS view, count(*) AS rows, md5(coalesce(string_agg((v.program, v.member, v.rule, v.uses_left, v.valid_from, v.valid_until, v.uses, v.ref)::text, '|' ORDER BY (v.program, v.member, v.rule, v.uses_left, v.valid_from, v.valid_until, v.uses, v.ref)::text), '')) AS digest FROM loyalty.member_offers v;
 
 \echo '#### step ledger_ids'
@@ -544,7 +599,7 @@ SELECT CASE WHEN count(*) = 0 THEN 'ok'
 FROM (SELECT p.code, l.member,
              array_agg(l.id ORDER BY l.id) AS by_id, array_agg(l.id ORDER BY l.at, l.id) AS by_at
       FROM loyalty.ledger l JOIN loyalty.program p ON p.id = l.program_id
-      WHERE l.kind <> 'expire' AND p.code IN ('shop', 'gym', 'cafe', 'camp', 'edge', 'edger')
+      WHERE l.kind <> 'expire' AND p.code IN ('shop', 'gym', 'cafe', 'camp', 'edge', 'edger', 'ally')
       GROUP BY p.code, l.member) x
 WHERE by_id <> by_at;
 SELECT CASE WHEN count(*) = 0 THEN 'ok'

@@ -286,6 +286,14 @@ END $$;
 -------------------------------------------------------------------------------
 -- 3a. Operations: the SQL API
 -------------------------------------------------------------------------------
+-- the merchant argument (alliances, 0.6.0 on): mostly none, else a merchant
+-- of the program, NULL or an unknown one
+CREATE FUNCTION fg.merchant_arg() RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF NOT fg.has('add_merchant') OR fg.chance(0.6) THEN RETURN ''; END IF;
+  RETURN ', merchant => ' || fg.pick(ARRAY['''m1''', '''m2''', '''m2''', 'NULL', '''nowhere''']);
+END $$;
+
 CREATE FUNCTION fg.op_enroll() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE extra text := '';
 BEGIN
@@ -304,6 +312,7 @@ DECLARE
   cat text := '';
 BEGIN
   IF fg.chance(0.6) THEN cat := ', category => ' || quote_nullable(fg.category_raw()); END IF;
+  cat := cat || fg.merchant_arg();
   PERFORM fg.api('earn', m, ref, amt,
                  format('SELECT loyalty.earn(%s, %s, %s, %s%%AT%%%s)', fg.prog(), quote_nullable(m),
                         fg.num(amt), quote_nullable(ref), cat),
@@ -322,8 +331,8 @@ CREATE FUNCTION fg.op_record_event() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE m text := fg.member_raw(); ref text := fg.ref_raw('ev');
 BEGIN
   PERFORM fg.api('record_event', m, ref, NULL,
-                 format('SELECT loyalty.record_event(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
-                        quote_nullable(fg.event_raw()), quote_nullable(ref)),
+                 format('SELECT loyalty.record_event(%s, %s, %s, %s%%AT%%%s)', fg.prog(), quote_nullable(m),
+                        quote_nullable(fg.event_raw()), quote_nullable(ref), fg.merchant_arg()),
                  fg.at_arg());
 END $$;
 
@@ -331,8 +340,8 @@ CREATE FUNCTION fg.op_redeem() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE m text := fg.member_raw(); ref text := fg.ref_raw('rd');
 BEGIN
   PERFORM fg.api('redeem', m, ref, NULL,
-                 format('SELECT loyalty.redeem(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
-                        fg.num(fg.points_raw()), quote_nullable(ref)),
+                 format('SELECT loyalty.redeem(%s, %s, %s, %s%%AT%%%s)', fg.prog(), quote_nullable(m),
+                        fg.num(fg.points_raw()), quote_nullable(ref), fg.merchant_arg()),
                  fg.at_arg());
 END $$;
 
@@ -341,8 +350,8 @@ DECLARE m text := fg.member_raw(); ref text := fg.ref_raw('rv'); v text;
 BEGIN
   v := CASE WHEN fg.chance(0.8) THEN round(fg.ri(1, 60) / 10.0, 1)::text ELSE fg.amount_raw() END;
   PERFORM fg.api('redeem_value', m, ref, v,
-                 format('SELECT loyalty.redeem_value(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
-                        fg.num(v), quote_nullable(ref)),
+                 format('SELECT loyalty.redeem_value(%s, %s, %s, %s%%AT%%%s)', fg.prog(), quote_nullable(m),
+                        fg.num(v), quote_nullable(ref), fg.merchant_arg()),
                  fg.at_arg());
 END $$;
 
@@ -402,8 +411,8 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN tot := NULL;
   END;
   PERFORM fg.api('earn_order', m, ref, tot,
-                 format('SELECT loyalty.earn_order(%s, %s, %s, %s%%AT%%)', fg.prog(), quote_nullable(m),
-                        quote_literal(l), quote_nullable(ref)),
+                 format('SELECT loyalty.earn_order(%s, %s, %s, %s%%AT%%%s)', fg.prog(), quote_nullable(m),
+                        quote_literal(l), quote_nullable(ref), fg.merchant_arg()),
                  fg.at_arg());
 END $$;
 
@@ -1178,6 +1187,10 @@ BEGIN
       '{"event": "signup", "points": 50}', '{"event": "review", "points": 40}'])
     WHEN 'streak' THEN '{"event": "checkin", "days": 3, "points": 20}'
     ELSE '{"referrer_points": 30, "referrer_share": 0.1, "referee_points": 10}' END;
+  -- a partner's own double points (alliances, 0.6.0 on)
+  IF kind = 'multiplier' AND fg.has('add_merchant') AND fg.chance(0.2) THEN
+    params := '{"factor": 2, "merchants": ["m1"]}';
+  END IF;
   -- a validity window, valid_until after valid_from (setup must succeed)
   from_at := fg.now0() - fg.ri(0, fg.oi('span')) * interval '1 hour';
   IF fg.chance(0.2) THEN
@@ -1230,6 +1243,11 @@ BEGIN
                 ELSE (extract(epoch FROM after::interval) / 3600)::int END;
   PERFORM fg.set('span', least(greatest(hours * 5 / 2, 96), 3 * 8760)::text);
   PERFORM fg.set('program', args);
+  -- alliance merchants (0.6.0 on), before the rules that name them
+  IF fg.has('add_merchant') THEN
+    PERFORM fg.emit('setup', 'SELECT loyalty.add_merchant(''fz'', ''m1'', ''Store'')');
+    PERFORM fg.emit('setup', 'SELECT loyalty.add_merchant(''fz'', ''m2'', ''Cinema'', 0.008)');
+  END IF;
   -- tiers: the lowest at 0, up to two more
   ntiers := fg.ri(0, 2);
   PERFORM fg.emit('setup', format('SELECT loyalty.add_tier(''fz'', ''base'', 0%s)',

@@ -80,5 +80,23 @@ BEGIN
       RETURN NEXT format('codes|%s|%s|%s|%s', r.batch, r.codes, r.used, r.points_credited);
     END LOOP;
   END IF;
+  -- alliances (0.6.0 on): each merchant's settlement, and over all of them
+  -- the ledger's issued and redeemed points exactly (a verify line if not)
+  IF to_regclass('loyalty.merchant_settlement') IS NOT NULL THEN
+    FOR r IN EXECUTE 'SELECT merchant, month, issued, redeemed, net_value FROM loyalty.merchant_settlement WHERE program = $1 ORDER BY month, merchant NULLS FIRST' USING prog LOOP
+      RETURN NEXT format('settle|%s|%s|%s|%s|%s', r.merchant, r.month, r.issued, r.redeemed, r.net_value);
+    END LOOP;
+    FOR r IN EXECUTE 'SELECT s.issued, s.redeemed, l.issued AS l_issued, l.redeemed AS l_redeemed
+                      FROM (SELECT coalesce(sum(issued), 0) AS issued, coalesce(sum(redeemed), 0) AS redeemed
+                            FROM loyalty.merchant_settlement WHERE program = $1) s,
+                           (SELECT coalesce(sum(e.points) FILTER (WHERE e.kind IN (''earn'', ''event'')
+                                                 OR (e.kind = ''refund'' AND e.counterparty IS NULL)), 0) AS issued,
+                                   coalesce(-sum(e.points) FILTER (WHERE e.kind = ''redeem''), 0) AS redeemed
+                            FROM loyalty.ledger e JOIN loyalty.program p ON p.id = e.program_id
+                            WHERE p.code = $1 AND e.at <= now()) l
+                      WHERE s.issued <> l.issued OR s.redeemed <> l.redeemed' USING prog LOOP
+      RETURN NEXT 'verify|' || json_build_object('settlement_disagrees_with_ledger', row_to_json(r))::text;
+    END LOOP;
+  END IF;
 END $$;
 RESET client_min_messages;

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS loyalty;
-SELECT plan(137);
+SELECT plan(157);
 
 SELECT has_schema('loyalty');
 SELECT has_table('loyalty', 'ledger', 'the ledger is the table loyalty.ledger');
@@ -17,11 +17,11 @@ SELECT has_function('loyalty', 'add_tier', ARRAY['text','text','numeric','numeri
 SELECT has_function('loyalty', 'add_rule', ARRAY['text','text','text','jsonb','timestamp with time zone','timestamp with time zone']);
 SELECT has_function('loyalty', 'set_rule_active', ARRAY['text','text','boolean']);
 SELECT has_function('loyalty', 'enroll', ARRAY['text','text','timestamp with time zone','date','text']);
-SELECT has_function('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text']);
-SELECT has_function('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text']);
-SELECT has_function('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone']);
-SELECT has_function('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone']);
-SELECT has_function('loyalty', 'redeem_value', ARRAY['text','text','numeric','text','timestamp with time zone']);
+SELECT has_function('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text','text']);
+SELECT has_function('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text','text']);
+SELECT has_function('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone','text']);
+SELECT has_function('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone','text']);
+SELECT has_function('loyalty', 'redeem_value', ARRAY['text','text','numeric','text','timestamp with time zone','text']);
 SELECT has_function('loyalty', 'adjust', ARRAY['text','text','bigint','text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'balance', ARRAY['text','text','timestamp with time zone']);
 SELECT has_function('loyalty', 'tier_of', ARRAY['text','text','timestamp with time zone']);
@@ -35,18 +35,18 @@ SELECT function_privs_are('loyalty', 'unschedule_maintenance', ARRAY[]::text[],
 SELECT function_returns('loyalty', 'create_program',
   ARRAY['text','text','text','numeric','numeric','text','text','numeric','numeric','text',
         'interval','text','interval','text','text','text','text'], 'integer');
-SELECT function_returns('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'], 'bigint');
-SELECT function_returns('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone'], 'bigint');
-SELECT function_returns('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'bigint');
+SELECT function_returns('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text','text'], 'bigint');
+SELECT function_returns('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone','text'], 'bigint');
+SELECT function_returns('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone','text'], 'bigint');
 SELECT function_returns('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'bigint');
 SELECT function_returns('loyalty', 'tier_of', ARRAY['text','text','timestamp with time zone'], 'text');
-SELECT function_returns('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'setof record');
+SELECT function_returns('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text','text'], 'setof record');
 
 -- the hot paths are C, nothing on them is PL/pgSQL
-SELECT function_lang_is('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'], 'c');
-SELECT function_lang_is('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone'], 'c');
-SELECT function_lang_is('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone'], 'c');
-SELECT function_lang_is('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text'], 'c');
+SELECT function_lang_is('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text','text'], 'c');
+SELECT function_lang_is('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone','text'], 'c');
+SELECT function_lang_is('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone','text'], 'c');
+SELECT function_lang_is('loyalty', 'quote', ARRAY['text','text','numeric','timestamp with time zone','text','text'], 'c');
 SELECT function_lang_is('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'], 'c');
 SELECT is((SELECT array_agg(p.proname::text) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
            WHERE p.pronamespace = 'loyalty'::regnamespace AND l.lanname = 'plpgsql'), ARRAY['distribute'],
@@ -63,9 +63,9 @@ SELECT is((SELECT count(*) FROM pg_proc p
 SELECT has_role('loyalty_reader');
 SELECT has_role('loyalty_writer');
 SELECT has_role('loyalty_admin');
-SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text','text'],
                           'loyalty_writer', ARRAY['EXECUTE']);
-SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+SELECT function_privs_are('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text','text'],
                           'loyalty_reader', ARRAY[]::text[]);
 SELECT function_privs_are('loyalty', 'add_rule', ARRAY['text','text','text','jsonb','timestamp with time zone','timestamp with time zone'],
                           'loyalty_writer', ARRAY[]::text[]);
@@ -76,14 +76,15 @@ SELECT table_privs_are('loyalty', 'ledger', 'loyalty_writer', ARRAY[]::text[],
 SELECT table_privs_are('loyalty', 'ledger', 'public', ARRAY[]::text[]);
 SELECT is((SELECT count(*) FROM pg_proc p
            WHERE p.pronamespace = 'loyalty'::regnamespace
-             AND has_function_privilege('loyalty_reader', p.oid, 'EXECUTE')),
-          0::bigint, 'loyalty_reader executes no function (views only)');
+             AND has_function_privilege('loyalty_reader', p.oid, 'EXECUTE')
+             AND p.oid <> 'loyalty._merchant_visible(text, text)'::regprocedure),
+          0::bigint, 'loyalty_reader executes no function (views only) but the views'' merchant filter');
 SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
            WHERE c.relnamespace = 'loyalty'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p')
              AND has_table_privilege('loyalty_reader', c.oid, 'SELECT')),
           ARRAY['activity_daily', 'code_batches', 'expiring_points', 'leaderboard', 'liability', 'member_offers', 'member_summary',
-                'redemptions', 'reward_stats', 'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
-          'loyalty_reader reads the thirteen views and nothing else');
+                'merchant_settlement', 'redemptions', 'reward_stats', 'rule_stats', 'statement', 'tier_distribution', 'tier_history'],
+          'loyalty_reader reads the fourteen views and nothing else');
 SELECT function_privs_are('loyalty', 'balance', ARRAY['text','text','timestamp with time zone'],
                           'loyalty_writer', ARRAY['EXECUTE']);
 
@@ -194,8 +195,8 @@ SELECT function_privs_are('loyalty', 'cancel_redemption', ARRAY['text','text','t
                           'public', ARRAY[]::text[]);
 SELECT has_view('loyalty', 'reward_stats', 'view loyalty.reward_stats');
 SELECT columns_are('loyalty', 'reward_stats',
-                   ARRAY['program', 'reward', 'redemptions', 'quantity', 'points', 'cash', 'stock_left'],
-                   'reward_stats: program, reward, redemptions, quantity, points, cash, stock_left');
+                   ARRAY['program', 'reward', 'redemptions', 'quantity', 'points', 'cash', 'stock_left', 'merchant'],
+                   'reward_stats: program, reward, redemptions, quantity, points, cash, stock_left, merchant');
 SELECT has_view('loyalty', 'redemptions', 'view loyalty.redemptions');
 SELECT columns_are('loyalty', 'redemptions',
                    ARRAY['program', 'member', 'ref', 'reward', 'quantity', 'points', 'cash', 'merchant', 'at', 'cancelled_at'],
@@ -207,6 +208,39 @@ SELECT table_privs_are('loyalty', 'reward_stock', 'loyalty_writer', ARRAY[]::tex
                        'writers cannot change stock directly');
 SELECT table_privs_are('loyalty', 'redemption', 'loyalty_writer', ARRAY[]::text[],
                        'writers cannot change redemptions directly');
+
+-- alliances (SPEC §9): merchants, their roles, the settlement
+SELECT has_function('loyalty', 'add_merchant', ARRAY['text','text','text','numeric']);
+SELECT function_returns('loyalty', 'add_merchant', ARRAY['text','text','text','numeric'], 'void');
+SELECT function_lang_is('loyalty', 'add_merchant', ARRAY['text','text','text','numeric'], 'c');
+SELECT function_privs_are('loyalty', 'add_merchant', ARRAY['text','text','text','numeric'],
+                          'loyalty_writer', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'add_merchant', ARRAY['text','text','text','numeric'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT has_function('loyalty', 'grant_merchant', ARRAY['name','text','text']);
+SELECT function_returns('loyalty', 'grant_merchant', ARRAY['name','text','text'], 'void');
+SELECT function_lang_is('loyalty', 'grant_merchant', ARRAY['name','text','text'], 'c');
+SELECT function_privs_are('loyalty', 'grant_merchant', ARRAY['name','text','text'],
+                          'loyalty_writer', ARRAY[]::text[]);
+SELECT function_privs_are('loyalty', 'grant_merchant', ARRAY['name','text','text'],
+                          'loyalty_admin', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'redeem', ARRAY['text','text','bigint','text','timestamp with time zone','text'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'redeem_value', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+                          'loyalty_writer', ARRAY['EXECUTE']);
+SELECT function_privs_are('loyalty', 'record_event', ARRAY['text','text','text','text','timestamp with time zone','text'],
+                          'public', ARRAY[]::text[]);
+SELECT hasnt_function('loyalty', 'earn', ARRAY['text','text','numeric','text','timestamp with time zone','text'],
+                      'earn without merchant is gone (one signature, merchant last)');
+SELECT has_column('loyalty', 'ledger', 'merchant', 'every ledger row records its merchant');
+SELECT has_view('loyalty', 'merchant_settlement', 'view loyalty.merchant_settlement');
+SELECT columns_are('loyalty', 'merchant_settlement',
+                   ARRAY['program', 'merchant', 'month', 'issued', 'redeemed', 'net_points', 'net_value'],
+                   'merchant_settlement: program, merchant, month, issued, redeemed, net_points, net_value');
+SELECT col_is_pk('loyalty', 'merchant', ARRAY['program_id', 'code'], 'a merchant is unique in its program');
+SELECT col_is_pk('loyalty', 'merchant_grant', ARRAY['role'], 'one program and merchant per merchant role');
+SELECT table_privs_are('loyalty', 'merchant_grant', 'loyalty_writer', ARRAY[]::text[],
+                       'writers cannot change merchant grants directly');
 
 -- scale-out: ids are each member's own sequence, no identity on member tables
 SELECT is((SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
