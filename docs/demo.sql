@@ -4,7 +4,9 @@
 -- double-points birthday coupon for their birthday month, runs a Spring
 -- Festival campaign with a budget, and prints a code in every milk case;
 -- members spend their points in a small catalogue (a latte, a yogurt maker, a
--- gift box for points + cash, an estate tour for gold members, five places).
+-- gift box for points + cash, an estate tour for gold members, five places);
+-- from June 2025 a coffee chain and a cinema join as an alliance: members earn
+-- and spend there, and the merchants settle at each month's end.
 \set QUIET on
 \pset footer off
 SET client_min_messages = warning;
@@ -82,10 +84,20 @@ FROM (SELECT d.member, d.joined_at + random() * (timestamptz '2026-11-28 20:00+0
       FROM demo_member d,
            generate_series(1, greatest(1, round(d.per_year * extract(epoch FROM timestamptz '2026-11-28 20:00+08' - d.joined_at)
                                                 / (365.25 * 86400))::int)) AS k) r;
+-- the alliance (from June 2025): a coffee chain and a cinema issue and accept the
+-- club's points; one point is worth 0.6 fen between merchants at the cafe, 0.8
+-- at the cinema; the cinema gives double points on its own tickets
+SELECT loyalty.add_merchant('telunsu', 'cafe', 'Morning Cafe', settlement_value => 0.006),
+       loyalty.add_merchant('telunsu', 'cinema', 'Star Cinema', settlement_value => 0.008) \g /dev/null
+SELECT loyalty.add_rule('telunsu', 'cinema_double', 'multiplier', '{"factor": 2, "merchants": ["cinema"]}',
+                        '2025-06-01 00:00+08') \g /dev/null
 -- the points mall: a latte (300, 250 for platinum), a yogurt maker (900), a gift
 -- box for 2000 points + 20 yuan; the estate tour (gold and platinum only, 8000
 -- points, five places) is redeemed below
-SELECT loyalty.add_reward('telunsu', 'latte', 300, tier_points => '{"platinum": 250}', name => 'Latte'),
+SELECT loyalty.add_reward('telunsu', 'latte', 300, tier_points => '{"platinum": 250}', name => 'Latte',
+                          merchant => 'cafe', valid_from => '2025-06-01 00:00+08'),
+       loyalty.add_reward('telunsu', 'movie', 800, name => 'Cinema ticket', merchant => 'cinema',
+                          valid_from => '2025-06-01 00:00+08'),
        loyalty.add_reward('telunsu', 'yogurt_maker', 900, stock => 400, name => 'Yogurt maker'),
        loyalty.add_reward('telunsu', 'gift_box', 2000, cash => 20, per_member => 3, name => 'Gift box, points + 20 yuan'),
        loyalty.add_reward('telunsu', 'estate_tour', 8000, stock => 5, per_member => 1,
@@ -98,8 +110,25 @@ SELECT row_number() OVER () AS n, d.member,
        (ARRAY['latte', 'latte', 'latte', 'yogurt_maker', 'gift_box'])[1 + floor(random() * 5)::int] AS reward
 FROM demo_member d, generate_series(1, 1 + (d.per_year / 4)::int) AS k
 WHERE random() < 0.6;
-ALTER TABLE demo_redeem ADD COLUMN points int;
-UPDATE demo_redeem SET points = CASE reward WHEN 'latte' THEN 300 WHEN 'yogurt_maker' THEN 900 ELSE 2000 END;
+-- before the alliance the catalogue had no latte: a yogurt maker instead; after
+-- it, one latte in three is a cinema ticket
+UPDATE demo_redeem SET reward = 'yogurt_maker' WHERE reward = 'latte' AND at < timestamptz '2025-06-01 00:00+08';
+UPDATE demo_redeem SET reward = 'movie' WHERE reward = 'latte' AND n % 3 = 0;
+ALTER TABLE demo_redeem ADD COLUMN points int, ADD COLUMN merchant text;
+UPDATE demo_redeem SET points = CASE reward WHEN 'latte' THEN 300 WHEN 'movie' THEN 800 WHEN 'yogurt_maker' THEN 900 ELSE 2000 END,
+                       merchant = CASE reward WHEN 'latte' THEN 'cafe' WHEN 'movie' THEN 'cinema' END;
+-- purchases at the partners: coffee (25-60 yuan) and tickets (45-120 yuan), from
+-- June 2025, by a third of the members
+CREATE TEMP TABLE demo_partner AS
+SELECT row_number() OVER (ORDER BY x.at) AS n, x.* FROM (
+  SELECT d.member, p.merchant,
+         greatest(d.joined_at, timestamptz '2025-06-01 00:00+08')
+           + random() * (timestamptz '2026-11-28 20:00+08' - greatest(d.joined_at, timestamptz '2025-06-01 00:00+08')) AS at,
+         round((CASE p.merchant WHEN 'cafe' THEN 25 + random() * 35 ELSE 45 + random() * 75 END)::numeric, 2) AS amount
+  FROM demo_member d
+  CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.7 THEN 'cafe' ELSE 'cinema' END AS merchant
+                      FROM generate_series(1, 2 + (d.per_year / 3)::int)) p
+  WHERE d.i % 3 = 0 AND d.joined_at < timestamptz '2026-11-01 00:00+08') x;
 -- the caps scanned: a third of the 2026 receipts with milk bring one in (the rest
 -- go out with the recycling), a few days after the purchase
 CREATE TEMP TABLE demo_cap AS
@@ -112,15 +141,20 @@ WHERE c.code <= 'TLS26-006000';
 SELECT count(*) FROM (
   SELECT CASE WHEN x.kind = 'receipt' THEN loyalty.earn_order('telunsu', x.member, x.lines, 'o' || x.n, x.at)
               WHEN x.kind = 'cap' THEN loyalty.redeem_code('telunsu', x.member, x.code, x.at)
+              WHEN x.kind = 'partner' THEN loyalty.earn('telunsu', x.member, x.points, 'p' || x.n, x.at, merchant => x.merchant)
               WHEN loyalty.balance('telunsu', x.member, x.at) >= x.points
                    AND (x.reward <> 'gift_box' OR (SELECT count(*) FROM demo_redeem g WHERE g.member = x.member
                                                      AND g.reward = 'gift_box' AND g.at < x.at) < 3)
-              THEN loyalty.redeem_reward('telunsu', x.member, x.reward, ref => 'r' || x.n, at => x.at) END
-  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::bigint AS points, NULL AS code, NULL AS reward FROM demo_receipt
+              THEN loyalty.redeem_reward('telunsu', x.member, x.reward, ref => 'r' || x.n, at => x.at,
+                                         merchant => x.merchant) END
+  FROM (SELECT 'receipt' AS kind, n, member, at, lines, NULL::numeric AS points, NULL AS code, NULL AS reward,
+               NULL AS merchant FROM demo_receipt
         UNION ALL
-        SELECT 'redeem', n, member, at, NULL, points, NULL, reward FROM demo_redeem
+        SELECT 'redeem', n, member, at, NULL, points, NULL, reward, merchant FROM demo_redeem
         UNION ALL
-        SELECT 'cap', NULL, member, at, NULL, NULL, code, NULL FROM demo_cap WHERE at < timestamptz '2026-11-30 00:00+08'
+        SELECT 'partner', n, member, at, NULL, amount, NULL, NULL, merchant FROM demo_partner
+        UNION ALL
+        SELECT 'cap', NULL, member, at, NULL, NULL, code, NULL, NULL FROM demo_cap WHERE at < timestamptz '2026-11-30 00:00+08'
         ORDER BY at) x) s \g /dev/null
 SELECT count(*) FROM (
   SELECT loyalty.record_event('telunsu', g.member, g.event, 'e' || g.n, g.at)
@@ -199,6 +233,11 @@ SELECT to_char(date_trunc('quarter', at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-"Q"
        count(*) FILTER (WHERE cancelled_at IS NULL) AS redemptions, sum(points) FILTER (WHERE cancelled_at IS NULL) AS points,
        count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS cancelled
 FROM loyalty.redemptions WHERE program = 'telunsu' AND at >= '2025-01-01' GROUP BY 1 ORDER BY 1;
+\echo '== Month-end settlement of the alliance, last three months (positive: the merchant owes the alliance)'
+SELECT to_char(month, 'YYYY-MM') AS month, coalesce(merchant, '(club)') AS merchant, issued, redeemed,
+       net_points, round(net_value, 2) AS "net value (CNY)"
+FROM loyalty.merchant_settlement WHERE program = 'telunsu' AND month >= date '2026-09-01'
+ORDER BY month, merchant NULLS FIRST;
 \echo '== Bottle-cap codes'
 SELECT batch, codes, used, points_credited, round(100.0 * used / codes, 1) AS "scanned %"
 FROM loyalty.code_batches WHERE program = 'telunsu';
