@@ -4,15 +4,15 @@
 \echo Use "ALTER EXTENSION loyalty UPDATE TO '0.6.0'" to load this file. \quit
 
 -- Alliances: every ledger row records its merchant (NULL: the program).
-ALTER TABLE loyalty.ledger ADD COLUMN merchant text;
+ALTER TABLE loyalty.ledger ADD COLUMN IF NOT EXISTS merchant text;  -- IF NOT EXISTS: on Citus the workers run this script too, then get the coordinator's ALTER
 
 -- earn, quote, record_event, redeem and redeem_value take a merchant, their
 -- last parameter (SPEC §9): the old signatures go, calls without it work on.
-DROP FUNCTION loyalty.earn(text, text, numeric, text, timestamptz, text);
-DROP FUNCTION loyalty.quote(text, text, numeric, timestamptz, text);
-DROP FUNCTION loyalty.record_event(text, text, text, text, timestamptz);
-DROP FUNCTION loyalty.redeem(text, text, bigint, text, timestamptz);
-DROP FUNCTION loyalty.redeem_value(text, text, numeric, text, timestamptz);
+DROP FUNCTION IF EXISTS loyalty.earn(text, text, numeric, text, timestamptz, text);
+DROP FUNCTION IF EXISTS loyalty.quote(text, text, numeric, timestamptz, text);
+DROP FUNCTION IF EXISTS loyalty.record_event(text, text, text, text, timestamptz);
+DROP FUNCTION IF EXISTS loyalty.redeem(text, text, bigint, text, timestamptz);
+DROP FUNCTION IF EXISTS loyalty.redeem_value(text, text, numeric, text, timestamptz);
 CREATE FUNCTION loyalty.earn(program text, member text, amount numeric, ref text,
                              at timestamptz DEFAULT pg_catalog.now(), category text DEFAULT NULL,
                              merchant text DEFAULT NULL) RETURNS bigint
