@@ -30,16 +30,6 @@
 #include "utils/builtins.h"
 #include "utils/varlena.h"
 
-static bool
-get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(t, td, col, &isnull);
-
-	*out = isnull ? 0 : DatumGetTimestampTz(d);
-	return !isnull;
-}
-
 static void
 account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 {
@@ -49,7 +39,7 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	a->found = true;
 	a->locked = true;			/* account_peek says otherwise */
 	a->member = SPI_getvalue(t, td, 1);
-	get_ts(t, td, 2, &a->joined_at);
+	stmt_get_ts(t, td, 2, &a->joined_at);
 	d = SPI_getbinval(t, td, 3, &isnull);
 	a->has_birthday = !isnull;
 	a->birthday = isnull ? 0 : DatumGetDateADT(d);
@@ -58,14 +48,14 @@ account_from_row(Program *p, HeapTuple t, TupleDesc td, Account *a)
 	a->tier = tier_index(p, SPI_getvalue(t, td, 6));
 	if (a->tier < 0 && p->ntiers > 0)
 		a->tier = 0;			/* tier removed from configuration */
-	a->has_tier_since = get_ts(t, td, 7, &a->tier_since);
-	a->has_tier_until = get_ts(t, td, 8, &a->tier_until);
+	a->has_tier_since = stmt_get_ts(t, td, 7, &a->tier_since);
+	a->has_tier_until = stmt_get_ts(t, td, 8, &a->tier_until);
 	a->debt = DatumGetInt64(SPI_getbinval(t, td, 9, &isnull));
 	a->purchases = DatumGetInt32(SPI_getbinval(t, td, 10, &isnull));
-	a->has_last_earn = get_ts(t, td, 11, &a->last_earn_at);
+	a->has_last_earn = stmt_get_ts(t, td, 11, &a->last_earn_at);
 	a->credited = DatumGetInt64(SPI_getbinval(t, td, 12, &isnull));
-	a->has_last_at = get_ts(t, td, 13, &a->last_at);
-	a->has_roll_until = get_ts(t, td, 14, &a->roll_until);
+	a->has_last_at = stmt_get_ts(t, td, 13, &a->last_at);
+	a->has_roll_until = stmt_get_ts(t, td, 14, &a->roll_until);
 	a->held = DatumGetInt64(SPI_getbinval(t, td, 15, &isnull));
 }
 

@@ -219,7 +219,6 @@ code_check(Stmt s, Program *p, const char *code, const char *member, TimestampTz
 	HeapTuple	t;
 	TupleDesc	td;
 	bool		isnull;
-	Datum		d;
 
 	stmt_exec(s, args, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -230,9 +229,7 @@ code_check(Stmt s, Program *p, const char *code, const char *member, TimestampTz
 	td = SPI_tuptable->tupdesc;
 	k->batch = SPI_getvalue(t, td, 1);
 	k->points = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
-	d = SPI_getbinval(t, td, 3, &isnull);
-	k->has_valid_until = !isnull;
-	k->valid_until = isnull ? 0 : DatumGetTimestampTz(d);
+	k->has_valid_until = stmt_get_ts(t, td, 3, &k->valid_until);
 	k->used_by = SPI_getvalue(t, td, 4);
 	if (k->used_by != NULL && strcmp(k->used_by, member) == 0)
 		return true;

@@ -240,16 +240,6 @@ loyalty_add_reward(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static bool
-get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(t, td, col, &isnull);
-
-	*out = isnull ? 0 : DatumGetTimestampTz(d);
-	return !isnull;
-}
-
 void
 reward_get(Program *p, const char *code, const char *tier, Reward *w)
 {
@@ -275,8 +265,8 @@ reward_get(Program *p, const char *code, const char *tier, Reward *w)
 	w->per_member = isnull ? 0 : DatumGetInt32(d);
 	d = SPI_getbinval(t, td, 4, &isnull);
 	w->tier_allowed = !isnull && DatumGetBool(d);
-	w->has_from = get_ts(t, td, 5, &w->valid_from);
-	w->has_until = get_ts(t, td, 6, &w->valid_until);
+	w->has_from = stmt_get_ts(t, td, 5, &w->valid_from);
+	w->has_until = stmt_get_ts(t, td, 6, &w->valid_until);
 	w->tiers = SPI_getvalue(t, td, 7);
 }
 
@@ -357,7 +347,7 @@ redemption_get(Program *p, const char *member, const char *ref, Redemption *r)
 	r->points = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
 	r->cash = DatumGetNumericCopy(SPI_getbinval(t, td, 4, &isnull));
 	r->merchant = SPI_getvalue(t, td, 5);
-	get_ts(t, td, 6, &r->at);
+	stmt_get_ts(t, td, 6, &r->at);
 	r->cancel_ref = SPI_getvalue(t, td, 7);
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(t, td, 8, &isnull)), INT8OID, 8,
 					  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &pts, NULL, &n);

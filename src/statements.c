@@ -22,6 +22,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
+#include "utils/timestamp.h"
 
 #define STMT_MAX_ARGS 35
 
@@ -1027,6 +1028,16 @@ stmt_exec_counted(Stmt s, Datum *args, const char *nulls, int expect)
 			 SPI_result_code_string(rc));
 	pfree(pl);
 	return dest.rows;
+}
+
+bool
+stmt_get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(t, td, col, &isnull);
+
+	*out = isnull ? 0 : DatumGetTimestampTz(d);
+	return !isnull;
 }
 
 /*

@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 
 typedef enum Stmt
@@ -173,6 +174,9 @@ extern void stmt_exec(Stmt s, Datum *args, const char *nulls, bool read_only, lo
  * gives back are the ones inserted.
  */
 extern uint64 stmt_exec_counted(Stmt s, Datum *args, const char *nulls, int expect);
+
+/* A timestamptz column of a result row: whether it is not NULL (*out 0 when NULL). */
+extern bool stmt_get_ts(HeapTuple t, TupleDesc td, int col, TimestampTz *out);
 
 /*
  * Whether plans are kept (the default).  On a Citus cluster they are not:
